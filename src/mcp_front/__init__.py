@@ -1,0 +1,40 @@
+"""mcp-front: an OAuth 2.1 authentication gateway for MCP servers."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from mcp_front.app import create_app
+from mcp_front.auth import ANONYMOUS, Principal, ResourceGuard, StaticCredentials
+from mcp_front.backends import BackendError, MessageSink, Upstream
+from mcp_front.backends.stdio import StdioLimits, StdioSession, StdioSessionPool
+from mcp_front.config import ConfigError, GatewayConfig, ProxyConfig, ServerConfig, load_config
+from mcp_front.gateway import Gateway, GatewayError
+from mcp_front.transports.session import FrontSession, SessionRegistry
+
+try:
+    __version__ = version("mcp-front")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ANONYMOUS",
+    "BackendError",
+    "ConfigError",
+    "FrontSession",
+    "Gateway",
+    "GatewayConfig",
+    "GatewayError",
+    "MessageSink",
+    "Principal",
+    "ProxyConfig",
+    "ResourceGuard",
+    "ServerConfig",
+    "SessionRegistry",
+    "StaticCredentials",
+    "StdioLimits",
+    "StdioSession",
+    "StdioSessionPool",
+    "Upstream",
+    "__version__",
+    "create_app",
+    "load_config",
+]

@@ -1,0 +1,98 @@
+"""`create_app()`: the gateway as an ASGI application, standalone or inside a host app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcp_front.backends.templating import UserTokenSource
+from mcp_front.config import GatewayConfig, load_config
+from mcp_front.gateway import Gateway
+from mcp_front.logs import AccessLogMiddleware
+from mcp_front.transports import http, jsonrpc
+
+
+def create_app(
+    config: GatewayConfig | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    user_tokens: UserTokenSource | None = None,
+    ping_interval: float = http.PING_INTERVAL,
+) -> Starlette:
+    """Build the gateway's ASGI app from a config object, a config file path, or a dict.
+
+    The app's lifespan starts and stops the gateway. A host app that mounts it must run
+    that lifespan itself: `FastAPI(lifespan=lambda _: gateway_app.router.lifespan_context(gateway_app))`.
+    """
+    if not isinstance(config, GatewayConfig):
+        config = load_config(config)
+    gateway = Gateway(config, user_tokens=user_tokens, ping_interval=ping_interval)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with gateway.run():
+            yield
+
+    routes = [
+        Route("/health", _health, methods=["GET", "HEAD"]),
+        *(Mount(f"/{service.name}", app=service.app) for service in gateway.services.values()),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(AccessLogMiddleware),
+            Middleware(BasePathMiddleware, base_path=config.proxy.base_path),
+        ],
+        exception_handlers={404: _not_found},
+    )
+    app.state.gateway = gateway
+    return app
+
+
+async def _health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return http.rpc_error(404, jsonrpc.INVALID_REQUEST, f"Not found: {request.url.path}")
+
+
+class BasePathMiddleware:
+    """Serves the app under the path of `proxy.baseURL`.
+
+    A request for `<base>/x` is routed as `/x`. When a host app already mounted the
+    gateway at `<base>` (its `root_path` ends with it), requests pass as they are.
+    """
+
+    def __init__(self, app: ASGIApp, base_path: str) -> None:
+        self.app = app
+        self.base_path = base_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        base = self.base_path
+        if not base or scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        root: str = scope.get("root_path", "")
+        if root.endswith(base):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        route_path = path[len(root) :] if root and path.startswith(root) else path
+        if route_path == base or route_path.startswith(base + "/"):
+            scope["root_path"] = root + base
+            await self.app(scope, receive, send)
+            return
+        response = http.rpc_error(
+            404, jsonrpc.INVALID_REQUEST, f"Not found: this gateway lives under {base}/"
+        )
+        await response(scope, receive, send)

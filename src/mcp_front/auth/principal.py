@@ -1,0 +1,32 @@
+"""The authenticated caller of a service, decided once per request by the resource guard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PrincipalKind = Literal["user", "service", "anonymous"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a signed-in user, a static service credential, or nobody.
+
+    `subject` is the stable key for isolation and limits: sessions, processes and
+    credentials belong to a subject, never to a token.
+    """
+
+    subject: str
+    kind: PrincipalKind = "user"
+    email: str | None = None
+    client_id: str | None = None
+    groups: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def display_name(self) -> str:
+        """What logs show for this caller: the email when there is one."""
+        return self.email or self.subject
+
+
+ANONYMOUS = Principal(subject="anonymous", kind="anonymous")

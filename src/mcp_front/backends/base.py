@@ -1,0 +1,53 @@
+"""What a front transport needs from a backend: one MCP connection per client session."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from mcp_front.transports.jsonrpc import INTERNAL_ERROR, Message
+
+MessageSink = Callable[[Message], Awaitable[None]]
+"""Receives server messages: either those tied to one request, or the unsolicited rest."""
+
+
+class BackendError(Exception):
+    """A failure the client is told about as a JSON-RPC error, never as a 500."""
+
+    def __init__(self, message: str, *, code: int = INTERNAL_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Upstream(Protocol):
+    """One client session's connection to its backend.
+
+    Request ids are the client's on both sides of this interface; an upstream that
+    multiplexes or replays renumbers them internally. Server-initiated requests keep
+    the backend's ids, so the client's answers pass through `respond` unchanged.
+    """
+
+    async def request(self, message: Message, related: MessageSink) -> Message:
+        """Send a client request and return its response.
+
+        Server messages about this request (progress, for one) go to `related`.
+        Cancelling the calling task cancels the request at the backend.
+        """
+        ...
+
+    async def notify(self, message: Message) -> None:
+        """Forward a client notification."""
+        ...
+
+    async def respond(self, message: Message) -> None:
+        """Forward the client's response to a server-initiated request."""
+        ...
+
+    async def aclose(self) -> None:
+        """End the session and release whatever backs it."""
+        ...
+
+
+UpstreamFactory = Callable[[MessageSink], Awaitable[Upstream]]
+"""Opens an upstream whose unsolicited server messages go to the given sink."""

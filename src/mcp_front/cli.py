@@ -1,0 +1,127 @@
+"""`mcp-front`: serve, validate or start a configuration. Nothing here the library cannot do."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mcp_front import __version__
+from mcp_front.config import ConfigError, GatewayConfig, load_config, starter_config
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(_accept_go_flags(list(sys.argv[1:] if argv is None else argv)))
+    if args.command is None:
+        _parser().print_help(sys.stderr)
+        return EXIT_USAGE
+    handler = {"serve": _serve, "validate": _validate, "init": _init}[args.command]
+    return handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcp-front", description="OAuth 2.1 gateway for MCP servers")
+    parser.add_argument("--version", action="version", version=f"mcp-front {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", required=True, metavar="PATH", help="the JSON configuration file")
+    serve.add_argument("--host", help="address to listen on (default: from proxy.addr)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: from proxy.addr)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="text", choices=["text", "json"])
+
+    validate = commands.add_parser("validate", help="check a configuration and print every problem")
+    validate.add_argument("--config", required=True, metavar="PATH")
+
+    init = commands.add_parser("init", help="write a starter configuration")
+    init.add_argument("path", nargs="?", default="config.json")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def _accept_go_flags(argv: list[str]) -> list[str]:
+    """`mcp-front -config PATH` (the Go version's form) means `serve --config PATH`."""
+    if argv and (argv[0] in ("-config", "--config") or argv[0].startswith(("-config=", "--config="))):
+        flag, _, value = argv[0].partition("=")
+        rest = argv[1:]
+        return ["serve", "--config", value, *rest] if value else ["serve", "--config", *rest]
+    if argv and argv[0] == "-version":
+        return ["--version"]
+    return argv
+
+
+def _load(path: str) -> GatewayConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        print(f"{path}: invalid configuration\n{error}", file=sys.stderr)
+        return None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID
+    from mcp_front.gateway import Gateway, GatewayError
+
+    try:
+        Gateway(config)
+    except GatewayError as error:
+        print(f"{args.config}: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{args.config}: valid ({len(config.mcp_servers)} service(s): {', '.join(config.mcp_servers)})")
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        print(f"{path} already exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_INVALID
+    path.write_text(json.dumps(starter_config(), indent=2) + "\n")
+    print(f"wrote {path}; set MCP_FRONT_TOKEN, then run: mcp-front serve --config {path}")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mcp_front.app import create_app
+    from mcp_front.gateway import GatewayError
+    from mcp_front.logs import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID
+    try:
+        app = create_app(config)
+    except GatewayError as error:
+        print(f"{args.config}: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    host = args.host or config.proxy.listen_host
+    port = args.port if args.port is not None else config.proxy.listen_port
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            server_header=False,
+        )
+    )
+    server.run()
+    return EXIT_OK if server.started else EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Pydantic models of the configuration, one module per block of the file."""
+
+from mcp_front.config.models.auth import (
+    AuthConfig,
+    IdentityProviderConfig,
+    MemoryStorage,
+    RedisStorage,
+    SQLiteStorage,
+    StorageConfig,
+)
+from mcp_front.config.models.gateway import RESERVED_SERVICE_NAMES, GatewayConfig
+from mcp_front.config.models.inline import InlineConfig, InlineHttpCall, InlineTool
+from mcp_front.config.models.proxy import ProxyConfig, SessionsConfig
+from mcp_front.config.models.servers import (
+    DiscoveryConfig,
+    ServerConfig,
+    ServerOptions,
+    ToolFilter,
+    TransportType,
+)
+from mcp_front.config.models.service_auth import BasicServiceAuth, BearerServiceAuth, ServiceAuth
+from mcp_front.config.models.user_auth import (
+    ManualUserAuthentication,
+    OAuthUserAuthentication,
+    UserAuthentication,
+)
+
+__all__ = [
+    "RESERVED_SERVICE_NAMES",
+    "AuthConfig",
+    "BasicServiceAuth",
+    "BearerServiceAuth",
+    "DiscoveryConfig",
+    "GatewayConfig",
+    "IdentityProviderConfig",
+    "InlineConfig",
+    "InlineHttpCall",
+    "InlineTool",
+    "ManualUserAuthentication",
+    "MemoryStorage",
+    "OAuthUserAuthentication",
+    "ProxyConfig",
+    "RedisStorage",
+    "SQLiteStorage",
+    "ServerConfig",
+    "ServerOptions",
+    "ServiceAuth",
+    "SessionsConfig",
+    "StorageConfig",
+    "ToolFilter",
+    "TransportType",
+    "UserAuthentication",
+]

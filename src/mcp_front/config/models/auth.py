@@ -1,0 +1,205 @@
+"""The `proxy.auth` block: sign-in with an identity provider, and the tokens issued after it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Final, Literal, TypeAlias
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from mcp_front.config.durations import PositiveDuration
+from mcp_front.config.errors import config_value_error
+from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
+from mcp_front.config.models.values import HttpUrlText, Origin
+
+_ENCRYPTION_KEY_BYTES: Final = 32
+_MIN_JWT_SECRET_BYTES: Final = 32
+
+# The Go mcp-front's first schema had Google's settings flat in the auth block.
+_LEGACY_GOOGLE_KEYS: Final = {
+    "googleClientId": "clientId",
+    "googleClientSecret": "clientSecret",
+    "googleRedirectUri": "redirectUri",
+}
+
+
+class IdentityProviderConfig(ConfigModel):
+    """The organisation's identity provider, where users sign in."""
+
+    provider: Literal["google", "azure", "github", "oidc"]
+    client_id: str = Field(min_length=1, examples=[{"$env": "GOOGLE_CLIENT_ID"}])
+    client_secret: SecretStr = Field(min_length=1, examples=[{"$env": "GOOGLE_CLIENT_SECRET"}])
+    redirect_uri: HttpUrlText = Field(examples=["https://mcp.example.com/oauth/callback"])
+    discovery_url: HttpUrlText | None = None
+    """OIDC only: the provider's `.well-known/openid-configuration` URL."""
+    authorization_url: HttpUrlText | None = None
+    token_url: HttpUrlText | None = None
+    user_info_url: HttpUrlText | None = None
+    scopes: list[str] | None = None
+    """Scopes to request; `None` uses the provider's usual ones."""
+    tenant_id: str | None = Field(default=None, min_length=1)
+    """Azure only: the directory (tenant) users belong to."""
+    allowed_orgs: list[str] = Field(default_factory=list)
+    """GitHub only: users must belong to one of these organisations."""
+
+    @model_validator(mode="after")
+    def _has_what_the_provider_needs(self) -> IdentityProviderConfig:
+        problems: list[Problem] = []
+        if self.provider == "azure" and self.tenant_id is None:
+            problems.append(
+                Problem(("tenantId",), "is required for Azure", fix="add your directory (tenant) id")
+            )
+        if self.provider != "azure" and self.tenant_id is not None:
+            problems.append(Problem(("tenantId",), 'is only used with "provider": "azure"', fix="remove it"))
+        if self.provider != "github" and self.allowed_orgs:
+            problems.append(
+                Problem(("allowedOrgs",), 'is only used with "provider": "github"', fix="remove it")
+            )
+        if self.provider == "oidc" and self.discovery_url is None:
+            problems.extend(
+                Problem((key,), "is required for OIDC without a discoveryUrl", fix='or add "discoveryUrl"')
+                for key, url in (
+                    ("authorizationUrl", self.authorization_url),
+                    ("tokenUrl", self.token_url),
+                    ("userInfoUrl", self.user_info_url),
+                )
+                if url is None
+            )
+        raise_problems(self, problems)
+        return self
+
+
+class MemoryStorage(ConfigModel):
+    """State kept in memory: lost on restart, for trying things out."""
+
+    kind: Literal["memory"] = "memory"
+
+
+class SQLiteStorage(ConfigModel):
+    """State in an embedded SQLite database file."""
+
+    kind: Literal["sqlite"] = "sqlite"
+    path: str = Field(default="mcp-front.sqlite3", min_length=1)
+    """The database file; a relative path is taken from the gateway's working directory."""
+
+
+class RedisStorage(ConfigModel):
+    """State in Redis, shared by several gateway replicas."""
+
+    kind: Literal["redis"] = "redis"
+    url: SecretStr = Field(examples=[{"$env": "REDIS_URL"}])
+    """A redis:// or rediss:// URL; a secret, as it usually carries a password."""
+
+    @field_validator("url")
+    @classmethod
+    def _is_a_redis_url(cls, url: SecretStr) -> SecretStr:
+        if urlsplit(url.get_secret_value()).scheme not in {"redis", "rediss", "unix"}:
+            raise config_value_error("url", "must be a redis://, rediss:// or unix:// URL")
+        return url
+
+
+StorageConfig: TypeAlias = Annotated[
+    MemoryStorage | SQLiteStorage | RedisStorage, Field(discriminator="kind")
+]
+"""Where the gateway keeps its state: OAuth clients, refresh tokens, users' service tokens."""
+
+
+class AuthConfig(ConfigModel):
+    """OAuth 2.1 sign-in: who may get in, and the tokens the gateway issues to clients."""
+
+    kind: Literal["oauth"]
+    issuer: HttpUrlText = Field(examples=["https://mcp.example.com"])
+    idp: IdentityProviderConfig
+    allowed_domains: list[str] = Field(default_factory=list, examples=[["example.com"]])
+    """Only users whose email is in one of these domains may sign in."""
+    allowed_origins: list[Origin] = Field(default_factory=list)
+    """Browser origins allowed to call the gateway (CORS); merged with `proxy.allowedOrigins`."""
+    allowed_redirect_uri_hosts: list[Origin] = Field(default_factory=list, examples=[["https://claude.ai"]])
+    """Origins that OAuth clients may redirect back to; a host without a port matches any port."""
+    allow_any_redirect_uri_host: bool = False
+    token_ttl: PositiveDuration = timedelta(hours=1)
+    refresh_token_ttl: PositiveDuration = timedelta(days=30)
+    refresh_token_scopes: list[str] = Field(default_factory=list)
+    """When set, refresh tokens are only issued to requests asking for one of these scopes."""
+    storage: StorageConfig = Field(default_factory=SQLiteStorage)
+    jwt_secret: SecretStr = Field(examples=[{"$env": "JWT_SECRET"}])
+    encryption_key: SecretStr = Field(examples=[{"$env": "ENCRYPTION_KEY"}])
+    """Encrypts secrets at rest (AES-256-GCM): exactly 32 bytes."""
+    dangerously_accept_issuer_audience: bool = False
+    """Accept tokens whose audience is the bare issuer, for clients without RFC 8707
+    resource indicators. Such a token opens every service."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_legacy_google_keys(cls, data: Any) -> Any:
+        """Map `googleClientId`, `googleClientSecret` and `googleRedirectUri` to an `idp` block."""
+        if not isinstance(data, dict) or not _LEGACY_GOOGLE_KEYS.keys() & data.keys():
+            return data
+        if "idp" in data:
+            raise config_value_error(
+                "legacy_google_keys",
+                'has both "idp" and the older "googleClientId"/"googleClientSecret"/"googleRedirectUri"',
+                fix="move them into idp and remove them",
+            )
+        rest = {key: value for key, value in data.items() if key not in _LEGACY_GOOGLE_KEYS}
+        idp = {"provider": "google"} | {
+            new: data[old] for old, new in _LEGACY_GOOGLE_KEYS.items() if old in data
+        }
+        return rest | {"idp": idp}
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _read_storage_shorthand(cls, value: Any) -> Any:
+        """Accept `"storage": "sqlite"` for `{"kind": "sqlite"}`, as the Go format writes it."""
+        if value == "firestore":
+            raise config_value_error(
+                "storage",
+                "Firestore storage is not supported",
+                fix='use "sqlite" (the default), or {"kind": "redis", "url": ...} for several replicas',
+            )
+        return {"kind": value} if isinstance(value, str) else value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret_is_long_enough(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value().encode()) < _MIN_JWT_SECRET_BYTES:
+            raise config_value_error(
+                "secret_length",
+                f"must be at least {_MIN_JWT_SECRET_BYTES} bytes long",
+                fix="generate one with: openssl rand -base64 32",
+            )
+        return secret
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _encryption_key_is_32_bytes(cls, key: SecretStr) -> SecretStr:
+        if len(key.get_secret_value().encode()) != _ENCRYPTION_KEY_BYTES:
+            raise config_value_error(
+                "secret_length",
+                f"must be exactly {_ENCRYPTION_KEY_BYTES} bytes long",
+                fix="generate one with: openssl rand -base64 24",
+            )
+        return key
+
+    @model_validator(mode="after")
+    def _restricts_who_gets_in(self) -> AuthConfig:
+        problems: list[Problem] = []
+        if not self.allowed_domains and not self.idp.allowed_orgs:
+            problems.append(
+                Problem(
+                    ("allowedDomains",),
+                    "nobody is restricted from signing in",
+                    fix='list your email domains, e.g. ["example.com"], or set idp.allowedOrgs for GitHub',
+                )
+            )
+        if self.allow_any_redirect_uri_host and self.allowed_redirect_uri_hosts:
+            problems.append(
+                Problem(
+                    ("allowAnyRedirectUriHost",),
+                    "cannot be true together with a list of allowedRedirectUriHosts",
+                    fix="keep one of the two",
+                )
+            )
+        raise_problems(self, problems)
+        return self

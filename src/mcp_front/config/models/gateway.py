@@ -1,0 +1,112 @@
+"""The whole configuration: the gateway, and the services it fronts."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, Field, model_validator
+
+from mcp_front.config.errors import config_value_error
+from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
+from mcp_front.config.models.proxy import ProxyConfig
+from mcp_front.config.models.servers import ServerConfig
+
+RESERVED_SERVICE_NAMES: Final = frozenset(
+    {
+        ".well-known",
+        "admin",
+        "api",
+        "authorize",
+        "callback",
+        "consent",
+        "health",
+        "jwks",
+        "login",
+        "logout",
+        "metrics",
+        "my",
+        "oauth",
+        "register",
+        "revoke",
+        "static",
+        "token",
+    }
+)
+"""Names a service cannot have, because the gateway serves its own pages at `/<name>`."""
+
+_SERVICE_NAME: Final = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")
+
+
+def check_service_name(name: str) -> str:
+    """Accept a name usable as the service's path segment, `/<name>/mcp`."""
+    if name.lower() in RESERVED_SERVICE_NAMES:
+        raise config_value_error(
+            "service_name",
+            f"is a reserved name: the gateway serves its own pages at /{name.lower()}",
+            fix=f'rename the service, e.g. "{name}-mcp"',
+        )
+    if not _SERVICE_NAME.fullmatch(name):
+        raise config_value_error(
+            "service_name",
+            'is not a valid service name: use letters, digits, "_" and "-", starting with a letter or digit',
+            fix=f'rename the service, e.g. "{_suggest_service_name(name)}"',
+        )
+    return name
+
+
+ServiceName = Annotated[str, AfterValidator(check_service_name)]
+
+
+class GatewayConfig(ConfigModel):
+    """The configuration file as a whole: `version`, `proxy` and `mcpServers`."""
+
+    version: str | None = Field(default=None, examples=["v0.0.1-DEV_EDITION_EXPECT_CHANGES"])
+    """Kept for compatibility with the Go mcp-front's files; not interpreted."""
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
+    mcp_servers: dict[ServiceName, ServerConfig] = Field(default_factory=dict)
+    """The services, by name; each is served at `<baseURL>/<name>/`."""
+
+    @model_validator(mode="after")
+    def _services_fit_together(self) -> GatewayConfig:
+        raise_problems(self, [*self._aggregate_problems(), *self._user_token_problems()])
+        return self
+
+    def _aggregate_problems(self) -> Iterator[Problem]:
+        combinable = sorted(name for name, server in self.mcp_servers.items() if server.type == "direct")
+        for name, server in self.mcp_servers.items():
+            for index, member in enumerate(server.servers if server.type == "aggregate" else []):
+                location = ("mcpServers", name, "servers", index)
+                if member == name:
+                    yield Problem(location, "an aggregate server cannot include itself", fix="remove it")
+                elif member not in self.mcp_servers:
+                    close = difflib.get_close_matches(member, combinable, n=1)
+                    yield Problem(
+                        location,
+                        f'there is no service named "{member}"',
+                        fix=f'did you mean "{close[0]}"?'
+                        if close
+                        else f"use one of: {', '.join(combinable)}",
+                    )
+                elif self.mcp_servers[member].type == "aggregate":
+                    yield Problem(
+                        location, f'"{member}" is an aggregate server itself; aggregates do not nest'
+                    )
+
+    def _user_token_problems(self) -> Iterator[Problem]:
+        if self.proxy.auth is not None:
+            return
+        for name, server in self.mcp_servers.items():
+            if server.requires_user_token:
+                yield Problem(
+                    ("mcpServers", name, "requiresUserToken"),
+                    "users' own tokens need users to sign in",
+                    fix='configure "proxy.auth", or remove "requiresUserToken"',
+                )
+
+
+def _suggest_service_name(name: str) -> str:
+    cleaned = re.sub(r"[^a-zA-Z0-9_-]+", "-", name).strip("-_")
+    return cleaned or "my-service"

@@ -1,0 +1,80 @@
+"""The gateway itself: where it listens, its public address, its sessions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field
+
+from mcp_front.config.durations import Duration, PositiveDuration
+from mcp_front.config.models._base import ConfigModel
+from mcp_front.config.models.auth import AuthConfig
+from mcp_front.config.models.values import (
+    Origin,
+    check_base_url,
+    check_listen_address,
+    normalize_origin,
+    parse_listen_address,
+)
+
+
+class SessionsConfig(ConfigModel):
+    """Limits and lifetimes of MCP sessions and of the stdio processes behind them."""
+
+    timeout: PositiveDuration = timedelta(minutes=30)
+    """How long an idle session keeps its backend (a stdio process) before it is reaped."""
+    cleanup_interval: PositiveDuration = timedelta(minutes=1)
+    """How often idle sessions are looked for."""
+    max_per_user: int = Field(default=10, ge=1)
+    """Concurrent sessions one principal may hold."""
+    max_processes: int = Field(default=256, ge=1)
+    """Stdio child processes the gateway runs at once, all users together."""
+    retention: Duration = timedelta(hours=24)
+    """How long a reaped session's record is kept so its client can resume it."""
+
+
+class ProxyConfig(ConfigModel):
+    """The `proxy` block: the gateway's addresses, sessions and sign-in."""
+
+    base_url: Annotated[str, AfterValidator(check_base_url)] = Field(
+        default="http://localhost:8080", alias="baseURL", examples=["https://mcp.example.com"]
+    )
+    """The public URL clients use; services live under it at `<base_url>/<service>/`."""
+    addr: Annotated[str, AfterValidator(check_listen_address)] = Field(default=":8080", examples=[":8080"])
+    """Where to listen, Go style: ":8080", "127.0.0.1:9000", "[::1]:9000"."""
+    name: str = Field(default="mcp-front", min_length=1)
+    """The implementation name the gateway gives MCP clients."""
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
+    auth: AuthConfig | None = None
+    """Sign-in with an identity provider; without it only `serviceAuths` credentials get in."""
+    allowed_origins: list[Origin] = Field(default_factory=list, examples=[["https://claude.ai"]])
+    """Browser origins allowed to call the gateway (CORS)."""
+
+    @property
+    def base_path(self) -> str:
+        """The path of `base_url` without its trailing slash: "" when served at the root."""
+        return urlsplit(self.base_url).path.rstrip("/")
+
+    @property
+    def origin(self) -> str:
+        """The origin of `base_url`, `scheme://host[:port]`, as browsers write it."""
+        parts = urlsplit(self.base_url)
+        return normalize_origin(f"{parts.scheme}://{parts.netloc}")
+
+    @property
+    def listen_host(self) -> str:
+        """The interface to listen on; "0.0.0.0" for an `addr` like ":8080"."""
+        return parse_listen_address(self.addr)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return parse_listen_address(self.addr)[1]
+
+    @property
+    def cors_allowed_origins(self) -> tuple[str, ...]:
+        """Every allowed browser origin: `allowed_origins` and, as in the Go mcp-front,
+        `auth.allowed_origins`."""
+        from_auth = self.auth.allowed_origins if self.auth else []
+        return tuple(dict.fromkeys([*self.allowed_origins, *from_auth]))

@@ -1,0 +1,54 @@
+"""How users give the gateway their own token for a service (Notion, Linear, ...)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeAlias
+
+from pydantic import AfterValidator, Field, SecretStr
+
+from mcp_front.config.errors import config_value_error
+from mcp_front.config.models._base import ConfigModel
+from mcp_front.config.models.values import HttpUrlText, RegularExpression
+from mcp_front.config.references import USER_TOKEN_PLACEHOLDER
+
+
+def _check_token_format(value: str) -> str:
+    if USER_TOKEN_PLACEHOLDER not in value:
+        raise config_value_error(
+            "token_format", f"must contain {USER_TOKEN_PLACEHOLDER}", fix='for example "Bearer {{token}}"'
+        )
+    return value
+
+
+TokenFormat = Annotated[str, AfterValidator(_check_token_format)]
+
+
+class ManualUserAuthentication(ConfigModel):
+    """Users paste a token they created themselves, on the gateway's token page."""
+
+    type: Literal["manual"] = "manual"
+    display_name: str = Field(min_length=1, examples=["Notion Integration Token"])
+    instructions: str = Field(min_length=1, examples=["Create an internal integration and copy its secret."])
+    help_url: HttpUrlText | None = None
+    validation: RegularExpression | None = Field(default=None, examples=["^secret_[a-zA-Z0-9]{43}$"])
+    """A pattern the pasted token must match, to catch pasting the wrong thing."""
+    token_format: TokenFormat = USER_TOKEN_PLACEHOLDER
+
+
+class OAuthUserAuthentication(ConfigModel):
+    """Users connect their account with the service's OAuth flow; tokens are refreshed."""
+
+    type: Literal["oauth"] = "oauth"
+    display_name: str = Field(min_length=1, examples=["Linear"])
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr = Field(min_length=1)
+    authorization_url: HttpUrlText
+    token_url: HttpUrlText
+    scopes: list[str] = Field(min_length=1, examples=[["read", "write"]])
+    token_format: TokenFormat = USER_TOKEN_PLACEHOLDER
+
+
+UserAuthentication: TypeAlias = Annotated[
+    ManualUserAuthentication | OAuthUserAuthentication, Field(discriminator="type")
+]
+"""A server's `userAuthentication`, told apart by its `type`."""

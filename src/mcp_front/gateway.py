@@ -1,0 +1,142 @@
+"""`Gateway`: owns the components, their lifecycle, and the routing table of services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcp_front.auth.principal import Principal
+from mcp_front.auth.resource import ResourceGuard
+from mcp_front.auth.service_auth import StaticCredentials
+from mcp_front.backends.base import MessageSink, Upstream
+from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
+from mcp_front.backends.templating import UserTokenSource
+from mcp_front.config import GatewayConfig, ServerConfig
+from mcp_front.transports import http, jsonrpc
+from mcp_front.transports.session import SessionLimits, SessionRegistry, UpstreamOpener
+from mcp_front.transports.sse import SSETransport
+from mcp_front.transports.streamable_http import StreamableHTTPTransport
+
+logger = logging.getLogger("mcp_front.gateway")
+
+
+class GatewayError(Exception):
+    """A configuration the gateway cannot serve, named by its key path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One entry of the routing table: a configured MCP server behind its guard."""
+
+    name: str
+    config: ServerConfig
+    app: ASGIApp
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        user_tokens: UserTokenSource | None = None,
+        ping_interval: float = http.PING_INTERVAL,
+    ) -> None:
+        self.config = config
+        proxy = config.proxy
+        sessions = proxy.sessions
+        self.pool = StdioSessionPool(
+            StdioLimits(
+                max_per_principal=sessions.max_per_user,
+                max_processes=sessions.max_processes,
+                idle_timeout=sessions.timeout,
+                sweep_interval=sessions.cleanup_interval,
+            ),
+            user_tokens=user_tokens,
+        )
+        self.sessions = SessionRegistry(
+            SessionLimits(
+                retention=max(sessions.retention, sessions.timeout),
+                max_per_principal=max(100, 10 * sessions.max_per_user),
+                sweep_interval=sessions.cleanup_interval,
+            )
+        )
+        allowed = [proxy.origin, *proxy.allowed_origins]
+        if proxy.auth is not None:
+            allowed.extend(proxy.auth.allowed_origins)
+        self.origins = http.OriginPolicy(allowed)
+        self._ping_interval = ping_interval
+        self.services = {
+            name: self._build_service(name, server) for name, server in config.mcp_servers.items()
+        }
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[Gateway]:
+        """Run the background parts; on exit every session ends and every child is gone."""
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.pool.run())
+            await stack.enter_async_context(self.sessions.run())
+            logger.info("serving %d service(s): %s", len(self.services), ", ".join(self.services) or "none")
+            yield self
+
+    def _build_service(self, name: str, server: ServerConfig) -> Service:
+        if server.type == "aggregate" or server.transport_type != "stdio":
+            kind = "aggregate" if server.type == "aggregate" else f"transportType '{server.transport_type}'"
+            raise GatewayError(
+                f"mcpServers.{name}: {kind} services are not available in this version of mcp-front; "
+                "use a stdio service, or remove this entry"
+            )
+        credentials = StaticCredentials(name, server.service_auths) if server.service_auths else None
+        if credentials is None:
+            logger.warning("service %s accepts anonymous requests: it has no serviceAuths", name)
+        opener = self._stdio_opener(name, server)
+        prefix = f"{self.config.proxy.base_path}/{name}"
+        streamable = StreamableHTTPTransport(
+            name, self.sessions, opener, self.origins, ping_interval=self._ping_interval
+        )
+        sse = SSETransport(
+            name,
+            self.sessions,
+            opener,
+            self.origins,
+            message_path=f"{prefix}/message",
+            ping_interval=self._ping_interval,
+        )
+        endpoints = ServiceEndpoints(name, {"/mcp": streamable, "/sse": sse.stream, "/message": sse.message})
+        guarded = ResourceGuard(
+            endpoints, service=name, credentials=credentials, realm=self.config.proxy.name
+        )
+        return Service(name, server, guarded)
+
+    def _stdio_opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
+        async def open_upstream(principal: Principal, unsolicited: MessageSink) -> Upstream:
+            return self.pool.open(name, server, principal, unsolicited)
+
+        return open_upstream
+
+
+class ServiceEndpoints:
+    """Dispatches `/<service>/<endpoint>` to the endpoint's ASGI callable."""
+
+    def __init__(self, service: str, endpoints: dict[str, ASGIApp]) -> None:
+        self.service = service
+        self._endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        suffix = path[len(root) :] if root and path.startswith(root) else path
+        endpoint = self._endpoints.get(suffix.rstrip("/") or "/")
+        if endpoint is None:
+            response: Response = http.rpc_error(
+                404,
+                jsonrpc.INVALID_REQUEST,
+                f"Not found: service '{self.service}' has /mcp, /sse and /message",
+            )
+            await response(scope, receive, send)
+            return
+        await endpoint(scope, receive, send)

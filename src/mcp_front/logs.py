@@ -1,0 +1,102 @@
+"""Log set-up and the one-line-per-request access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_front.auth.principal import Principal
+
+LogFormat = Literal["text", "json"]
+
+_CONTEXT_FIELDS = ("service", "principal", "pid", "method", "path", "status", "duration_ms", "client")
+access_logger = logging.getLogger("mcp_front.access")
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line, with the context fields the gateway attaches."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in _CONTEXT_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "info", fmt: LogFormat = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The gateway writes its own access log; uvicorn's would repeat each line.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class AccessLogMiddleware:
+    """Logs each HTTP request once it ends: method, path, service, principal, status, duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            self._log(scope, status, time.perf_counter() - started)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, elapsed: float) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        principal = scope.get("user")
+        who = principal.display_name if isinstance(principal, Principal) else "-"
+        service = scope.get("mcp_front.service", "-")
+        path = scope.get("path", "")
+        duration_ms = round(elapsed * 1000, 2)
+        access_logger.info(
+            "%s %s %d %.2fms service=%s principal=%s",
+            scope.get("method"),
+            path,
+            status,
+            duration_ms,
+            service,
+            who,
+            extra={
+                "method": scope.get("method"),
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "service": service,
+                "principal": who,
+            },
+        )

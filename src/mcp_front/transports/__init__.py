@@ -1,0 +1,1 @@
+"""Front transports: how clients reach every service (streamable HTTP and legacy SSE)."""

@@ -1,0 +1,186 @@
+"""A client's MCP session at the gateway, whichever front transport carries it.
+
+The session routes messages between the client's open streams and its upstream:
+answers go back on the stream of the request that asked, and what the server sends
+on its own goes where the client can hear it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import anyio
+
+from mcp_front.auth.principal import Principal
+from mcp_front.backends.base import BackendError, MessageSink, Upstream
+from mcp_front.transports import jsonrpc
+from mcp_front.transports.jsonrpc import Message, RequestId
+
+logger = logging.getLogger("mcp_front.transports")
+
+UpstreamOpener = Callable[[Principal, MessageSink], Awaitable[Upstream]]
+
+
+class FrontSession:
+    def __init__(self, session_id: str, service: str, principal: Principal) -> None:
+        self.id = session_id
+        self.service = service
+        self.principal = principal
+        self.upstream: Upstream | None = None
+        self.standalone: MessageSink | None = None
+        self.last_seen = time.monotonic()
+        self.closed = anyio.Event()
+        self._request_sinks: dict[RequestId, MessageSink] = {}
+        self._cancel_scopes: dict[RequestId, anyio.CancelScope] = {}
+
+    def owned_by(self, principal: Principal) -> bool:
+        return secrets.compare_digest(self.principal.subject, principal.subject)
+
+    async def deliver_unsolicited(self, message: Message) -> None:
+        """Route a server message that answers no particular request.
+
+        With one request in flight it almost surely concerns that request (a log line
+        or a sampling call made while serving it); otherwise it goes to the standalone
+        stream, and failing that to the newest request stream.
+        """
+        sinks = list(self._request_sinks.values())
+        if len(sinks) == 1:
+            target: MessageSink | None = sinks[0]
+        elif self.standalone is not None:
+            target = self.standalone
+        else:
+            target = sinks[-1] if sinks else None
+        if target is None:
+            logger.debug("dropped %s: no open stream on session", message.get("method"))
+            return
+        try:
+            await target(message)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            logger.debug("dropped %s: stream closed", message.get("method"))
+
+    async def handle_request(self, message: Message, sink: MessageSink) -> Message | None:
+        """Forward a client request; `None` when the client itself cancelled it."""
+        assert self.upstream is not None
+        request_id: RequestId = message["id"]
+        self.last_seen = time.monotonic()
+        self._request_sinks[request_id] = sink
+        try:
+            with anyio.CancelScope() as scope:
+                self._cancel_scopes[request_id] = scope
+                try:
+                    return await self.upstream.request(message, sink)
+                except BackendError as exc:
+                    return jsonrpc.error_response(request_id, exc.code, exc.message)
+            return None
+        finally:
+            self._request_sinks.pop(request_id, None)
+            self._cancel_scopes.pop(request_id, None)
+            self.last_seen = time.monotonic()
+
+    async def handle_notification(self, message: Message) -> None:
+        assert self.upstream is not None
+        self.last_seen = time.monotonic()
+        if message["method"] == "notifications/cancelled":
+            params = message.get("params") or {}
+            scope = self._cancel_scopes.get(params.get("requestId"))
+            if scope is not None:
+                scope.cancel()
+            return
+        try:
+            await self.upstream.notify(message)
+        except BackendError as exc:
+            logger.warning("notification %s not delivered: %s", message["method"], exc.message)
+
+    async def handle_response(self, message: Message) -> None:
+        assert self.upstream is not None
+        self.last_seen = time.monotonic()
+        await self.upstream.respond(message)
+
+    async def aclose(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        for scope in list(self._cancel_scopes.values()):
+            scope.cancel()
+        if self.upstream is not None:
+            await self.upstream.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    retention: timedelta = timedelta(hours=24)
+    """How long an idle session is kept, so a client can come back to it."""
+    max_per_principal: int = 100
+    """Session records per caller; past it the least recently used one is closed."""
+    sweep_interval: timedelta = timedelta(minutes=1)
+
+
+class SessionRegistry:
+    """Every live session of the gateway, keyed by its unguessable id."""
+
+    def __init__(self, limits: SessionLimits | None = None) -> None:
+        self.limits = limits or SessionLimits()
+        self._sessions: dict[str, FrontSession] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    async def create(self, service: str, principal: Principal, open_upstream: UpstreamOpener) -> FrontSession:
+        await self._make_room(principal)
+        session = FrontSession(secrets.token_urlsafe(24), service, principal)
+        session.upstream = await open_upstream(principal, session.deliver_unsolicited)
+        self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str, service: str, principal: Principal) -> FrontSession | None:
+        """The session, only for the service and principal it belongs to."""
+        session = self._sessions.get(session_id)
+        if session is None or session.service != service or not session.owned_by(principal):
+            return None
+        return session
+
+    async def close(self, session: FrontSession) -> None:
+        self._sessions.pop(session.id, None)
+        await session.aclose()
+
+    async def close_all(self) -> None:
+        async with anyio.create_task_group() as task_group:
+            for session in list(self._sessions.values()):
+                task_group.start_soon(self.close, session)
+
+    async def expire_idle(self) -> int:
+        deadline = time.monotonic() - self.limits.retention.total_seconds()
+        expired = [s for s in self._sessions.values() if s.last_seen < deadline]
+        for session in expired:
+            await self.close(session)
+        return len(expired)
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[SessionRegistry]:
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(self._sweep)
+            try:
+                yield self
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.close_all()
+                task_group.cancel_scope.cancel()
+
+    async def _make_room(self, principal: Principal) -> None:
+        own = [s for s in self._sessions.values() if s.principal.subject == principal.subject]
+        if len(own) < self.limits.max_per_principal:
+            return
+        oldest = min(own, key=lambda s: s.last_seen)
+        logger.info("closing least recently used session of %s to make room", principal.display_name)
+        await self.close(oldest)
+
+    async def _sweep(self) -> None:
+        while True:
+            await anyio.sleep(self.limits.sweep_interval.total_seconds())
+            await self.expire_idle()

@@ -1,0 +1,256 @@
+"""The streamable HTTP front transport: `/<service>/mcp` (POST, GET, DELETE)."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from mcp_front.auth.principal import Principal
+from mcp_front.transports import http, jsonrpc
+from mcp_front.transports.jsonrpc import Message, MessageKind
+from mcp_front.transports.session import FrontSession, SessionRegistry, UpstreamOpener
+
+logger = logging.getLogger("mcp_front.transports")
+
+SESSION_HEADER = "mcp-session-id"
+PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
+
+
+class StreamableHTTPTransport:
+    """ASGI endpoint for one service's streamable HTTP traffic."""
+
+    def __init__(
+        self,
+        service: str,
+        registry: SessionRegistry,
+        open_upstream: UpstreamOpener,
+        origins: http.OriginPolicy,
+        *,
+        ping_interval: float = http.PING_INTERVAL,
+    ) -> None:
+        self.service = service
+        self._registry = registry
+        self._open_upstream = open_upstream
+        self._origins = origins
+        self._ping_interval = ping_interval
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if not self._origins.allows(request.headers):
+            response = http.rpc_error(403, jsonrpc.INVALID_REQUEST, "Forbidden: this Origin is not allowed")
+        elif request.method == "POST":
+            response = await self._post(request, scope, receive, send)
+        elif request.method == "GET":
+            response = await self._get(request, scope, receive, send)
+        elif request.method == "DELETE":
+            response = await self._delete(request)
+        else:
+            response = http.rpc_error(
+                405, jsonrpc.INVALID_REQUEST, "Method not allowed", headers={"Allow": "GET, POST, DELETE"}
+            )
+        if response is not None:
+            await response(scope, receive, send)
+
+    def _session(self, request: Request) -> tuple[FrontSession | None, Response | None]:
+        session_id = request.headers.get(SESSION_HEADER)
+        if session_id is None:
+            return None, http.rpc_error(
+                400,
+                jsonrpc.INVALID_REQUEST,
+                "Bad Request: missing Mcp-Session-Id header; send initialize first",
+            )
+        principal: Principal = request.scope["user"]
+        session = self._registry.get(session_id, self.service, principal)
+        if session is None:
+            return None, http.rpc_error(
+                404, jsonrpc.INVALID_REQUEST, "Session not found; start a new session"
+            )
+        return session, None
+
+    async def _post(self, request: Request, scope: Scope, receive: Receive, send: Send) -> Response | None:
+        if not http.is_json_content(request.headers):
+            return http.rpc_error(
+                415, jsonrpc.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
+            )
+        if not http.accepts(request.headers, "application/json", "text/event-stream"):
+            return http.rpc_error(
+                406,
+                jsonrpc.INVALID_REQUEST,
+                "Not Acceptable: Accept must include application/json and text/event-stream",
+            )
+        try:
+            body = await http.read_body(receive)
+        except http.BodyTooLarge:
+            return http.rpc_error(
+                413, jsonrpc.INVALID_REQUEST, f"Payload Too Large: the limit is {http.MAX_BODY_BYTES} bytes"
+            )
+        message, error = http.parse_message(body)
+        if error is not None:
+            return error
+        assert message is not None
+        version_error = _check_protocol_version(request, message)
+        if version_error is not None:
+            return version_error
+        kind = jsonrpc.classify(message)
+        is_initialize = kind is MessageKind.REQUEST and message["method"] == "initialize"
+        if is_initialize:
+            if request.headers.get(SESSION_HEADER) is not None:
+                return http.rpc_error(
+                    400,
+                    jsonrpc.INVALID_REQUEST,
+                    "Bad Request: initialize must not carry Mcp-Session-Id",
+                    request_id=message["id"],
+                )
+            session = await self._registry.create(self.service, scope["user"], self._open_upstream)
+        else:
+            found, error = self._session(request)
+            if error is not None:
+                return error
+            assert found is not None
+            session = found
+        if kind is MessageKind.NOTIFICATION:
+            await session.handle_notification(message)
+            return Response(status_code=202)
+        if kind is MessageKind.RESPONSE:
+            await session.handle_response(message)
+            return Response(status_code=202)
+        await self._answer(session, message, is_initialize, scope, receive, send)
+        return None
+
+    async def _answer(
+        self,
+        session: FrontSession,
+        message: Message,
+        is_new: bool,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Reply as JSON when the answer comes alone; switch to an event stream as soon as
+        the server has more to say, or the answer takes longer than a ping interval."""
+        send_related, related = anyio.create_memory_object_stream[Message](64)
+        outcome: list[Message | None] = []
+
+        async def forward() -> None:
+            async with send_related:
+                outcome.append(await session.handle_request(message, send_related.send))
+
+        headers = {SESSION_HEADER: session.id}
+        async with anyio.create_task_group() as task_group, related:
+            task_group.start_soon(forward)
+            first: Message | None = None
+            finished = False
+            with anyio.move_on_after(self._ping_interval):
+                try:
+                    first = await related.receive()
+                except anyio.EndOfStream:
+                    finished = True
+            if finished:
+                response = outcome[0]
+                if response is None:
+                    await Response(status_code=202)(scope, receive, send)
+                    return
+                if is_new and "error" in response:
+                    await self._registry.close(session)
+                    headers = {}
+                await http.json_message(response, headers)(scope, receive, send)
+                return
+            await self._stream(related, first, outcome, headers, send)
+
+    async def _stream(
+        self,
+        related: MemoryObjectReceiveStream[Message],
+        first: Message | None,
+        outcome: list[Message | None],
+        headers: dict[str, str],
+        send: Send,
+    ) -> None:
+        raw_headers = [*http.SSE_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
+        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        chunk = http.sse_event(first) if first is not None else http.PING_EVENT
+        while True:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            chunk = http.PING_EVENT
+            with anyio.move_on_after(self._ping_interval):
+                try:
+                    chunk = http.sse_event(await related.receive())
+                except anyio.EndOfStream:
+                    break
+        final = outcome[0] if outcome else None
+        body = http.sse_event(final) if final is not None else b""
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _get(self, request: Request, scope: Scope, receive: Receive, send: Send) -> Response | None:
+        if not http.accepts(request.headers, "text/event-stream"):
+            return http.rpc_error(
+                406, jsonrpc.INVALID_REQUEST, "Not Acceptable: Accept must include text/event-stream"
+            )
+        session, error = self._session(request)
+        if error is not None:
+            return error
+        assert session is not None
+        if session.standalone is not None:
+            return http.rpc_error(
+                409, jsonrpc.INVALID_REQUEST, "Conflict: this session already has a GET stream"
+            )
+        send_stream, receive_stream = anyio.create_memory_object_stream[Message](64)
+        session.standalone = send_stream.send
+        raw_headers = [*http.SSE_HEADERS, (SESSION_HEADER.encode(), session.id.encode())]
+        try:
+            async with anyio.create_task_group() as task_group, receive_stream:
+                task_group.start_soon(http.cancel_on_disconnect, receive, task_group.cancel_scope)
+                task_group.start_soon(_cancel_on_event, session.closed, task_group.cancel_scope)
+                await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+                await send({"type": "http.response.body", "body": http.PING_EVENT, "more_body": True})
+                while True:
+                    chunk = http.PING_EVENT
+                    with anyio.move_on_after(self._ping_interval):
+                        chunk = http.sse_event(await receive_stream.receive())
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await http.end_stream(send)
+        finally:
+            session.standalone = None
+            send_stream.close()
+        return None
+
+    async def _delete(self, request: Request) -> Response:
+        session, error = self._session(request)
+        if error is not None:
+            return error
+        assert session is not None
+        await self._registry.close(session)
+        return Response(status_code=200)
+
+
+def _check_protocol_version(request: Request, message: Message) -> Response | None:
+    version = request.headers.get(PROTOCOL_VERSION_HEADER)
+    if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS:
+        return None
+    request_id = message.get("id")
+    if version in MODERN_PROTOCOL_VERSIONS:
+        return http.rpc_error(
+            400,
+            UNSUPPORTED_PROTOCOL_VERSION,
+            f"Unsupported protocol version {version}; this gateway speaks the initialize handshake",
+            request_id=request_id,
+            data={"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": version},
+        )
+    return http.rpc_error(
+        400,
+        jsonrpc.INVALID_REQUEST,
+        f"Bad Request: unsupported MCP-Protocol-Version {version!r}; supported: "
+        + ", ".join(HANDSHAKE_PROTOCOL_VERSIONS),
+        request_id=request_id,
+    )
+
+
+async def _cancel_on_event(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()

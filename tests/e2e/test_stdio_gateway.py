@@ -1,0 +1,187 @@
+"""A stdio service through the gateway, with the SDK's client on both front transports."""
+
+from __future__ import annotations
+
+import os
+
+import anyio
+import httpx2
+import pytest
+from mcp import MCPError
+from mcp_types import CreateMessageResult, ListRootsResult, Root, TextContent
+
+from tests.support.clients import Transport, connect, mcp_error_in, text_of
+from tests.support.raw import RawSession
+from tests.support.gateway import bearer, running_gateway, stdio_service
+
+pytestmark = pytest.mark.e2e
+
+TRANSPORTS: list[Transport] = ["streamable-http", "sse"]
+ENDPOINT = {"streamable-http": "mcp", "sse": "sse"}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_lists_and_calls_tools(transport: Transport, mode: str) -> None:
+    async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
+        url = gw.service_url("probe", ENDPOINT[transport])
+        async with connect(url, token="t0k3n", transport=transport, mode=mode) as client:
+            tools = await client.list_tools()
+            assert {"pid", "echo", "crash", "sample"} <= {tool.name for tool in tools.tools}
+            result = await client.call_tool("echo", {"text": "through the gateway"})
+            assert text_of(result) == "through the gateway"
+            assert not result.is_error
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_progress_logging_sampling_and_roots_cross_the_gateway(transport: Transport) -> None:
+    progress_seen: list[float] = []
+    logs_seen: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        progress_seen.append(progress)
+
+    async def on_log(params: object) -> None:
+        logs_seen.append(str(getattr(params, "data", "")))
+
+    async def on_sampling(context: object, params: object) -> CreateMessageResult:
+        return CreateMessageResult(
+            role="assistant", content=TextContent(type="text", text="sampled answer"), model="test-model"
+        )
+
+    async def on_roots(context: object) -> ListRootsResult:
+        return ListRootsResult(roots=[Root(uri="file:///workspace/project")])
+
+    async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
+        url = gw.service_url("probe", ENDPOINT[transport])
+        async with connect(
+            url,
+            token="t0k3n",
+            transport=transport,
+            sampling_callback=on_sampling,
+            list_roots_callback=on_roots,
+            logging_callback=on_log,
+        ) as client:
+            result = await client.call_tool("progress", {"steps": 3}, progress_callback=on_progress)
+            assert text_of(result) == "done 3"
+            assert progress_seen == [1, 2, 3]
+            assert text_of(await client.call_tool("log", {"message": "hello log"})) == "logged"
+            assert "hello log" in logs_seen
+            assert text_of(await client.call_tool("sample", {"prompt": "hi"})) == "sampled answer"
+            roots = await client.call_tool("roots", {})
+            assert "file:///workspace/project" in text_of(roots)
+
+
+async def test_each_principal_gets_its_own_process_and_environment() -> None:
+    os.environ["MCP_FRONT_TEST_SECRET"] = "gateway-only-secret"
+    try:
+        service = stdio_service(
+            env={"WHO": "{{principal.email}}", "STATIC": "configured"},
+            serviceAuths=[
+                bearer("alice-token", user="alice@example.com"),
+                bearer("bob-token", user="bob@example.com"),
+            ],
+        )
+        async with running_gateway({"probe": service}) as gw:
+            url = gw.service_url("probe")
+            async with connect(url, token="alice-token") as alice, connect(url, token="bob-token") as bob:
+                alice_pid = text_of(await alice.call_tool("pid", {}))
+                bob_pid = text_of(await bob.call_tool("pid", {}))
+                assert alice_pid != bob_pid
+                assert text_of(await alice.call_tool("env", {"name": "WHO"})) == "alice@example.com"
+                assert text_of(await bob.call_tool("env", {"name": "WHO"})) == "bob@example.com"
+                assert text_of(await bob.call_tool("env", {"name": "STATIC"})) == "configured"
+                assert text_of(await alice.call_tool("env", {"name": "MCP_FRONT_TEST_SECRET"})) == "<unset>"
+                names = (await alice.call_tool("env_names", {})).structured_content
+                assert names is not None
+                assert set(names["result"]) <= {
+                    "WHO",
+                    "STATIC",
+                    "PATH",
+                    "HOME",
+                    "USER",
+                    "LOGNAME",
+                    "SHELL",
+                    "TERM",
+                    "LANG",
+                    "LC_ALL",
+                    "LC_CTYPE",
+                    "TZ",
+                    "TMPDIR",
+                    "SSL_CERT_FILE",
+                    "SSL_CERT_DIR",
+                    "NODE_EXTRA_CA_CERTS",
+                }
+            # Same principal, two sessions: two processes.
+            async with (
+                connect(url, token="alice-token") as first,
+                connect(url, token="alice-token") as second,
+            ):
+                assert text_of(await first.call_tool("pid", {})) != text_of(await second.call_tool("pid", {}))
+    finally:
+        del os.environ["MCP_FRONT_TEST_SECRET"]
+
+
+async def test_idle_process_is_reaped_and_respawned_without_the_client_noticing() -> None:
+    service = stdio_service(serviceAuths=[bearer("t0k3n")])
+    proxy = {"sessions": {"timeout": "300ms", "cleanupInterval": "100ms"}}
+    async with running_gateway({"probe": service}, proxy=proxy) as gw:
+        async with connect(gw.service_url("probe"), token="t0k3n") as client:
+            first_pid = int(text_of(await client.call_tool("pid", {})))
+            with anyio.fail_after(10):
+                while gw.gateway.pool.process_count:
+                    await anyio.sleep(0.05)
+            assert not alive(first_pid)
+            result = await client.call_tool("echo", {"text": "still here"})
+            assert text_of(result) == "still here"
+            assert int(text_of(await client.call_tool("pid", {}))) != first_pid
+
+
+async def test_crash_fails_in_flight_request_naming_the_service_then_respawns() -> None:
+    async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
+        async with connect(gw.service_url("probe"), token="t0k3n") as client:
+            first_pid = int(text_of(await client.call_tool("pid", {})))
+            with pytest.raises(MCPError) as raised:
+                await client.call_tool("crash", {"message": "boom"})
+            assert "service 'probe' stopped unexpectedly (exit code 3)" in str(raised.value)
+            assert text_of(await client.call_tool("echo", {"text": "back"})) == "back"
+            assert int(text_of(await client.call_tool("pid", {}))) != first_pid
+
+
+async def test_sessions_per_principal_are_limited_with_a_clear_error() -> None:
+    service = stdio_service(serviceAuths=[bearer("t0k3n", user="ci@example.com")])
+    async with running_gateway({"probe": service}, proxy={"sessions": {"maxPerUser": 2}}) as gw:
+        url = gw.service_url("probe")
+        async with connect(url, token="t0k3n"), connect(url, token="t0k3n"):
+            with pytest.raises(Exception) as raised:  # noqa: PT011 - the MCPError inside is checked below
+                async with connect(url, token="t0k3n"):
+                    pass
+            error = mcp_error_in(raised.value)
+            assert error is not None, raised.value
+            assert error.error.code == -32005
+            assert "ci@example.com already has 2 active sessions" in error.error.message
+
+
+async def test_shutdown_leaves_no_process_behind() -> None:
+    pids: list[int] = []
+    async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
+        async with httpx2.AsyncClient(headers={"Authorization": "Bearer t0k3n"}) as http:
+            for _ in range(3):
+                session = await RawSession.open(http, gw.service_url("probe"))
+                pids.append(int(await session.call_tool_text("pid", {})))
+        assert gw.gateway.pool.process_count == 3
+    assert len(set(pids)) == 3
+    assert not [pid for pid in pids if alive(pid)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it has exited all the same.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,77 @@
+"""A real gateway on a loopback port, run inside the test's event loop.
+
+Tests that need to look inside (the process pool, the session registry) use this;
+tests of the command line start `mcp-front serve` as a subprocess instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from mcp_front import Gateway, create_app
+from tests.support.net import free_port
+
+SERVERS = Path(__file__).resolve().parent.parent / "servers"
+
+
+def stdio_service(script: str = "probe_server.py", **extra: Any) -> dict[str, Any]:
+    """Config of a stdio service running one of the test servers with this interpreter."""
+    return {"transportType": "stdio", "command": sys.executable, "args": [str(SERVERS / script)], **extra}
+
+
+def bearer(*tokens: str, user: str | None = None) -> dict[str, Any]:
+    auth: dict[str, Any] = {"type": "bearer", "tokens": list(tokens)}
+    if user is not None:
+        auth["user"] = user
+    return auth
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    app: Starlette
+
+    @property
+    def gateway(self) -> Gateway:
+        gateway: Gateway = self.app.state.gateway
+        return gateway
+
+    def service_url(self, service: str, endpoint: str = "mcp") -> str:
+        return f"{self.url}/{service}/{endpoint}"
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    servers: dict[str, Any],
+    *,
+    proxy: dict[str, Any] | None = None,
+    ping_interval: float = 15.0,
+) -> AsyncIterator[RunningGateway]:
+    port = free_port()
+    proxy_config = {"baseURL": f"http://127.0.0.1:{port}", "addr": f"127.0.0.1:{port}", **(proxy or {})}
+    app = create_app({"proxy": proxy_config, "mcpServers": servers}, ping_interval=ping_interval)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    base_path = app.state.gateway.config.proxy.base_path
+    try:
+        yield RunningGateway(f"http://127.0.0.1:{port}{base_path}", app)
+    finally:
+        server.should_exit = True
+        await task
