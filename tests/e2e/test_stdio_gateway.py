@@ -152,14 +152,37 @@ async def test_sessions_per_principal_are_limited_with_a_clear_error() -> None:
     service = stdio_service(serviceAuths=[bearer("t0k3n", user="ci@example.com")])
     async with running_gateway({"probe": service}, proxy={"sessions": {"maxPerUser": 2}}) as gw:
         url = gw.service_url("probe")
-        async with connect(url, token="t0k3n"), connect(url, token="t0k3n"):
-            with pytest.raises(Exception) as raised:  # noqa: PT011 - the MCPError inside is checked below
-                async with connect(url, token="t0k3n"):
-                    pass
+        async with connect(url, token="t0k3n") as first, connect(url, token="t0k3n") as second:
+            async with anyio.create_task_group() as busy:
+                busy.start_soon(first.call_tool, "sleep", {"seconds": 1.5})
+                busy.start_soon(second.call_tool, "sleep", {"seconds": 1.5})
+                await anyio.sleep(0.5)
+                with pytest.raises(Exception) as raised:  # noqa: PT011 - the MCPError inside is checked below
+                    async with connect(url, token="t0k3n"):
+                        pass
             error = mcp_error_in(raised.value)
             assert error is not None, raised.value
             assert error.error.code == -32005
-            assert "ci@example.com already has 2 active sessions" in error.error.message
+            assert error.error.message == (
+                "ci@example.com already has 2 sessions busy with requests (the per-user limit); "
+                "try again when one of them finishes"
+            )
+            assert gw.gateway.pool.process_count == 2
+
+
+async def test_abandoned_idle_sessions_make_room_and_resume_transparently() -> None:
+    service = stdio_service(serviceAuths=[bearer("t0k3n", user="ci@example.com")])
+    async with (
+        running_gateway({"probe": service}, proxy={"sessions": {"maxPerUser": 2}}) as gw,
+        httpx2.AsyncClient(headers={"Authorization": "Bearer t0k3n"}) as http,
+    ):
+        sessions = [await RawSession.open(http, gw.service_url("probe")) for _ in range(3)]
+        pids = [int(await session.call_tool_text("pid", {})) for session in sessions]
+        assert gw.gateway.pool.process_count == 2
+        assert not alive(pids[0])
+        # The oldest session lost only its process: it answers again, in a new one.
+        assert await sessions[0].call_tool_text("echo", {"text": "resumed"}) == "resumed"
+        assert gw.gateway.pool.process_count == 2
 
 
 async def test_shutdown_leaves_no_process_behind() -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -163,7 +163,7 @@ class StdioSession:
             child = self._child
             if child is not None and child.running:
                 return child
-            with self._pool._admission(self):
+            async with self._pool._admission(self):
                 child = await self._spawn()
             if replay and self._initialize_params is not None:
                 await self._replay_initialize(child)
@@ -369,29 +369,50 @@ class StdioSessionPool:
     def next_request_id(self) -> int:
         return next(self._ids)
 
-    @contextmanager
-    def _admission(self, session: StdioSession) -> Iterator[None]:
-        """Hold a place for a starting process, so concurrent starts cannot overshoot the limits."""
+    @asynccontextmanager
+    async def _admission(self, session: StdioSession) -> AsyncIterator[None]:
+        """Make room for one more process, and hold it while the process starts.
+
+        At a limit, the least recently used idle process (of this principal, or of anyone
+        for the global limit) is reaped; its session survives and respawns when used, so
+        abandoned sessions never lock a caller out. Only when every process is busy is the
+        new one refused.
+        """
         limits = self.limits
         subject = session.principal.subject
-        if self.processes_of(session.principal) + self._starting.count(subject) >= limits.max_per_principal:
-            raise BackendError(
-                f"{session.principal.display_name} already has {limits.max_per_principal} active sessions "
-                f"(the per-user limit); close one, or wait for idle ones to be reaped after "
-                f"{_human(limits.idle_timeout)}",
-                code=jsonrpc.SESSION_LIMIT_REACHED,
-            )
-        if self.process_count + len(self._starting) >= limits.max_processes:
-            raise BackendError(
-                f"the gateway is running its maximum of {limits.max_processes} backend processes; "
-                "try again later",
-                code=jsonrpc.SESSION_LIMIT_REACHED,
-            )
+        while True:
+            if self.processes_of(session.principal) + self._starting.count(subject) >= limits.max_per_principal:
+                victim = self._least_recently_used_idle(subject)
+                if victim is None:
+                    raise BackendError(
+                        f"{session.principal.display_name} already has {limits.max_per_principal} sessions "
+                        "busy with requests (the per-user limit); try again when one of them finishes",
+                        code=jsonrpc.SESSION_LIMIT_REACHED,
+                    )
+            elif self.process_count + len(self._starting) >= limits.max_processes:
+                victim = self._least_recently_used_idle(None)
+                if victim is None:
+                    raise BackendError(
+                        f"the gateway is running its maximum of {limits.max_processes} backend processes, "
+                        "all busy; try again shortly",
+                        code=jsonrpc.SESSION_LIMIT_REACHED,
+                    )
+            else:
+                break
+            await victim.reap()
         self._starting.append(subject)
         try:
             yield
         finally:
             self._starting.remove(subject)
+
+    def _least_recently_used_idle(self, subject: str | None) -> StdioSession | None:
+        idle = [
+            s
+            for s in self._sessions
+            if s.has_process and not s.in_flight and (subject is None or s.principal.subject == subject)
+        ]
+        return min(idle, key=lambda s: s.last_used, default=None)
 
     def _forget(self, session: StdioSession) -> None:
         self._sessions.discard(session)

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 KeyPath: TypeAlias = tuple[str | int, ...]
 """Where a value sits in the configuration document: object keys and list indices."""
 
-_DOTTABLE_KEY: Final = re.compile(r"[A-Za-z0-9_$-]+")
+_DOTTABLE_KEY: Final = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$-]*")
 
 
 def format_path(path: Sequence[str | int]) -> str:

@@ -88,6 +88,28 @@ def accepts(headers: Headers, *wanted: str) -> bool:
     return True
 
 
+def prefers_event_stream(headers: Headers) -> bool:
+    """Whether the client would rather have an event stream than a JSON body.
+
+    Quality values decide; on a tie, the type the client listed first wins.
+    """
+    ranked: dict[str, tuple[float, int]] = {}
+    for position, part in enumerate((headers.get("accept") or "").split(",")):
+        media_type, *parameters = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranked.setdefault(media_type.lower(), (quality, position))
+    stream = ranked.get("text/event-stream", (0.0, 0))
+    json_body = ranked.get("application/json", (0.0, 0))
+    return stream[0] > json_body[0] or (stream[0] == json_body[0] > 0 and stream[1] < json_body[1])
+
+
 def is_json_content(headers: Headers) -> bool:
     return media_types(headers.get("content-type")) == {"application/json"}
 

@@ -121,7 +121,8 @@ class StreamableHTTPTransport:
         if kind is MessageKind.RESPONSE:
             await session.handle_response(message)
             return Response(status_code=202)
-        await self._answer(session, message, is_initialize, scope, receive, send)
+        stream_at_once = http.prefers_event_stream(request.headers)
+        await self._answer(session, message, is_initialize, stream_at_once, scope, receive, send)
         return None
 
     async def _answer(
@@ -129,12 +130,14 @@ class StreamableHTTPTransport:
         session: FrontSession,
         message: Message,
         is_new: bool,
+        stream_at_once: bool,
         scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
         """Reply as JSON when the answer comes alone; switch to an event stream as soon as
-        the server has more to say, or the answer takes longer than a ping interval."""
+        the server has more to say, or the answer takes longer than a ping interval.
+        A client that prefers event streams gets one from the start."""
         send_related, related = anyio.create_memory_object_stream[Message](64)
         outcome: list[Message | None] = []
 
@@ -147,7 +150,7 @@ class StreamableHTTPTransport:
             task_group.start_soon(forward)
             first: Message | None = None
             finished = False
-            with anyio.move_on_after(self._ping_interval):
+            with anyio.move_on_after(0 if stream_at_once else self._ping_interval):
                 try:
                     first = await related.receive()
                 except anyio.EndOfStream:

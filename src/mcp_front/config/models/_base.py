@@ -44,6 +44,19 @@ class ConfigModel(BaseModel):
         plain_keys = _plain_field_keys(cls)
         return {key: _reveal(value) if key in plain_keys else value for key, value in data.items()}
 
+    def _customized_fields(self) -> frozenset[str]:
+        """The fields given a value other than their default.
+
+        Rules like "url is only used with sse" look at these rather than at the keys
+        present, so that a full dump, `"url": null` included, reads back.
+        """
+        fields = type(self).model_fields
+        return frozenset(
+            name
+            for name in self.model_fields_set
+            if getattr(self, name) != fields[name].get_default(call_default_factory=True)
+        )
+
 
 @functools.cache
 def _plain_field_keys(model: type[BaseModel]) -> frozenset[str]:

@@ -63,10 +63,11 @@ class InlineTool(ConfigModel):
         if self.command is not None and self.http is not None:
             problems.append(Problem(("http",), 'a tool has either "command" or "http", not both'))
         if self.command is None:
+            customized = self._customized_fields()
             problems.extend(
                 Problem((key,), 'is only used with "command"', fix="remove it")
                 for key in ("args", "env")
-                if key in self.model_fields_set
+                if key in customized
             )
         raise_problems(self, problems)
         return self

@@ -148,12 +148,12 @@ class ServerConfig(ConfigModel):
             yield Problem(
                 ("inline",), 'is required with "transportType": "inline"', fix='add {"tools": [...]}'
             )
-        for field in sorted(self.model_fields_set - _TRANSPORT_FIELDS[transport]):
+        for field in sorted(self._customized_fields() - _TRANSPORT_FIELDS[transport]):
             users = [name for name, fields in _TRANSPORT_FIELDS.items() if field in fields]
             if users:
                 wanted = " or ".join(f'"{name}"' for name in users)
                 yield Problem((json_key(ServerConfig, field),), f"is only used with transportType {wanted}")
-        for field in sorted(self.model_fields_set & _AGGREGATE_FIELDS):
+        for field in sorted(self._customized_fields() & _AGGREGATE_FIELDS):
             yield Problem(
                 (json_key(ServerConfig, field),),
                 "is only used by aggregate servers",
@@ -203,7 +203,7 @@ class ServerConfig(ConfigModel):
             yield Problem(
                 ("transportType",), "an aggregate server is not a stdio or inline backend", fix="remove it"
             )
-        for field in sorted(self.model_fields_set & _DIRECT_FIELDS):
+        for field in sorted(self._customized_fields() & _DIRECT_FIELDS):
             yield Problem(
                 (json_key(ServerConfig, field),), "is not used by aggregate servers", fix="remove it"
             )
