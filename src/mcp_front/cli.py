@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 def _accept_go_flags(argv: list[str]) -> list[str]:
     """`mcp-front -config PATH` (the Go version's form) means `serve --config PATH`."""
     if argv and (argv[0] in ("-config", "--config") or argv[0].startswith(("-config=", "--config="))):
-        flag, _, value = argv[0].partition("=")
+        value = argv[0].partition("=")[2]
         rest = argv[1:]
         return ["serve", "--config", value, *rest] if value else ["serve", "--config", *rest]
     if argv and argv[0] == "-version":

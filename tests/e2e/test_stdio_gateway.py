@@ -11,8 +11,8 @@ from mcp import MCPError
 from mcp_types import CreateMessageResult, ListRootsResult, Root, TextContent
 
 from tests.support.clients import Transport, connect, mcp_error_in, text_of
-from tests.support.raw import RawSession
 from tests.support.gateway import bearer, running_gateway, stdio_service
+from tests.support.raw import RawSession
 
 pytestmark = pytest.mark.e2e
 

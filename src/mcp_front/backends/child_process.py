@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -203,10 +204,8 @@ class ChildProcess:
             self.exited.set()
 
     def _signal_group(self, signum: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def _describe(self) -> str:
         return f"[{self.label.service} {self.label.principal} pid={self.pid}]"

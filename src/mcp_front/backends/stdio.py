@@ -219,7 +219,8 @@ class StdioSession:
             error = response.get("error")
             detail = error.get("message") if isinstance(error, dict) else None
             raise BackendError(
-                f"service '{self.service}' failed to initialize again after a restart: {detail or 'no reason given'}"
+                f"service '{self.service}' failed to initialize again after a restart: "
+                f"{detail or 'no reason given'}"
             )
         if self._client_initialized:
             await child.send(jsonrpc.encode({"jsonrpc": "2.0", "method": "notifications/initialized"}))
@@ -381,7 +382,10 @@ class StdioSessionPool:
         limits = self.limits
         subject = session.principal.subject
         while True:
-            if self.processes_of(session.principal) + self._starting.count(subject) >= limits.max_per_principal:
+            if (
+                self.processes_of(session.principal) + self._starting.count(subject)
+                >= limits.max_per_principal
+            ):
                 victim = self._least_recently_used_idle(subject)
                 if victim is None:
                     raise BackendError(

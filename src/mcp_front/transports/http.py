@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.responses import Response
-import anyio
 from starlette.types import Receive, Send
 
 from mcp_front.transports import jsonrpc

@@ -88,7 +88,8 @@ class FrontSession:
         self.last_seen = time.monotonic()
         if message["method"] == "notifications/cancelled":
             params = message.get("params") or {}
-            scope = self._cancel_scopes.get(params.get("requestId"))
+            request_id = params.get("requestId")
+            scope = self._cancel_scopes.get(request_id) if isinstance(request_id, str | int) else None
             if scope is not None:
                 scope.cancel()
             return

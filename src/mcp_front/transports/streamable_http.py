@@ -43,6 +43,7 @@ class StreamableHTTPTransport:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        response: Response | None
         if not self._origins.allows(request.headers):
             response = http.rpc_error(403, jsonrpc.INVALID_REQUEST, "Forbidden: this Origin is not allowed")
         elif request.method == "POST":
