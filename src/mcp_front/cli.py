@@ -61,7 +61,7 @@ def _load(path: str) -> GatewayConfig | None:
     try:
         return load_config(path)
     except ConfigError as error:
-        print(f"{path}: invalid configuration\n{error}", file=sys.stderr)
+        print(error, file=sys.stderr)
         return None
 
 

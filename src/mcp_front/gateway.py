@@ -65,10 +65,7 @@ class Gateway:
                 sweep_interval=sessions.cleanup_interval,
             )
         )
-        allowed = [proxy.origin, *proxy.allowed_origins]
-        if proxy.auth is not None:
-            allowed.extend(proxy.auth.allowed_origins)
-        self.origins = http.OriginPolicy(allowed)
+        self.origins = http.OriginPolicy([proxy.origin, *proxy.cors_allowed_origins])
         self._ping_interval = ping_interval
         self.services = {
             name: self._build_service(name, server) for name, server in config.mcp_servers.items()

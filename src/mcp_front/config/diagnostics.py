@@ -180,7 +180,9 @@ def _how_to_add(path: KeyPath, field: FieldInfo | None) -> str | None:
         return f'add "{key}": {json.dumps(field.examples[0], ensure_ascii=False)}'
     if field is not None and typing.get_origin(field.annotation) is typing.Literal:
         options = [json.dumps(option) for option in typing.get_args(field.annotation)]
-        return f'add "{key}": {options[0]}' if len(options) == 1 else f'add "{key}": one of {", ".join(options)}'
+        return (
+            f'add "{key}": {options[0]}' if len(options) == 1 else f'add "{key}": one of {", ".join(options)}'
+        )
     return f'add "{key}"'
 
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import GetCoreSchemaHandler, SecretStr
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, SecretStr
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from mcp_front.config.errors import ConfigIssue, KeyPath, config_value_error, format_path
@@ -67,6 +68,19 @@ class UserTokenTemplate:
                 lambda value: {USER_TOKEN_REFERENCE: value.template}, when_used="json"
             ),
         )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {
+            "type": "object",
+            "properties": {
+                USER_TOKEN_REFERENCE: {"type": "string", "pattern": re.escape(USER_TOKEN_PLACEHOLDER)}
+            },
+            "required": [USER_TOKEN_REFERENCE],
+            "additionalProperties": False,
+        }
 
     @classmethod
     def _validate(cls, value: object) -> UserTokenTemplate:

@@ -149,3 +149,11 @@ def test_an_unknown_provider_is_reported_with_the_known_ones() -> None:
         'proxy.auth.idp.provider: unknown value "gogle"; expected one of "google", "azure", "github", "oidc"'
         ' — did you mean "google"?'
     ]
+
+
+def test_allowed_domains_are_lowercased_and_checked() -> None:
+    assert _load_auth(_auth(allowedDomains=["Example.COM"])).allowed_domains == ["example.com"]
+    assert problems({"proxy": {"auth": _auth(allowedDomains=["@example.com"])}}, ENVIRON) == [
+        'proxy.auth.allowedDomains[0]: must be an email domain, got "@example.com"'
+        ' — for example "example.com"'
+    ]

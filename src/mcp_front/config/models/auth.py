@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from mcp_front.config.durations import PositiveDuration
 from mcp_front.config.errors import config_value_error
 from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
-from mcp_front.config.models.values import HttpUrlText, Origin
+from mcp_front.config.models.values import EmailDomain, HttpUrlText, Origin
 
 _ENCRYPTION_KEY_BYTES: Final = 32
 _MIN_JWT_SECRET_BYTES: Final = 32
@@ -111,7 +111,7 @@ class AuthConfig(ConfigModel):
     kind: Literal["oauth"]
     issuer: HttpUrlText = Field(examples=["https://mcp.example.com"])
     idp: IdentityProviderConfig
-    allowed_domains: list[str] = Field(default_factory=list, examples=[["example.com"]])
+    allowed_domains: list[EmailDomain] = Field(default_factory=list, examples=[["example.com"]])
     """Only users whose email is in one of these domains may sign in."""
     allowed_origins: list[Origin] = Field(default_factory=list)
     """Browser origins allowed to call the gateway (CORS); merged with `proxy.allowedOrigins`."""

@@ -119,6 +119,19 @@ def check_listen_address(value: str) -> str:
     return value
 
 
+def normalize_email_domain(value: str) -> str:
+    """Accept the domain part of email addresses, lowercased as addresses are compared."""
+    domain = value.lower()
+    if not _HOSTNAME.fullmatch(domain) or "." not in domain:
+        raise config_value_error(
+            "email_domain", "must be an email domain", fix='for example "example.com"', show_input=True
+        )
+    return domain
+
+
+EmailDomain = Annotated[str, AfterValidator(normalize_email_domain)]
+
+
 def check_tool_name(value: str) -> str:
     """Accept a name valid for an MCP tool: 1 to 128 of A-Z a-z 0-9 _ - ."""
     if not _TOOL_NAME.fullmatch(value):
