@@ -149,19 +149,101 @@ async def test_disallowed_origin_is_forbidden_and_allowed_one_passes(
     assert response.headers["mcp-session-id"]
 
 
-async def test_modern_protocol_requests_are_told_the_supported_versions(
+def modern_request(
+    request_id: int, method: str, params: dict[str, object] | None = None
+) -> dict[str, object]:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "1"},
+    }
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**(params or {}), "_meta": meta}}
+
+
+def modern_headers(method: str, name: str | None = None) -> dict[str, str]:
+    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
+    if name is not None:
+        headers["Mcp-Name"] = name
+    return headers
+
+
+async def test_modern_discover_and_call_without_a_session(
     gw: RunningGateway, alice: httpx2.AsyncClient
 ) -> None:
-    discover = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {}}
-    response = await alice.post(
-        gw.service_url("probe"),
-        json=discover,
-        headers={"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"},
+    url = gw.service_url("probe")
+    discover = await alice.post(
+        url, json=modern_request(1, "server/discover"), headers=modern_headers("server/discover")
+    )
+    assert discover.status_code == 200
+    assert "mcp-session-id" not in discover.headers
+    result = discover.json()["result"]
+    assert result["supportedVersions"][0] == "2026-07-28"
+    assert "tools" in result["capabilities"]
+    assert result["serverInfo"]["name"] == "probe"
+    assert (result["resultType"], result["cacheScope"], result["ttlMs"]) == ("complete", "private", 0)
+    listing = await alice.post(
+        url, json=modern_request(2, "tools/list"), headers=modern_headers("tools/list")
+    )
+    tools = listing.json()["result"]
+    assert {"pid", "echo"} <= {tool["name"] for tool in tools["tools"]}
+    assert (tools["resultType"], tools["cacheScope"]) == ("complete", "private")
+    call = modern_request(3, "tools/call", {"name": "echo", "arguments": {"text": "modern"}})
+    answer = await alice.post(url, json=call, headers=modern_headers("tools/call", "echo"))
+    assert answer.json()["result"]["content"][0]["text"] == "modern"
+    assert answer.json()["result"]["resultType"] == "complete"
+
+
+@pytest.mark.parametrize(
+    ("message", "headers", "code"),
+    [
+        (
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+            modern_headers("tools/list"),
+            -32602,
+        ),
+        (modern_request(1, "tools/list"), modern_headers("prompts/list"), -32020),
+        (
+            modern_request(1, "tools/call", {"name": "echo", "arguments": {"text": "x"}}),
+            modern_headers("tools/call", "pid"),
+            -32020,
+        ),
+        (modern_request(1, "initialize"), modern_headers("initialize"), -32600),
+    ],
+)
+async def test_modern_envelope_and_routing_headers_are_checked(
+    gw: RunningGateway,
+    alice: httpx2.AsyncClient,
+    message: dict[str, object],
+    headers: dict[str, str],
+    code: int,
+) -> None:
+    response = await alice.post(gw.service_url("probe"), json=message, headers=headers)
+    assert response.status_code == 400
+    assert error_of(response)["code"] == code
+
+
+async def test_modern_requests_of_one_principal_share_a_process_others_do_not(gw: RunningGateway) -> None:
+    async def pid_for(token: str) -> str:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+            call = modern_request(1, "tools/call", {"name": "pid", "arguments": {}})
+            response = await http.post(
+                gw.service_url("probe"), json=call, headers=modern_headers("tools/call", "pid")
+            )
+            return str(response.json()["result"]["content"][0]["text"])
+
+    assert await pid_for("alice-token") == await pid_for("alice-token")
+    assert await pid_for("alice-token") != await pid_for("bob-token")
+
+
+async def test_unknown_protocol_version_header_is_refused(
+    gw: RunningGateway, alice: httpx2.AsyncClient
+) -> None:
+    session = await RawSession.open(alice, gw.service_url("probe"))
+    response = await session.post(
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, **{"MCP-Protocol-Version": "1999-01-01"}
     )
     assert response.status_code == 400
-    error = error_of(response)
-    assert error["code"] == -32022
-    assert "2025-11-25" in error["data"]["supported"]  # type: ignore[index]
+    assert "unsupported MCP-Protocol-Version '1999-01-01'" in str(error_of(response)["message"])
 
 
 async def test_delete_ends_the_session_and_its_process(gw: RunningGateway, alice: httpx2.AsyncClient) -> None:

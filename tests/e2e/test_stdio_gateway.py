@@ -21,7 +21,7 @@ ENDPOINT = {"streamable-http": "mcp", "sse": "sse"}
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("mode", ["legacy", "auto", "2026-07-28"])
 async def test_lists_and_calls_tools(transport: Transport, mode: str) -> None:
     async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
         url = gw.service_url("probe", ENDPOINT[transport])
@@ -31,6 +31,33 @@ async def test_lists_and_calls_tools(transport: Transport, mode: str) -> None:
             result = await client.call_tool("echo", {"text": "through the gateway"})
             assert text_of(result) == "through the gateway"
             assert not result.is_error
+            if transport == "streamable-http":
+                expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
+                assert client.protocol_version == expected
+
+
+async def test_progress_and_logging_reach_a_2026_client() -> None:
+    progress_seen: list[float] = []
+    logs_seen: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        progress_seen.append(progress)
+
+    async def on_log(params: object) -> None:
+        logs_seen.append(str(getattr(params, "data", "")))
+
+    async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
+        async with connect(
+            gw.service_url("probe"), token="t0k3n", mode="auto", logging_callback=on_log
+        ) as client:
+            assert client.protocol_version == "2026-07-28"
+            result = await client.call_tool("progress", {"steps": 3}, progress_callback=on_progress)
+            assert text_of(result) == "done 3"
+            assert progress_seen == [1, 2, 3]
+            assert text_of(await client.call_tool("log", {"message": "modern log"})) == "logged"
+            assert "modern log" in logs_seen
+            with pytest.raises(MCPError, match="2026-07-28, which has no server-to-client requests"):
+                await client.call_tool("sample", {"prompt": "hi"})
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -13,7 +14,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
-from mcp_front.transports import http, jsonrpc
+from mcp_front.backends.base import MessageSink
+from mcp_front.transports import http, jsonrpc, modern
 from mcp_front.transports.jsonrpc import Message, MessageKind
 from mcp_front.transports.session import FrontSession, SessionRegistry, UpstreamOpener
 
@@ -40,12 +42,17 @@ class StreamableHTTPTransport:
         self._open_upstream = open_upstream
         self._origins = origins
         self._ping_interval = ping_interval
+        self._modern = modern.ModernRequests(service, open_upstream)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         response: Response | None
         if not self._origins.allows(request.headers):
             response = http.rpc_error(403, jsonrpc.INVALID_REQUEST, "Forbidden: this Origin is not allowed")
+        elif request.method != "POST" and modern.is_modern(request.headers.get(PROTOCOL_VERSION_HEADER)):
+            response = http.rpc_error(
+                405, jsonrpc.INVALID_REQUEST, "Method not allowed in 2026-07-28", headers={"Allow": "POST"}
+            )
         elif request.method == "POST":
             response = await self._post(request, scope, receive, send)
         elif request.method == "GET":
@@ -96,6 +103,8 @@ class StreamableHTTPTransport:
         if error is not None:
             return error
         assert message is not None
+        if modern.is_modern(request.headers.get(PROTOCOL_VERSION_HEADER)):
+            return await self._post_modern(request, message, scope, receive, send)
         version_error = _check_protocol_version(request, message)
         if version_error is not None:
             return version_error
@@ -122,32 +131,68 @@ class StreamableHTTPTransport:
         if kind is MessageKind.RESPONSE:
             await session.handle_response(message)
             return Response(status_code=202)
-        stream_at_once = http.prefers_event_stream(request.headers)
-        await self._answer(session, message, is_initialize, stream_at_once, scope, receive, send)
+
+        async def produce(related: MessageSink) -> Message | None:
+            return await session.handle_request(message, related)
+
+        response = await self._answer(
+            produce,
+            {SESSION_HEADER: session.id},
+            request,
+            send,
+            # A dropped stream is not a cancellation in this era; the answer is just lost.
+            cancel_on_disconnect=False,
+            new_session=is_initialize,
+        )
+        if is_initialize and (response is None or "error" in response):
+            await self._registry.close(session)
+        return None
+
+    async def _post_modern(
+        self, request: Request, message: Message, scope: Scope, receive: Receive, send: Send
+    ) -> Response | None:
+        error = self._modern.check(request, message)
+        if error is not None:
+            return error
+        if jsonrpc.classify(message) is MessageKind.NOTIFICATION:
+            return Response(status_code=202)
+        principal: Principal = scope["user"]
+
+        async def produce(related: MessageSink) -> Message | None:
+            return await self._modern.answer(principal, message, related)
+
+        # In 2026-07-28, closing the response stream is how a client cancels.
+        await self._answer(produce, {}, request, send, cancel_on_disconnect=True)
         return None
 
     async def _answer(
         self,
-        session: FrontSession,
-        message: Message,
-        is_new: bool,
-        stream_at_once: bool,
-        scope: Scope,
-        receive: Receive,
+        produce: Callable[[MessageSink], Awaitable[Message | None]],
+        headers: dict[str, str],
+        request: Request,
         send: Send,
-    ) -> None:
-        """Reply as JSON when the answer comes alone; switch to an event stream as soon as
-        the server has more to say, or the answer takes longer than a ping interval.
-        A client that prefers event streams gets one from the start."""
+        *,
+        cancel_on_disconnect: bool,
+        new_session: bool = False,
+    ) -> Message | None:
+        """Send the answer to one request, and return it.
+
+        It goes as JSON when it comes alone; as an event stream as soon as the server
+        has more to say first, or the answer takes longer than a ping interval, or the
+        client prefers event streams. A new session whose initialize failed gets no
+        session id.
+        """
         send_related, related = anyio.create_memory_object_stream[Message](64)
         outcome: list[Message | None] = []
 
         async def forward() -> None:
             async with send_related:
-                outcome.append(await session.handle_request(message, send_related.send))
+                outcome.append(await produce(send_related.send))
 
-        headers = {SESSION_HEADER: session.id}
+        stream_at_once = http.prefers_event_stream(request.headers)
         async with anyio.create_task_group() as task_group, related:
+            if cancel_on_disconnect:
+                task_group.start_soon(http.cancel_on_disconnect, request.receive, task_group.cancel_scope)
             task_group.start_soon(forward)
             first: Message | None = None
             finished = False
@@ -157,16 +202,18 @@ class StreamableHTTPTransport:
                 except anyio.EndOfStream:
                     finished = True
             if finished:
+                task_group.cancel_scope.cancel()
                 response = outcome[0]
                 if response is None:
-                    await Response(status_code=202)(scope, receive, send)
-                    return
-                if is_new and "error" in response:
-                    await self._registry.close(session)
+                    await Response(status_code=202)(request.scope, request.receive, send)
+                    return None
+                if new_session and "error" in response:
                     headers = {}
-                await http.json_message(response, headers)(scope, receive, send)
-                return
+                await http.json_message(response, headers)(request.scope, request.receive, send)
+                return response
             await self._stream(related, first, outcome, headers, send)
+            task_group.cancel_scope.cancel()
+        return outcome[0] if outcome else None
 
     async def _stream(
         self,
