@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -19,6 +20,8 @@ from mcp_front.config import GatewayConfig, load_config
 from mcp_front.gateway import Gateway
 from mcp_front.logs import AccessLogMiddleware
 from mcp_front.transports import http, jsonrpc
+
+logger = logging.getLogger("mcp_front.app")
 
 
 def create_app(
@@ -52,7 +55,7 @@ def create_app(
             Middleware(AccessLogMiddleware),
             Middleware(BasePathMiddleware, base_path=config.proxy.base_path),
         ],
-        exception_handlers={404: _not_found},
+        exception_handlers={404: _not_found, Exception: _internal_error},
     )
     app.state.gateway = gateway
     return app
@@ -64,6 +67,11 @@ async def _health(request: Request) -> Response:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     return http.rpc_error(404, jsonrpc.INVALID_REQUEST, f"Not found: {request.url.path}")
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
+    return http.rpc_error(500, jsonrpc.INTERNAL_ERROR, "Internal error in the gateway; it has been logged")
 
 
 class BasePathMiddleware:

@@ -51,6 +51,10 @@ def child_environment(configured: Mapping[str, str], base: Mapping[str, str] | N
     return env
 
 
+class ChildGone(Exception):
+    """The child's stdin is closed: it exited, or is exiting."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessLabel:
     """Tags every log line of a child, so a noisy one can be traced to its caller."""
@@ -120,10 +124,14 @@ class ChildProcess:
         return not self.exited.is_set()
 
     async def send(self, line: bytes) -> None:
+        """Write one message line; `ChildGone` if the child no longer reads."""
         stdin = self._process.stdin
         assert stdin is not None
-        async with self._write_lock:
-            await stdin.send(line + b"\n")
+        try:
+            async with self._write_lock:
+                await stdin.send(line + b"\n")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise ChildGone(self.pid) from exc
 
     async def _pump_stdout(self, on_line: Callable[[bytes], Awaitable[None]]) -> None:
         stdout = self._process.stdout

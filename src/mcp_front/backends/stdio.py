@@ -7,6 +7,7 @@ client's `initialize`, so the client never sees the difference.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
@@ -21,7 +22,7 @@ from anyio.abc import TaskGroup
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink
-from mcp_front.backends.child_process import ChildProcess, ProcessLabel, child_environment
+from mcp_front.backends.child_process import ChildGone, ChildProcess, ProcessLabel, child_environment
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
 from mcp_front.transports import jsonrpc
@@ -122,12 +123,16 @@ class StdioSession:
         if message["method"] == "notifications/initialized":
             self._client_initialized = True
         child = await self._ensure_child(replay=True)
-        await child.send(jsonrpc.encode(message))
+        try:
+            await child.send(jsonrpc.encode(message))
+        except ChildGone:
+            raise BackendError(self._stopped_message(child)) from None
 
     async def respond(self, message: Message) -> None:
         child = self._child
         if child is not None and child.running:
-            await child.send(jsonrpc.encode(message))
+            with contextlib.suppress(ChildGone):
+                await child.send(jsonrpc.encode(message))
 
     async def aclose(self) -> None:
         if self._closed:
@@ -223,7 +228,10 @@ class StdioSession:
                 f"{detail or 'no reason given'}"
             )
         if self._client_initialized:
-            await child.send(jsonrpc.encode({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            try:
+                await child.send(jsonrpc.encode({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            except ChildGone:
+                raise BackendError(self._stopped_message(child)) from None
 
     async def _exchange(self, child: ChildProcess, message: Message) -> Message:
         """Send one request under a gateway-assigned id and wait for the matching answer."""
@@ -233,9 +241,11 @@ class StdioSession:
         try:
             await child.send(jsonrpc.encode({**message, "id": backend_id}))
             await pending.done.wait()
+        except ChildGone:
+            raise BackendError(self._stopped_message(child)) from None
         except BaseException:
             if pending.response is None and child.running:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                with anyio.CancelScope(shield=True), anyio.move_on_after(1), contextlib.suppress(ChildGone):
                     await child.send(
                         jsonrpc.encode(
                             {
@@ -288,14 +298,18 @@ class StdioSession:
                 tail,
                 extra={"service": self.service, "principal": self.principal.display_name, "pid": child.pid},
             )
-        reason = (
-            f"service '{self.service}' stopped unexpectedly (exit code {child.returncode}) "
-            "before answering; the next request starts it again"
-        )
+        reason = self._stopped_message(child)
         for backend_id, pending in list(self._pending.items()):
             if pending.response is None:
                 pending.response = jsonrpc.error_response(backend_id, jsonrpc.INTERNAL_ERROR, reason)
                 pending.done.set()
+
+    def _stopped_message(self, child: ChildProcess) -> str:
+        code = "" if child.returncode is None else f" (exit code {child.returncode})"
+        return (
+            f"service '{self.service}' stopped unexpectedly{code} before answering; "
+            "the next request starts it again"
+        )
 
     async def _stop_child(self) -> None:
         child = self._child
