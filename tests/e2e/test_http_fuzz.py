@@ -129,7 +129,7 @@ def test_arbitrary_posts_never_produce_a_server_error(
 def test_other_methods_get_clear_statuses(gateway_url: str, method: str, session: str | None) -> None:
     headers = {"Authorization": "Bearer t0k3n", "Accept": "application/json"}
     if session:
-        headers["Mcp-Session-Id"] = session.encode("ascii", "ignore").decode() or "x"
+        headers["Mcp-Session-Id"] = session
     with httpx2.Client(timeout=30) as http:
         response = http.request(method, f"{gateway_url}/probe/mcp", headers=headers)
     assert response.status_code in {400, 404, 405, 406}, (method, response.status_code)
