@@ -42,6 +42,21 @@ def argv() -> list[str]:
 
 
 @server.tool()
+def cwd() -> str:
+    """This process's working directory."""
+    return os.getcwd()
+
+
+@server.tool()
+def spam(lines: int) -> str:
+    """Write many lines to stderr."""
+    for number in range(lines):
+        print(f"noise {number}", file=sys.stderr)
+    sys.stderr.flush()
+    return f"wrote {lines}"
+
+
+@server.tool()
 def echo(text: str) -> str:
     return text
 
