@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+
+import uvicorn
 
 from mcp_front import __version__
 from mcp_front.config import ConfigError, GatewayConfig, load_config, starter_config
+from mcp_front.gateway import Gateway, GatewayError
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -69,8 +75,6 @@ def _validate(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_INVALID
-    from mcp_front.gateway import Gateway, GatewayError
-
     try:
         Gateway(config)
     except GatewayError as error:
@@ -91,10 +95,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from mcp_front.app import create_app
-    from mcp_front.gateway import GatewayError
     from mcp_front.logs import configure_logging
 
     configure_logging(args.log_level, args.log_format)
@@ -108,7 +109,8 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     host = args.host or config.proxy.listen_host
     port = args.port if args.port is not None else config.proxy.listen_port
-    server = uvicorn.Server(
+    server = GatewayServer(
+        app.state.gateway,
         uvicorn.Config(
             app,
             host=host,
@@ -117,10 +119,33 @@ def _serve(args: argparse.Namespace) -> int:
             lifespan="on",
             timeout_graceful_shutdown=5,
             server_header=False,
-        )
+        ),
     )
     server.run()
     return EXIT_OK if server.started else EXIT_INVALID
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, stopping a gateway well.
+
+    Shutdown begins by ending every session, which ends their open event streams, so
+    uvicorn need not wait out its timeout for them. A signal is the normal way to stop,
+    so the process exits 0 rather than re-raising it; a second SIGINT forces the exit.
+    """
+
+    def __init__(self, gateway: Gateway, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.gateway.sessions.close_all()
+        await super().shutdown(sockets)
 
 
 if __name__ == "__main__":

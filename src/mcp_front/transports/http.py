@@ -173,6 +173,12 @@ async def cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> No
     scope.cancel()
 
 
+async def cancel_on_event(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    """Cancel a streaming response's work when its session ends."""
+    await event.wait()
+    scope.cancel()
+
+
 async def end_stream(send: Send) -> None:
     """Close an event stream whose work was cancelled; its client may already be gone."""
     with contextlib.suppress(OSError):

@@ -59,6 +59,7 @@ class SSETransport:
             async with anyio.create_task_group() as task_group, receive_stream:
                 self._task_groups[session.id] = task_group
                 task_group.start_soon(http.cancel_on_disconnect, receive, task_group.cancel_scope)
+                task_group.start_soon(http.cancel_on_event, session.closed, task_group.cancel_scope)
                 await send({"type": "http.response.start", "status": 200, "headers": http.SSE_HEADERS})
                 chunk = b"event: endpoint\ndata: " + endpoint.encode() + b"\n\n"
                 while True:

@@ -257,7 +257,7 @@ class StreamableHTTPTransport:
         try:
             async with anyio.create_task_group() as task_group, receive_stream:
                 task_group.start_soon(http.cancel_on_disconnect, receive, task_group.cancel_scope)
-                task_group.start_soon(_cancel_on_event, session.closed, task_group.cancel_scope)
+                task_group.start_soon(http.cancel_on_event, session.closed, task_group.cancel_scope)
                 await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
                 await send({"type": "http.response.body", "body": http.PING_EVENT, "more_body": True})
                 while True:
@@ -300,8 +300,3 @@ def _check_protocol_version(request: Request, message: Message) -> Response | No
         + ", ".join(HANDSHAKE_PROTOCOL_VERSIONS),
         request_id=request_id,
     )
-
-
-async def _cancel_on_event(event: anyio.Event, scope: anyio.CancelScope) -> None:
-    await event.wait()
-    scope.cancel()
