@@ -137,6 +137,7 @@ class SessionRegistry:
         session = FrontSession(secrets.token_urlsafe(24), service, principal)
         session.upstream = await open_upstream(principal, session.deliver_unsolicited)
         self._sessions[session.id] = session
+        logger.debug("session opened on %s for %s", service, principal.display_name)
         return session
 
     def get(self, session_id: str, service: str, principal: Principal) -> FrontSession | None:
@@ -147,7 +148,8 @@ class SessionRegistry:
         return session
 
     async def close(self, session: FrontSession) -> None:
-        self._sessions.pop(session.id, None)
+        if self._sessions.pop(session.id, None) is not None:
+            logger.debug("session closed on %s for %s", session.service, session.principal.display_name)
         await session.aclose()
 
     async def close_all(self) -> None:
