@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import anyio
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -18,6 +19,7 @@ from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import GatewayConfig, ServerConfig
 from mcp_front.transports import http, jsonrpc
+from mcp_front.transports.answer import Heartbeat
 from mcp_front.transports.session import SessionLimits, SessionRegistry, UpstreamOpener
 from mcp_front.transports.sse import SSETransport
 from mcp_front.transports.streamable_http import StreamableHTTPTransport
@@ -67,6 +69,7 @@ class Gateway:
         )
         self.origins = http.OriginPolicy([proxy.origin, *proxy.cors_allowed_origins])
         self._ping_interval = ping_interval
+        self.heartbeat = Heartbeat(ping_interval)
         self.services = {
             name: self._build_service(name, server) for name, server in config.mcp_servers.items()
         }
@@ -77,6 +80,9 @@ class Gateway:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.pool.run())
             await stack.enter_async_context(self.sessions.run())
+            heartbeat = await stack.enter_async_context(anyio.create_task_group())
+            heartbeat.start_soon(self.heartbeat.run)
+            stack.callback(heartbeat.cancel_scope.cancel)
             logger.info("serving %d service(s): %s", len(self.services), ", ".join(self.services) or "none")
             yield self
 
@@ -93,7 +99,12 @@ class Gateway:
         opener = self._stdio_opener(name, server)
         prefix = f"{self.config.proxy.base_path}/{name}"
         streamable = StreamableHTTPTransport(
-            name, self.sessions, opener, self.origins, ping_interval=self._ping_interval
+            name,
+            self.sessions,
+            opener,
+            self.origins,
+            heartbeat=self.heartbeat,
+            ping_interval=self._ping_interval,
         )
         sse = SSETransport(
             name,

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
@@ -16,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import MessageSink
 from mcp_front.transports import http, jsonrpc, modern
+from mcp_front.transports.answer import Answer, Heartbeat
 from mcp_front.transports.jsonrpc import Message, MessageKind
 from mcp_front.transports.session import FrontSession, SessionRegistry, UpstreamOpener
 
@@ -35,6 +35,7 @@ class StreamableHTTPTransport:
         open_upstream: UpstreamOpener,
         origins: http.OriginPolicy,
         *,
+        heartbeat: Heartbeat | None = None,
         ping_interval: float = http.PING_INTERVAL,
     ) -> None:
         self.service = service
@@ -42,6 +43,7 @@ class StreamableHTTPTransport:
         self._open_upstream = open_upstream
         self._origins = origins
         self._ping_interval = ping_interval
+        self._heartbeat = heartbeat or Heartbeat(ping_interval)
         self._modern = modern.ModernRequests(service, open_upstream)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,68 +177,28 @@ class StreamableHTTPTransport:
         cancel_on_disconnect: bool,
         new_session: bool = False,
     ) -> Message | None:
-        """Send the answer to one request, and return it.
+        """Forward one request and send its answer (see `Answer`); return the response.
 
-        It goes as JSON when it comes alone; as an event stream as soon as the server
-        has more to say first, or the answer takes longer than a ping interval, or the
-        client prefers event streams. A new session whose initialize failed gets no
-        session id.
+        A new session whose initialize failed gets no session id.
         """
-        send_related, related = anyio.create_memory_object_stream[Message](64)
-        outcome: list[Message | None] = []
-
-        async def forward() -> None:
-            async with send_related:
-                outcome.append(await produce(send_related.send))
-
-        stream_at_once = http.prefers_event_stream(request.headers)
-        async with anyio.create_task_group() as task_group, related:
+        answer = Answer(send, headers)
+        if http.prefers_event_stream(request.headers):
+            await answer.stream_now()
+        response: Message | None = None
+        async with self._heartbeat.watching(answer):
             if cancel_on_disconnect:
-                task_group.start_soon(http.cancel_on_disconnect, request.receive, task_group.cancel_scope)
-            task_group.start_soon(forward)
-            first: Message | None = None
-            finished = False
-            with anyio.move_on_after(0 if stream_at_once else self._ping_interval):
-                try:
-                    first = await related.receive()
-                except anyio.EndOfStream:
-                    finished = True
-            if finished:
-                task_group.cancel_scope.cancel()
-                response = outcome[0]
+                async with anyio.create_task_group() as task_group:
+                    task_group.start_soon(http.cancel_on_disconnect, request.receive, task_group.cancel_scope)
+                    response = await produce(answer.related)
+                    task_group.cancel_scope.cancel()
                 if response is None:
-                    await Response(status_code=202)(request.scope, request.receive, send)
-                    return None
-                if new_session and "error" in response:
-                    headers = {}
-                await http.json_message(response, headers)(request.scope, request.receive, send)
-                return response
-            await self._stream(related, first, outcome, headers, send)
-            task_group.cancel_scope.cancel()
-        return outcome[0] if outcome else None
-
-    async def _stream(
-        self,
-        related: MemoryObjectReceiveStream[Message],
-        first: Message | None,
-        outcome: list[Message | None],
-        headers: dict[str, str],
-        send: Send,
-    ) -> None:
-        raw_headers = [*http.SSE_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
-        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
-        chunk = http.sse_event(first) if first is not None else http.PING_EVENT
-        while True:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            chunk = http.PING_EVENT
-            with anyio.move_on_after(self._ping_interval):
-                try:
-                    chunk = http.sse_event(await related.receive())
-                except anyio.EndOfStream:
-                    break
-        final = outcome[0] if outcome else None
-        body = http.sse_event(final) if final is not None else b""
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+                    return None  # the client went away: nobody to answer
+            else:
+                response = await produce(answer.related)
+        if new_session and response is not None and "error" in response and not answer.streaming:
+            answer.headers = {}
+        await answer.finish(response, request.scope)
+        return response
 
     async def _get(self, request: Request, scope: Scope, receive: Receive, send: Send) -> Response | None:
         if not http.accepts(request.headers, "text/event-stream"):
