@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +34,7 @@ from tests.servers.conformance import (
 from tests.support.clients import Transport, auth_headers, connect, text_of
 from tests.support.gateway import bearer, stdio_service
 from tests.support.net import free_port
-from tests.support.process import gateway_process, write_config
+from tests.support.process import gateway_process, survivors, write_config
 from tests.support.raw import ACCEPT, RawSession, initialize_message
 
 pytestmark = pytest.mark.e2e
@@ -159,18 +159,6 @@ async def recording_client(url: str, token: str, seen: list[AccessEntry]) -> Asy
         Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
     ):
         yield client
-
-
-def survivors(processes: Sequence[psutil.Process]) -> list[int]:
-    """The pids of `processes` still running; a zombie has exited all the same."""
-    found = []
-    for process in processes:
-        try:
-            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return found
 
 
 def probe_service() -> dict[str, Any]:

@@ -26,6 +26,7 @@ from tests.servers.conformance import REPO_ROOT, ServerProcess, running_server
 from tests.support.clients import Transport, connect, text_of
 from tests.support.gateway import bearer, stdio_service
 from tests.support.net import free_port
+from tests.support.process import survivors
 from tests.support.raw import RawSession
 
 pytestmark = pytest.mark.e2e
@@ -123,18 +124,6 @@ async def sse_endpoint(http: httpx2.AsyncClient, path: str) -> str:
                 elif line.startswith("data:") and event == "endpoint":
                     return line.removeprefix("data:").strip()
     raise AssertionError(f"{path} ended without an endpoint event")
-
-
-def survivors(processes: list[psutil.Process]) -> list[int]:
-    """The processes still running (zombies count as gone)."""
-    found = []
-    for process in processes:
-        try:
-            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return found
 
 
 @pytest.mark.parametrize("mount", MOUNTS, ids=["at-root", "under-sub-path"])

@@ -10,8 +10,10 @@ import pytest
 from mcp import MCPError
 from mcp_types import CreateMessageResult, ListRootsResult, Root, TextContent
 
+from mcp_front.backends.child_process import INHERITED_ENVIRONMENT
 from tests.support.clients import Transport, connect, mcp_error_in, text_of
 from tests.support.gateway import bearer, running_gateway, stdio_service
+from tests.support.process import alive
 from tests.support.raw import RawSession
 
 pytestmark = pytest.mark.e2e
@@ -121,24 +123,7 @@ async def test_each_principal_gets_its_own_process_and_environment() -> None:
                 assert text_of(await alice.call_tool("env", {"name": "MCP_FRONT_TEST_SECRET"})) == "<unset>"
                 names = (await alice.call_tool("env_names", {})).structured_content
                 assert names is not None
-                assert set(names["result"]) <= {
-                    "WHO",
-                    "STATIC",
-                    "PATH",
-                    "HOME",
-                    "USER",
-                    "LOGNAME",
-                    "SHELL",
-                    "TERM",
-                    "LANG",
-                    "LC_ALL",
-                    "LC_CTYPE",
-                    "TZ",
-                    "TMPDIR",
-                    "SSL_CERT_FILE",
-                    "SSL_CERT_DIR",
-                    "NODE_EXTRA_CA_CERTS",
-                }
+                assert set(names["result"]) <= {"WHO", "STATIC", *INHERITED_ENVIRONMENT}
             # Same principal, two sessions: two processes.
             async with (
                 connect(url, token="alice-token") as first,
@@ -222,16 +207,3 @@ async def test_shutdown_leaves_no_process_behind() -> None:
         assert gw.gateway.pool.process_count == 3
     assert len(set(pids)) == 3
     assert not [pid for pid in pids if alive(pid)]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it has exited all the same.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

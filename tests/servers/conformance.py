@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tests.support.net import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_PROJECT = REPO_ROOT / "tests" / "node"
 NODE_MODULES = NODE_PROJECT / "node_modules"
@@ -70,13 +72,6 @@ def node_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["NO_PROXY"] = ",".join(filter(None, [env.get("NO_PROXY"), LOOPBACK, "localhost"]))
     env.update(extra or {})
     return env
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

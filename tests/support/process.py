@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from tests.servers.conformance import ServerProcess, running_server
 from tests.support.net import free_port
@@ -42,3 +44,22 @@ def gateway_process(
         kwargs["cwd"] = cwd
     with running_server(command, port=port, url=f"http://127.0.0.1:{port}", **kwargs) as server:
         yield server
+
+
+def survivors(processes: Sequence[psutil.Process]) -> list[int]:
+    """The pids of `processes` still running; a zombie has exited all the same."""
+    found = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return bool(survivors([psutil.Process(pid)]))
+    except psutil.NoSuchProcess:
+        return False

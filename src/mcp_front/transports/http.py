@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import anyio
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Send
 
@@ -143,6 +144,21 @@ def _normalise_origin(origin: str) -> str:
     if port is None or port == default_port:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
+
+
+async def read_message(request: Request) -> tuple[Message | None, Response | None]:
+    """The one JSON-RPC message a POST carries, or the error response saying why there is none."""
+    if not is_json_content(request.headers):
+        return None, rpc_error(
+            415, jsonrpc.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
+        )
+    try:
+        body = await read_body(request.receive)
+    except BodyTooLarge:
+        return None, rpc_error(
+            413, jsonrpc.INVALID_REQUEST, f"Payload Too Large: the limit is {MAX_BODY_BYTES} bytes"
+        )
+    return parse_message(body)
 
 
 def parse_message(body: bytes) -> tuple[Message | None, Response | None]:

@@ -94,17 +94,7 @@ class SSETransport:
         task_group = self._task_groups.get(session_id)
         if session is None or task_group is None:
             return http.rpc_error(404, jsonrpc.INVALID_REQUEST, "Session not found; open a new SSE stream")
-        if not http.is_json_content(request.headers):
-            return http.rpc_error(
-                415, jsonrpc.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
-            )
-        try:
-            body = await http.read_body(receive)
-        except http.BodyTooLarge:
-            return http.rpc_error(
-                413, jsonrpc.INVALID_REQUEST, f"Payload Too Large: the limit is {http.MAX_BODY_BYTES} bytes"
-            )
-        message, error = http.parse_message(body)
+        message, error = await http.read_message(request)
         if error is not None:
             return error
         assert message is not None

@@ -85,23 +85,13 @@ class StreamableHTTPTransport:
         return session, None
 
     async def _post(self, request: Request, scope: Scope, receive: Receive, send: Send) -> Response | None:
-        if not http.is_json_content(request.headers):
-            return http.rpc_error(
-                415, jsonrpc.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
-            )
         if not http.accepts(request.headers, "application/json", "text/event-stream"):
             return http.rpc_error(
                 406,
                 jsonrpc.INVALID_REQUEST,
                 "Not Acceptable: Accept must include application/json and text/event-stream",
             )
-        try:
-            body = await http.read_body(receive)
-        except http.BodyTooLarge:
-            return http.rpc_error(
-                413, jsonrpc.INVALID_REQUEST, f"Payload Too Large: the limit is {http.MAX_BODY_BYTES} bytes"
-            )
-        message, error = http.parse_message(body)
+        message, error = await http.read_message(request)
         if error is not None:
             return error
         assert message is not None
