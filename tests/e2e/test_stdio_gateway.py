@@ -63,6 +63,24 @@ async def test_progress_and_logging_reach_a_2026_client() -> None:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_list_change_notifications_reach_the_client(transport: Transport) -> None:
+    seen: list[str] = []
+
+    async def on_message(message: object) -> None:
+        root = getattr(message, "root", message)
+        seen.append(str(getattr(root, "method", "")))
+
+    async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
+        url = gw.service_url("probe", ENDPOINT[transport])
+        async with connect(url, token="t0k3n", transport=transport, message_handler=on_message) as client:
+            assert text_of(await client.call_tool("announce", {})) == "announced"
+            with anyio.fail_after(5):
+                while "notifications/resources/list_changed" not in seen:
+                    await anyio.sleep(0.02)
+            assert "notifications/tools/list_changed" in seen
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_progress_logging_sampling_and_roots_cross_the_gateway(transport: Transport) -> None:
     progress_seen: list[float] = []
     logs_seen: list[str] = []

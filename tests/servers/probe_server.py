@@ -88,6 +88,14 @@ async def log(message: str, ctx: Context) -> str:
 
 
 @server.tool()
+async def announce(ctx: Context) -> str:
+    """Tell the client the tool and resource lists changed."""
+    await ctx.session.send_tool_list_changed()
+    await ctx.session.send_resource_list_changed()
+    return "announced"
+
+
+@server.tool()
 async def sample(prompt: str, ctx: Context) -> str:
     """Ask the client's model (sampling/createMessage) and return its answer."""
     result = await ctx.session.create_message(
