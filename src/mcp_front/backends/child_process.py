@@ -51,6 +51,13 @@ def child_environment(configured: Mapping[str, str], base: Mapping[str, str] | N
     return env
 
 
+def _printable(text: str) -> str:
+    """Escape control characters, so a child cannot forge or garble the gateway's log lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ChildGone(Exception):
     """The child's stdin is closed: it exited, or is exiting."""
 
@@ -178,7 +185,7 @@ class ChildProcess:
                 anyio.BrokenResourceError,
             ):
                 return
-            text = raw.decode(errors="replace").rstrip()
+            text = _printable(raw.decode(errors="replace").rstrip())
             if not text:
                 continue
             self.stderr_tail.append(text)

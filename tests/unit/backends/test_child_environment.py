@@ -20,3 +20,10 @@ def test_principal_placeholders() -> None:
     text = "--user={{principal.email}} --id={{principal.subject}}"
     assert render_principal(text, principal) == "--user=ada@example.com --id=u-1"
     assert render_principal("{{principal.email}}", Principal(subject="svc", kind="service")) == ""
+
+
+def test_stderr_text_is_made_printable() -> None:
+    from mcp_front.backends.child_process import _printable
+
+    assert _printable("plain text") == "plain text"
+    assert _printable("fake\r2026-01-01 INFO forged\x1b[31m") == "fake\\r2026-01-01 INFO forged\\x1b[31m"
