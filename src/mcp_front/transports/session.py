@@ -56,13 +56,26 @@ class FrontSession:
             target = self.standalone
         else:
             target = sinks[-1] if sinks else None
-        if target is None:
-            logger.debug("dropped %s: no open stream on session", message.get("method"))
-            return
         try:
-            await target(message)
+            if target is not None:
+                await target(message)
+                return
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            logger.debug("dropped %s: stream closed", message.get("method"))
+            pass
+        await self._undeliverable(message)
+
+    async def _undeliverable(self, message: Message) -> None:
+        """A server request nobody can hear is refused at once, so the server does not
+        wait forever for an answer; a notification is dropped."""
+        if "id" in message and self.upstream is not None:
+            await self.upstream.respond(
+                jsonrpc.error_response(
+                    message["id"],
+                    jsonrpc.INTERNAL_ERROR,
+                    "the client has no open stream to receive this request; it was not delivered",
+                )
+            )
+        logger.debug("undeliverable %s: no open stream on the session", message.get("method"))
 
     async def handle_request(self, message: Message, sink: MessageSink) -> Message | None:
         """Forward a client request; `None` when the client itself cancelled it."""
