@@ -1,18 +1,34 @@
 """`ResourceGuard`: the resource-server side of every `/<service>/…` route.
 
 It decides the `Principal` once, puts it in `scope["user"]`, and answers every
-unauthenticated request with an RFC 6750 challenge instead of passing it on.
+unauthenticated request with an RFC 6750 / RFC 9728 challenge instead of passing it on.
+A service may accept both the gateway's OAuth access tokens and its own static
+`serviceAuths`; static bearer tokens are checked first, since that costs one hash.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_front.auth.bearer import AccessTokenVerifier
 from mcp_front.auth.principal import ANONYMOUS, Principal
 from mcp_front.auth.service_auth import StaticCredentials
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthResource:
+    """How a service takes the gateway's OAuth access tokens."""
+
+    resource: str
+    """The service's RFC 8707 resource identifier: the audience its tokens carry."""
+    metadata_url: str
+    """Its RFC 9728 protected-resource metadata, named in every challenge."""
+    verifier: AccessTokenVerifier
+    scope: str | None = None
 
 
 class ResourceGuard:
@@ -24,11 +40,13 @@ class ResourceGuard:
         *,
         service: str,
         credentials: StaticCredentials | None,
+        oauth: OAuthResource | None = None,
         realm: str = "mcp-front",
     ) -> None:
         self.app = app
         self.service = service
         self._credentials = credentials
+        self._oauth = oauth
         self._realm = realm
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -36,24 +54,44 @@ class ResourceGuard:
             await self.app(scope, receive, send)
             return
         scope["mcp_front.service"] = self.service
-        principal = self.authenticate(Headers(scope=scope))
+        principal = await self.authenticate(Headers(scope=scope))
         if principal is None:
             await self._challenge(scope, send)
             return
         scope["user"] = principal
         await self.app(scope, receive, send)
 
-    def authenticate(self, headers: Headers) -> Principal | None:
-        if self._credentials is None:
+    async def authenticate(self, headers: Headers) -> Principal | None:
+        if self._credentials is None and self._oauth is None:
             return ANONYMOUS
-        return self._credentials.authenticate(headers.get("authorization"))
+        authorization = headers.get("authorization")
+        if not authorization:
+            return None
+        if self._credentials is not None:
+            principal = self._credentials.authenticate(authorization)
+            if principal is not None:
+                return principal
+        scheme, _, token = authorization.partition(" ")
+        if self._oauth is not None and scheme.lower() == "bearer" and token.strip():
+            return await self._oauth.verifier.verify(token.strip(), self._oauth.resource)
+        return None
+
+    def _schemes(self) -> list[str]:
+        schemes = list(self._credentials.schemes) if self._credentials is not None else []
+        if self._oauth is not None and "Bearer" not in schemes:
+            schemes.insert(0, "Bearer")
+        return schemes
 
     async def _challenge(self, scope: Scope, send: Send) -> None:
         sent_credentials = "authorization" in Headers(scope=scope)
-        assert self._credentials is not None
+        schemes = self._schemes()
         challenges = []
-        for scheme in self._credentials.schemes:
+        for scheme in schemes:
             params = [f'realm="{self._realm}"']
+            if scheme == "Bearer" and self._oauth is not None:
+                params.append(f'resource_metadata="{self._oauth.metadata_url}"')
+                if self._oauth.scope:
+                    params.append(f'scope="{self._oauth.scope}"')
             if sent_credentials and scheme == "Bearer":
                 params.append('error="invalid_token"')
                 params.append('error_description="The access token is invalid"')
@@ -66,8 +104,9 @@ class ResourceGuard:
         else:
             body = {
                 "error": "unauthorized",
-                "error_description": f"Service '{self.service}' requires credentials "
-                f"({' or '.join(self._credentials.schemes)})",
+                "error_description": (
+                    f"Service '{self.service}' requires credentials ({' or '.join(schemes)})"
+                ),
             }
         payload = json.dumps(body).encode()
         headers = [

@@ -1,0 +1,129 @@
+"""ResourceGuard with OAuth access tokens, static credentials, or both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx2
+import pytest
+from pydantic import SecretStr
+from starlette.types import Receive, Scope, Send
+
+from mcp_front.auth.bearer import AccessTokenVerifier
+from mcp_front.auth.principal import Principal
+from mcp_front.auth.resource import OAuthResource, ResourceGuard
+from mcp_front.auth.service_auth import StaticCredentials
+from mcp_front.auth.tokens import SigningKey, SigningKeys, TokenIssuer
+from mcp_front.config import BearerServiceAuth
+
+BASE = "https://gw.example.com"
+ISSUER = TokenIssuer(SigningKeys(SigningKey.generate()), BASE)
+METADATA = f"{BASE}/.well-known/oauth-protected-resource/linear"
+
+
+async def whoami(scope: Scope, receive: Receive, send: Send) -> None:
+    principal: Principal = scope["user"]
+    body = f"{principal.subject}|{principal.email}|{principal.client_id}|{','.join(sorted(principal.scopes))}"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+def token(audience: str, subject: str = "user-1") -> str:
+    return ISSUER.issue_access_token(
+        subject=subject, audience=audience, client_id="client-1", scope=["mcp"], email="ada@example.com"
+    ).token
+
+
+class Revocations:
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+        self.lookups = 0
+
+    async def __call__(self, jti: str) -> bool:
+        self.lookups += 1
+        return jti in self.revoked
+
+
+def guard(revocations: Revocations | None = None, *, static: bool = False) -> ResourceGuard:
+    verifier = AccessTokenVerifier(ISSUER, is_revoked=revocations)
+    oauth = OAuthResource(resource=f"{BASE}/linear", metadata_url=METADATA, verifier=verifier, scope="mcp")
+    credentials = (
+        StaticCredentials(
+            "linear", [BearerServiceAuth(type="bearer", tokens=[SecretStr("ci-token")], user="ci")]
+        )
+        if static
+        else None
+    )
+    return ResourceGuard(whoami, service="linear", credentials=credentials, oauth=oauth)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=guard(static=True)), base_url=BASE
+    ) as http:
+        yield http
+
+
+async def test_a_token_for_the_service_is_accepted_and_becomes_the_principal(
+    client: httpx2.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/linear/mcp", headers={"Authorization": f"Bearer {token(f'{BASE}/linear')}"}
+    )
+    assert response.status_code == 200
+    assert response.text == "user-1|ada@example.com|client-1|mcp"
+
+
+@pytest.mark.parametrize(
+    "audience", [f"{BASE}/notion", f"{BASE}/linear2", "https://other.example.com/linear"]
+)
+async def test_a_token_for_another_resource_gets_invalid_token(
+    client: httpx2.AsyncClient, audience: str
+) -> None:
+    response = await client.post("/linear/mcp", headers={"Authorization": f"Bearer {token(audience)}"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="mcp-front", resource_metadata="{METADATA}", scope="mcp", '
+        'error="invalid_token", error_description="The access token is invalid"'
+    )
+    assert response.json()["error"] == "invalid_token"
+
+
+async def test_no_token_gets_a_challenge_without_an_error_code(client: httpx2.AsyncClient) -> None:
+    response = await client.get("/linear/sse")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="mcp-front", resource_metadata="{METADATA}", scope="mcp"'
+    )
+
+
+async def test_static_service_credentials_work_beside_oauth(client: httpx2.AsyncClient) -> None:
+    response = await client.post("/linear/mcp", headers={"Authorization": "Bearer ci-token"})
+    assert response.status_code == 200
+    assert response.text.startswith("ci|")
+
+
+async def test_tampered_and_garbage_tokens_are_refused(client: httpx2.AsyncClient) -> None:
+    good = token(f"{BASE}/linear")
+    header, payload, signature = good.split(".")
+    tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
+    for bad in [tampered, "not-a-jwt", "a.b.c", ""]:
+        response = await client.post("/linear/mcp", headers={"Authorization": f"Bearer {bad}"})
+        assert response.status_code == 401, bad
+
+
+async def test_revoked_tokens_are_refused_and_lookups_are_cached() -> None:
+    revocations = Revocations()
+    app = guard(revocations)
+    good, revoked = token(f"{BASE}/linear"), token(f"{BASE}/linear", subject="user-2")
+    revocations.revoked.add(ISSUER.verify_access_token(revoked, audience=f"{BASE}/linear").jti)
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=BASE) as http:
+        for _ in range(3):
+            assert (
+                await http.post("/linear/mcp", headers={"Authorization": f"Bearer {good}"})
+            ).status_code == 200
+            assert (
+                await http.post("/linear/mcp", headers={"Authorization": f"Bearer {revoked}"})
+            ).status_code == 401
+    assert revocations.lookups == 2
