@@ -113,8 +113,8 @@ def test_secrets_must_have_the_right_length_and_the_report_does_not_quote_them()
 
     assert report == [
         "proxy.auth.jwtSecret: must be at least 32 bytes long — generate one with: openssl rand -base64 32",
-        "proxy.auth.encryptionKey: must be exactly 32 bytes long"
-        " — generate one with: openssl rand -base64 24",
+        "proxy.auth.encryptionKey: must be exactly 32 bytes: 32 characters, 64 hex digits, or the base64"
+        " of 32 bytes — generate one with: openssl rand -base64 32",
     ]
 
 
@@ -124,8 +124,29 @@ def test_sign_in_must_be_restricted() -> None:
 
     assert problems({"proxy": {"auth": auth}}, ENVIRON) == [
         "proxy.auth.allowedDomains: nobody is restricted from signing in"
-        ' — list your email domains, e.g. ["example.com"], or set idp.allowedOrgs for GitHub'
+        ' — list your email domains, e.g. ["example.com"], or set allowedEmails, allowedGroups,'
+        " or idp.allowedOrgs for GitHub"
     ]
+
+
+def test_the_authorization_server_keys_are_read() -> None:
+    auth = _load_auth(
+        _auth(
+            allowedEmails=["guest@partner.io"],
+            allowedGroups=["mcp-users"],
+            requireVerifiedEmail=False,
+            trustedClients=["https://claude.ai/oauth/mcp-oauth-client-metadata"],
+            resourceFallback=True,
+            previousEncryptionKeys=["0" * 64],
+        )
+    )
+    assert auth.allowed_emails == ["guest@partner.io"]
+    assert auth.allowed_groups == ["mcp-users"]
+    assert auth.require_verified_email is False
+    assert auth.trusted_clients == ["https://claude.ai/oauth/mcp-oauth-client-metadata"]
+    assert auth.resource_fallback is True
+    assert auth.signing_key is None
+    assert auth.idp.groups_claim == "groups"
 
 
 def test_each_provider_gets_what_it_needs() -> None:

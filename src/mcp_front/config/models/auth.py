@@ -12,6 +12,7 @@ from mcp_front.config.durations import PositiveDuration
 from mcp_front.config.errors import config_value_error
 from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
 from mcp_front.config.models.values import EmailDomain, HttpUrlText, Origin
+from mcp_front.crypto.keyring import Keyring
 
 _ENCRYPTION_KEY_BYTES: Final = 32
 _MIN_JWT_SECRET_BYTES: Final = 32
@@ -41,7 +42,15 @@ class IdentityProviderConfig(ConfigModel):
     tenant_id: str | None = Field(default=None, min_length=1)
     """Azure only: the directory (tenant) users belong to."""
     allowed_orgs: list[str] = Field(default_factory=list)
-    """GitHub only: users must belong to one of these organisations."""
+    """GitHub only: users must belong to one of these organisations (or `org/team` teams)."""
+    hosted_domain: str | None = Field(default=None, min_length=1)
+    """Google only: the Workspace domain users must belong to (checked in the ID token)."""
+    issuer: HttpUrlText | None = None
+    """OIDC without discovery: the issuer its ID tokens name."""
+    jwks_url: HttpUrlText | None = None
+    """OIDC without discovery: where its signing keys are, so ID tokens can be checked."""
+    groups_claim: str = Field(default="groups", min_length=1)
+    """The ID-token or userinfo claim that lists the user's groups."""
 
     @model_validator(mode="after")
     def _has_what_the_provider_needs(self) -> IdentityProviderConfig:
@@ -126,9 +135,22 @@ class AuthConfig(ConfigModel):
     jwt_secret: SecretStr = Field(examples=[{"$env": "JWT_SECRET"}])
     encryption_key: SecretStr = Field(examples=[{"$env": "ENCRYPTION_KEY"}])
     """Encrypts secrets at rest (AES-256-GCM): exactly 32 bytes."""
-    dangerously_accept_issuer_audience: bool = False
-    """Accept tokens whose audience is the bare issuer, for clients without RFC 8707
-    resource indicators. Such a token opens every service."""
+    previous_encryption_keys: list[SecretStr] = Field(default_factory=list)
+    """Keys that encrypted stored secrets before `encryptionKey`; still decrypt, never encrypt."""
+    signing_key: SecretStr | None = Field(default=None, examples=[{"$file": "/run/secrets/signing-key.pem"}])
+    """A PEM private key (EC P-256 or RSA) that signs access tokens; without one, a key is
+    generated and kept encrypted in the storage."""
+    allowed_emails: list[str] = Field(default_factory=list, examples=[["contractor@partner.io"]])
+    """People who may sign in although their email domain is not in `allowedDomains`."""
+    allowed_groups: list[str] = Field(default_factory=list, examples=[["mcp-users"]])
+    """Users must be in one of these groups (the identity provider's groups claim)."""
+    require_verified_email: bool = True
+    """Refuse users whose email address the identity provider has not verified."""
+    trusted_clients: list[str] = Field(default_factory=list)
+    """Client ids (or client metadata document URLs) that skip the consent page."""
+    resource_fallback: bool = False
+    """Issue an issuer-wide token to clients that send no RFC 8707 `resource`. A
+    compatibility switch for such clients: the token then opens every service."""
 
     @model_validator(mode="before")
     @classmethod
@@ -171,26 +193,31 @@ class AuthConfig(ConfigModel):
             )
         return secret
 
-    @field_validator("encryption_key")
+    @field_validator("encryption_key", "previous_encryption_keys")
     @classmethod
-    def _encryption_key_is_32_bytes(cls, key: SecretStr) -> SecretStr:
-        if len(key.get_secret_value().encode()) != _ENCRYPTION_KEY_BYTES:
-            raise config_value_error(
-                "secret_length",
-                f"must be exactly {_ENCRYPTION_KEY_BYTES} bytes long",
-                fix="generate one with: openssl rand -base64 24",
-            )
-        return key
+    def _encryption_keys_are_32_bytes(cls, keys: SecretStr | list[SecretStr]) -> SecretStr | list[SecretStr]:
+        for key in keys if isinstance(keys, list) else [keys]:
+            try:
+                Keyring.from_secret(key.get_secret_value())
+            except ValueError:
+                raise config_value_error(
+                    "secret_length",
+                    f"must be exactly {_ENCRYPTION_KEY_BYTES} bytes: 32 characters, 64 hex digits, "
+                    "or the base64 of 32 bytes",
+                    fix="generate one with: openssl rand -base64 32",
+                ) from None
+        return keys
 
     @model_validator(mode="after")
     def _restricts_who_gets_in(self) -> AuthConfig:
         problems: list[Problem] = []
-        if not self.allowed_domains and not self.idp.allowed_orgs:
+        if not (self.allowed_domains or self.allowed_emails or self.allowed_groups or self.idp.allowed_orgs):
             problems.append(
                 Problem(
                     ("allowedDomains",),
                     "nobody is restricted from signing in",
-                    fix='list your email domains, e.g. ["example.com"], or set idp.allowedOrgs for GitHub',
+                    fix='list your email domains, e.g. ["example.com"], or set allowedEmails, '
+                    "allowedGroups, or idp.allowedOrgs for GitHub",
                 )
             )
         if self.allow_any_redirect_uri_host and self.allowed_redirect_uri_hosts:
