@@ -1,0 +1,341 @@
+"""Dynamic Client Registration (RFC 7591): the rules a client's metadata must follow, and `/register`.
+
+`validate_client_metadata` turns a registration request (or a client metadata document)
+into the mcp SDK's `OAuthClientMetadata`, refusing what this authorization server cannot
+honour with the RFC 7591 error codes `invalid_redirect_uri` and `invalid_client_metadata`.
+`registration_endpoint` serves it over HTTP, behind a `RegistrationRateLimit`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any, Final
+
+from mcp.shared.auth import OAuthClientMetadata
+from pydantic import AnyUrl, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from mcp_front.auth.client_store import StoredClients
+
+__all__ = [
+    "ALLOWED_AUTH_METHODS",
+    "ALLOWED_GRANT_TYPES",
+    "ALLOWED_RESPONSE_TYPES",
+    "MAX_REGISTRATION_BYTES",
+    "RegistrationError",
+    "RegistrationRateLimit",
+    "check_redirect_uri",
+    "registration_endpoint",
+    "validate_client_metadata",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_REGISTRATION_BYTES: Final = 64 * 1024
+ALLOWED_GRANT_TYPES: Final = frozenset({"authorization_code", "refresh_token"})
+ALLOWED_RESPONSE_TYPES: Final = frozenset({"code"})
+ALLOWED_AUTH_METHODS: Final = frozenset({"none", "client_secret_post", "client_secret_basic"})
+DEFAULT_AUTH_METHOD: Final = "client_secret_basic"
+"""RFC 7591 §2: a client that names no `token_endpoint_auth_method` uses `client_secret_basic`."""
+
+MAX_REDIRECT_URIS: Final = 20
+MAX_URI_LENGTH: Final = 2048
+MAX_NAME_LENGTH: Final = 200
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "[::1]", "localhost"})
+
+# Schemes a browser or the operating system handles itself: never a private-use redirect.
+_FORBIDDEN_SCHEMES: Final = frozenset(
+    {
+        "about",
+        "blob",
+        "chrome",
+        "data",
+        "file",
+        "filesystem",
+        "ftp",
+        "javascript",
+        "mailto",
+        "sms",
+        "tel",
+        "vbscript",
+        "view-source",
+        "ws",
+        "wss",
+    }
+)
+_SCHEME: Final = re.compile(r"[a-z][a-z0-9+.\-]*")
+_SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class RegistrationError(Exception):
+    """A refused registration, as RFC 7591 §3.2.2 describes it."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+    def response(self, status_code: int = 400, headers: Mapping[str, str] | None = None) -> JSONResponse:
+        body = {"error": self.error, "error_description": self.description}
+        return JSONResponse(body, status_code=status_code, headers={**_NO_STORE, **(headers or {})})
+
+
+def _metadata_error(description: str) -> RegistrationError:
+    return RegistrationError("invalid_client_metadata", description)
+
+
+def _redirect_error(description: str) -> RegistrationError:
+    return RegistrationError("invalid_redirect_uri", description)
+
+
+def check_redirect_uri(raw: str) -> AnyUrl:
+    """The redirect URI `raw` if this server may send authorization codes to it.
+
+    Accepted: `https://host/…`; `http://` on a loopback host (`127.0.0.1`, `[::1]`,
+    `localhost`, RFC 8252 §7.3); a private-use scheme such as `claude://…` or
+    `com.example.app:/callback` (RFC 8252 §7.1). Never a fragment, user credentials, or a
+    scheme the browser handles itself (`javascript:`, `data:`, `file:` …).
+    """
+    if not isinstance(raw, str) or not raw:
+        raise _redirect_error("each redirect URI must be a non-empty string")
+    if len(raw) > MAX_URI_LENGTH:
+        raise _redirect_error(f"redirect URI longer than {MAX_URI_LENGTH} characters")
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in raw):
+        raise _redirect_error(f"redirect URI {raw!r} contains whitespace or control characters")
+    if "#" in raw:
+        raise _redirect_error(f"redirect URI {raw!r} must not contain a fragment (RFC 6749 §3.1.2)")
+    scheme = raw.split(":", 1)[0].lower() if ":" in raw else ""
+    if not _SCHEME.fullmatch(scheme):
+        raise _redirect_error(f"redirect URI {raw!r} is not an absolute URI")
+    try:
+        url = AnyUrl(raw)
+    except ValidationError:
+        raise _redirect_error(f"redirect URI {raw!r} is not a valid URI") from None
+    if url.username is not None or url.password is not None:
+        raise _redirect_error(f"redirect URI {raw!r} must not contain user credentials")
+    if scheme == "https":
+        if not url.host:
+            raise _redirect_error(f"redirect URI {raw!r} has no host")
+        return url
+    if scheme == "http":
+        if (url.host or "").lower() in LOOPBACK_HOSTS:
+            return url
+        raise _redirect_error(
+            f"redirect URI {raw!r} uses http on a non-loopback host: use https, or http on "
+            "127.0.0.1, [::1] or localhost for a native app"
+        )
+    if scheme in _FORBIDDEN_SCHEMES:
+        raise _redirect_error(f"redirect URI scheme {scheme!r} is not allowed")
+    return url
+
+
+def _string_list(data: Mapping[str, Any], name: str) -> list[str] | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _metadata_error(f"{name} must be an array of strings")
+    return value
+
+
+def validate_client_metadata(
+    data: object, *, allowed_auth_methods: frozenset[str] = ALLOWED_AUTH_METHODS
+) -> OAuthClientMetadata:
+    """The registration request `data` (a decoded JSON object), checked and normalised.
+
+    Omitted `grant_types`, `response_types` and `application_type` take their RFC 7591
+    defaults; an omitted `token_endpoint_auth_method` becomes `client_secret_basic` (RFC 7591
+    §2), unless only `none` is allowed. Raises `RegistrationError` naming the first problem.
+    """
+    if not isinstance(data, dict):
+        raise _metadata_error("the registration request must be a JSON object")
+    body: dict[str, Any] = {key: value for key, value in data.items() if value is not None}
+
+    raw_uris = _string_list(body, "redirect_uris")
+    if not raw_uris:
+        raise _redirect_error("redirect_uris is required and must list at least one URI")
+    if len(raw_uris) > MAX_REDIRECT_URIS:
+        raise _redirect_error(f"at most {MAX_REDIRECT_URIS} redirect URIs may be registered")
+    for uri in raw_uris:
+        check_redirect_uri(uri)
+    body["redirect_uris"] = list(dict.fromkeys(raw_uris))
+
+    grant_types = _string_list(body, "grant_types") or ["authorization_code", "refresh_token"]
+    unsupported = sorted(set(grant_types) - ALLOWED_GRANT_TYPES)
+    if unsupported:
+        raise _metadata_error(
+            f"unsupported grant_types {unsupported}: only authorization_code and refresh_token are offered"
+        )
+    if "authorization_code" not in grant_types:
+        raise _metadata_error("grant_types must include authorization_code")
+    body["grant_types"] = list(dict.fromkeys(grant_types))
+
+    response_types = _string_list(body, "response_types") or ["code"]
+    if set(response_types) - ALLOWED_RESPONSE_TYPES:
+        raise _metadata_error('response_types must be ["code"]: only the authorization code flow is offered')
+    body["response_types"] = ["code"]
+
+    method = body.get("token_endpoint_auth_method")
+    if method is None:
+        method = DEFAULT_AUTH_METHOD if DEFAULT_AUTH_METHOD in allowed_auth_methods else "none"
+    if method not in allowed_auth_methods:
+        raise _metadata_error(
+            f"token_endpoint_auth_method {method!r} is not supported: "
+            f"use one of {sorted(allowed_auth_methods)}"
+        )
+    body["token_endpoint_auth_method"] = method
+
+    application_type = body.get("application_type", "native")
+    if application_type not in ("web", "native"):
+        raise _metadata_error('application_type must be "web" or "native"')
+
+    scope = body.get("scope")
+    if scope is not None:
+        if not isinstance(scope, str) or not all(_SCOPE_TOKEN.fullmatch(t) for t in scope.split()):
+            raise _metadata_error("scope must be a space-separated string of scope tokens")
+        body["scope"] = " ".join(dict.fromkeys(scope.split())) or None
+
+    name = body.get("client_name")
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
+        raise _metadata_error(f"client_name must be a string of at most {MAX_NAME_LENGTH} characters")
+
+    try:
+        return OAuthClientMetadata.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "metadata"
+        raise _metadata_error(f"{where}: {first['msg']}") from None
+
+
+class RegistrationRateLimit:
+    """Sliding-window limits on registrations: per client IP and over all clients.
+
+    Kept in process memory (each replica counts its own). Only registrations that pass
+    both limits count against them. At most `max_tracked_ips` addresses are remembered;
+    the least recently seen are forgotten first.
+    """
+
+    def __init__(
+        self,
+        per_ip: int,
+        per_ip_window: timedelta,
+        overall: int,
+        overall_window: timedelta,
+        *,
+        max_tracked_ips: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if per_ip < 1 or overall < 1 or max_tracked_ips < 1:
+            raise ValueError("rate limits must be positive")
+        if per_ip_window.total_seconds() <= 0 or overall_window.total_seconds() <= 0:
+            raise ValueError("rate-limit windows must be positive")
+        self._per_ip = per_ip
+        self._ip_window = per_ip_window.total_seconds()
+        self._overall = overall
+        self._overall_window = overall_window.total_seconds()
+        self._max_ips = max_tracked_ips
+        self._clock = clock
+        self._by_ip: OrderedDict[str, deque[float]] = OrderedDict()
+        self._all: deque[float] = deque()
+
+    @staticmethod
+    def _wait(events: deque[float], limit: int, window: float, now: float) -> float:
+        while events and events[0] <= now - window:
+            events.popleft()
+        return 0.0 if len(events) < limit else events[0] + window - now
+
+    def acquire(self, ip: str) -> float:
+        """Count a registration from `ip`: 0 if allowed, else the seconds to wait before retrying."""
+        now = self._clock()
+        events = self._by_ip.get(ip)
+        if events is None:
+            events = deque()
+        wait = max(
+            self._wait(events, self._per_ip, self._ip_window, now),
+            self._wait(self._all, self._overall, self._overall_window, now),
+        )
+        if wait > 0:
+            return wait
+        events.append(now)
+        self._all.append(now)
+        self._by_ip[ip] = events
+        self._by_ip.move_to_end(ip)
+        while len(self._by_ip) > self._max_ips:
+            self._by_ip.popitem(last=False)
+        return 0.0
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def registration_endpoint(
+    clients: StoredClients, limiter: RegistrationRateLimit
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint for `POST /register`: RFC 7591 in, `201` with the client information out.
+
+    The client secret of a confidential client appears in this response only. Requests over
+    `MAX_REGISTRATION_BYTES` get `413`, rate-limited ones `429` with `Retry-After`.
+    """
+
+    async def register(request: Request) -> Response:
+        if request.method != "POST":
+            error = _metadata_error("registration requires POST")
+            return error.response(405, {"Allow": "POST"})
+        ip = request.client.host if request.client else "unknown"
+        wait = limiter.acquire(ip)
+        if wait > 0:
+            retry = str(max(1, math.ceil(wait)))
+            logger.warning("client registration from %s refused: rate limit reached", ip)
+            error = RegistrationError(
+                "temporarily_unavailable", f"too many registrations; retry in {retry} seconds"
+            )
+            return error.response(429, {"Retry-After": retry})
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            return _metadata_error("the registration request must be application/json").response()
+        body = await _read_limited(request, MAX_REGISTRATION_BYTES)
+        if body is None:
+            error = _metadata_error(f"the registration request exceeds {MAX_REGISTRATION_BYTES} bytes")
+            return error.response(413)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return _metadata_error("the registration request is not valid JSON").response()
+        try:
+            metadata = validate_client_metadata(data)
+        except RegistrationError as error:
+            return error.response()
+        result = await clients.register(metadata)
+        information = result.client.model_dump(mode="json", exclude_none=True)
+        if result.client_secret is not None:
+            information["client_secret"] = result.client_secret
+            information["client_secret_expires_at"] = 0
+        logger.info(
+            "client %s %s (%s)",
+            result.client.client_id,
+            "registered again" if result.reused else "registered",
+            result.client.client_name or "unnamed",
+        )
+        return JSONResponse(information, status_code=201, headers=_NO_STORE)
+
+    return register
