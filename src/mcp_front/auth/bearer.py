@@ -29,13 +29,14 @@ class AccessTokenVerifier:
 
     def __init__(
         self,
-        issuer: TokenIssuer,
+        issuer: TokenIssuer | Callable[[], TokenIssuer],
         *,
         is_revoked: RevocationCheck | None = None,
         revocation_cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._issuer = issuer
+        # A callable lets the verifier exist before the signing keys are loaded at start-up.
+        self._issuer = issuer if callable(issuer) and not isinstance(issuer, TokenIssuer) else lambda: issuer
         self._is_revoked = is_revoked
         self._cache_seconds = revocation_cache_seconds
         self._clock = clock
@@ -44,7 +45,7 @@ class AccessTokenVerifier:
     async def verify(self, token: str, resource: str) -> Principal | None:
         """The principal, or None for a token that is invalid, revoked, or for another resource."""
         try:
-            claims = self._issuer.verify_access_token(
+            claims = self._issuer().verify_access_token(
                 token, audience=lambda audience: AudienceValidator.covers(audience, resource)
             )
         except InvalidToken as exc:
