@@ -1,0 +1,131 @@
+"""The identity provider's callback, `/oauth/callback`: who is this user, and may they in?
+
+The transaction is taken by the `state` the identity provider echoes (so a callback works
+once), and must come from the browser that started it (the login cookie; otherwise the
+request is a login CSRF attempt and stops at an error page). Then, in order: an `error`
+from the identity provider, a failed code exchange or ID-token check, and a refusal by the
+`AccessPolicy` each send the user back to the client with `access_denied` or
+`server_error` and a sentence a person understands. A user who may sign in gets a code
+straight away when the client is trusted or already approved, and the consent page
+otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mcp_front.auth.authorize import error_redirect
+from mcp_front.auth.clients import RegisteredClients
+from mcp_front.auth.codes import AuthorizationCodes
+from mcp_front.auth.consent import CONSENT_PATH, Consents, finish_authorization, show_consent
+from mcp_front.auth.policy import AccessPolicy
+from mcp_front.auth.transactions import LoginCookie, Transactions
+from mcp_front.idp.base import IdentityProvider, IdentityProviderError
+from mcp_front.storage import Store
+from mcp_front.web.pages import error_page
+
+__all__ = ["callback_endpoint"]
+
+logger = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+_USER_REFUSED = frozenset({"access_denied", "consent_required", "login_required", "interaction_required"})
+_DENIED_KINDS = frozenset({"hosted_domain_mismatch"})
+
+
+def callback_endpoint(
+    *,
+    store: Store,
+    idp: IdentityProvider,
+    policy: AccessPolicy,
+    codes: AuthorizationCodes,
+    consents: Consents,
+    trusted_clients: frozenset[str],
+    issuer: str,
+    clients: RegisteredClients,
+    callback_url: str,
+    consent_path: str = CONSENT_PATH,
+    transactions: Transactions | None = None,
+) -> Endpoint:
+    """The GET `/oauth/callback` endpoint.
+
+    `callback_url` must be the URL `/authorize` gave the identity provider (the code
+    exchange repeats it). `trusted_clients` are client ids that skip the consent page.
+    """
+    saved = transactions or Transactions(store)
+    cookie = LoginCookie(issuer)
+
+    async def callback(request: Request) -> Response:
+        params = request.query_params
+        state = params.get("state")
+        transaction = await saved.take(state) if state else None
+        if transaction is None:
+            return error_page(
+                "This sign-in has expired",
+                "This sign-in link was already used or is more than ten minutes old. "
+                "Go back to your application and connect again.",
+            )
+        if not cookie.matches(request, transaction):
+            return error_page(
+                "This sign-in was started in another browser",
+                "For your safety, a sign-in must finish in the browser where it started. "
+                "Go back to your application and connect again.",
+            )
+
+        def fail(error: str, description: str) -> Response:
+            return error_redirect(transaction.redirect_uri, issuer, transaction.state, error, description)
+
+        idp_error = params.get("error")
+        if idp_error:
+            reported = idp_error if _ERROR_CODE.fullmatch(idp_error) else "error"
+            if reported in _USER_REFUSED:
+                return fail(
+                    "access_denied", f"Signing in at {idp.name} was cancelled or refused ({reported})."
+                )
+            return fail("server_error", f"The identity provider {idp.name} reported an error ({reported}).")
+        code = params.get("code")
+        if not code:
+            return fail("server_error", f"The identity provider {idp.name} sent no authorization code.")
+        try:
+            identity = await idp.complete(
+                code=code,
+                redirect_uri=callback_url,
+                code_verifier=transaction.idp_code_verifier,
+                nonce=transaction.nonce,
+            )
+        except IdentityProviderError as failure:
+            logger.warning("sign-in at %s failed: %s", idp.name, failure.kind)
+            error = "access_denied" if failure.kind in _DENIED_KINDS else "server_error"
+            return fail(error, failure.message)
+
+        decision = policy.check_sign_in(identity)
+        if not decision.allowed:
+            return fail("access_denied", decision.reason)
+
+        signed_in = replace(
+            transaction,
+            subject=identity.subject,
+            email=identity.email,
+            groups=tuple(sorted(identity.groups)),
+        )
+        if transaction.client_id in trusted_clients or await consents.approved(
+            identity.subject, transaction.client_id, transaction.redirect_uri
+        ):
+            return await finish_authorization(signed_in, codes, issuer)
+        client = await clients.get(transaction.client_id)
+        if client is None:
+            return error_page(
+                "Unknown application",
+                "This application is no longer registered with the gateway. Reconnect it.",
+            )
+        return await show_consent(signed_in, client, saved, action=consent_path)
+
+    return callback
