@@ -10,9 +10,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.backends.templating import UserTokenSource
@@ -22,6 +23,17 @@ from mcp_front.logs import AccessLogMiddleware
 from mcp_front.transports import http, jsonrpc
 
 logger = logging.getLogger("mcp_front.app")
+
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Accept",
+    "Last-Event-ID",
+    "Mcp-Session-Id",
+    "MCP-Protocol-Version",
+    "Mcp-Method",
+    "Mcp-Name",
+)
 
 
 def create_app(
@@ -44,15 +56,26 @@ def create_app(
         async with gateway.run():
             yield
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/health", _health, methods=["GET", "HEAD"]),
         *(Mount(f"/{service.name}", app=service.app) for service in gateway.services.values()),
     ]
+    if gateway.authorization_server is not None:
+        routes += gateway.authorization_server.routes(mounted_at=config.proxy.base_path)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
             Middleware(AccessLogMiddleware),
+            # Browser clients' preflights are answered before any authentication.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.proxy.cors_allowed_origins),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=list(CORS_REQUEST_HEADERS),
+                expose_headers=["WWW-Authenticate", "Mcp-Session-Id"],
+                max_age=600,
+            ),
             Middleware(BasePathMiddleware, base_path=config.proxy.base_path),
         ],
         exception_handlers={404: _not_found, Exception: _internal_error},
@@ -91,7 +114,8 @@ class BasePathMiddleware:
             await self.app(scope, receive, send)
             return
         root: str = scope.get("root_path", "")
-        if root.endswith(base):
+        if root.endswith(base) or scope["path"].startswith("/.well-known/"):
+            # Metadata documents live at the host's root (RFC 8414, RFC 9728).
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]

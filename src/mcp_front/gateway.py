@@ -13,11 +13,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
 from mcp_front.auth.resource import ResourceGuard
+from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.backends.base import MessageSink, Upstream
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import GatewayConfig, ServerConfig
+from mcp_front.idp.base import IdentityProvider
+from mcp_front.idp.factory import provider_from_config
+from mcp_front.storage import Store, open_store
 from mcp_front.transports import http, jsonrpc
 from mcp_front.transports.answer import Heartbeat
 from mcp_front.transports.session import SessionLimits, SessionRegistry, UpstreamOpener
@@ -47,7 +51,11 @@ class Gateway:
         *,
         user_tokens: UserTokenSource | None = None,
         ping_interval: float = http.PING_INTERVAL,
+        store: Store | None = None,
+        identity_provider: IdentityProvider | None = None,
     ) -> None:
+        """`store` and `identity_provider` replace those `proxy.auth` describes (tests and
+        host apps with their own); the gateway closes only what it opened itself."""
         self.config = config
         proxy = config.proxy
         sessions = proxy.sessions
@@ -70,6 +78,7 @@ class Gateway:
         self.origins = http.OriginPolicy([proxy.origin, *proxy.cors_allowed_origins])
         self._ping_interval = ping_interval
         self.heartbeat = Heartbeat(ping_interval)
+        self.authorization_server = self._build_authorization_server(store, identity_provider)
         self.services = {
             name: self._build_service(name, server) for name, server in config.mcp_servers.items()
         }
@@ -83,8 +92,39 @@ class Gateway:
             heartbeat = await stack.enter_async_context(anyio.create_task_group())
             heartbeat.start_soon(self.heartbeat.run)
             stack.callback(heartbeat.cancel_scope.cancel)
+            if self.authorization_server is not None:
+                await self._start_authorization_server(stack, self.authorization_server)
             logger.info("serving %d service(s): %s", len(self.services), ", ".join(self.services) or "none")
             yield self
+
+    def _build_authorization_server(
+        self, store: Store | None, identity_provider: IdentityProvider | None
+    ) -> AuthorizationServer | None:
+        auth = self.config.proxy.auth
+        if auth is None:
+            return None
+        self._owned_store = store is None
+        self._owned_idp = identity_provider is None
+        return AuthorizationServer(
+            auth,
+            base_url=self.config.proxy.base_url,
+            services=self.config.mcp_servers,
+            store=store if store is not None else open_store(auth.storage),
+            idp=identity_provider if identity_provider is not None else provider_from_config(auth.idp),
+        )
+
+    async def _start_authorization_server(self, stack: AsyncExitStack, server: AuthorizationServer) -> None:
+        if self._owned_store:
+            stack.push_async_callback(server.store.aclose)
+        if self._owned_idp:
+            closer = getattr(server.idp, "aclose", None)
+            if closer is not None:
+                stack.push_async_callback(closer)
+        discover = getattr(server.idp, "discover", None)
+        if discover is not None:
+            # Sign-in needs the provider's endpoints; fail at start, not at a user's first login.
+            await discover()
+        await stack.enter_async_context(server.run())
 
     def _build_service(self, name: str, server: ServerConfig) -> Service:
         if server.type == "aggregate" or server.transport_type != "stdio":
@@ -94,7 +134,8 @@ class Gateway:
                 "use a stdio service, or remove this entry"
             )
         credentials = StaticCredentials(name, server.service_auths) if server.service_auths else None
-        if credentials is None:
+        oauth = self.authorization_server.oauth_resource(name) if self.authorization_server else None
+        if credentials is None and oauth is None:
             logger.warning("service %s accepts anonymous requests: it has no serviceAuths", name)
         opener = self._stdio_opener(name, server)
         prefix = f"{self.config.proxy.base_path}/{name}"
@@ -116,7 +157,7 @@ class Gateway:
         )
         endpoints = ServiceEndpoints(name, {"/mcp": streamable, "/sse": sse.stream, "/message": sse.message})
         guarded = ResourceGuard(
-            endpoints, service=name, credentials=credentials, realm=self.config.proxy.name
+            endpoints, service=name, credentials=credentials, oauth=oauth, realm=self.config.proxy.name
         )
         return Service(name, server, guarded)
 

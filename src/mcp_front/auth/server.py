@@ -1,0 +1,249 @@
+"""`AuthorizationServer`: the gateway's OAuth 2.1 authorization server, built from its parts.
+
+Each endpoint lives in the module of the RFC it implements; this module only owns their
+shared state (store, keys, clients, codes, refresh-token families), starts and stops it,
+and lays out the routes. The signing keys are loaded at start-up, so the endpoints that
+need them are bound then, behind routes laid out beforehand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import anyio
+from mcp.shared.auth import OAuthClientInformationFull
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mcp_front.auth.audience import AudienceValidator
+from mcp_front.auth.authorize import authorize_endpoint
+from mcp_front.auth.bearer import AccessTokenVerifier
+from mcp_front.auth.callback import callback_endpoint
+from mcp_front.auth.client_metadata import ClientMetadataDocuments
+from mcp_front.auth.client_store import StoredClients
+from mcp_front.auth.codes import AuthorizationCodes
+from mcp_front.auth.consent import Consents, consent_endpoint
+from mcp_front.auth.policy import AccessPolicy
+from mcp_front.auth.refresh import RefreshTokens, RevokedAccessTokens
+from mcp_front.auth.registration import RegistrationRateLimit, registration_endpoint
+from mcp_front.auth.resource import OAuthResource
+from mcp_front.auth.rfc6749 import token_endpoint
+from mcp_front.auth.rfc7009 import revocation_endpoint
+from mcp_front.auth.rfc8414 import authorization_server_metadata, metadata_paths
+from mcp_front.auth.rfc9728 import WELL_KNOWN, metadata_url, protected_resource_metadata
+from mcp_front.auth.signing_keys import load_signing_keys
+from mcp_front.auth.tokens import TokenIssuer
+from mcp_front.config import AuthConfig
+from mcp_front.crypto.keyring import Keyring
+from mcp_front.idp.base import IdentityProvider
+from mcp_front.storage import Store
+
+logger = logging.getLogger("mcp_front.auth")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+SCOPES = ("mcp",)
+PURGE_INTERVAL = timedelta(minutes=5)
+
+
+class _UsageTrackingClients:
+    """Clients as the token endpoint sees them: a successful authentication counts as use,
+    so a client that obtains tokens never expires as unused."""
+
+    def __init__(self, clients: StoredClients) -> None:
+        self._clients = clients
+
+    async def get(self, client_id: str) -> OAuthClientInformationFull | None:
+        return await self._clients.get(client_id)
+
+    async def authenticate(
+        self, client_id: str, client_secret: str | None
+    ) -> OAuthClientInformationFull | None:
+        client = await self._clients.authenticate(client_id, client_secret)
+        if client is not None:
+            await self._clients.touch(client_id)
+        return client
+
+
+class AuthorizationServer:
+    def __init__(
+        self,
+        config: AuthConfig,
+        *,
+        base_url: str,
+        services: Iterable[str],
+        store: Store,
+        idp: IdentityProvider,
+        client_documents: ClientMetadataDocuments | None = None,
+    ) -> None:
+        self.config = config
+        self.issuer = config.issuer
+        self.store = store
+        self.idp = idp
+        self.audiences = AudienceValidator(base_url, services)
+        self.keyring = Keyring.from_secret(
+            config.encryption_key.get_secret_value(),
+            previous=[key.get_secret_value() for key in config.previous_encryption_keys],
+        )
+        self.clients = StoredClients(store, metadata_documents=client_documents or ClientMetadataDocuments())
+        self.codes = AuthorizationCodes(store)
+        self.refresh_tokens = RefreshTokens(store, ttl=config.refresh_token_ttl)
+        self.revoked = RevokedAccessTokens(store)
+        self.policy = AccessPolicy.of(
+            allowed_domains=config.allowed_domains,
+            allowed_emails=config.allowed_emails,
+            allowed_orgs=config.idp.allowed_orgs,
+            allowed_groups=config.allowed_groups,
+            require_verified_email=config.require_verified_email,
+        )
+        self.consents = Consents(store)
+        callback_url = config.idp.redirect_uri
+        issuer_path = urlsplit(self.issuer).path.rstrip("/")
+        self._authorize = authorize_endpoint(
+            clients=self.clients,
+            store=store,
+            idp=idp,
+            audiences=self.audiences,
+            issuer=self.issuer,
+            callback_url=callback_url,
+            resource_fallback=config.resource_fallback,
+        )
+        self._callback = callback_endpoint(
+            store=store,
+            idp=idp,
+            policy=self.policy,
+            codes=self.codes,
+            consents=self.consents,
+            trusted_clients=frozenset(config.trusted_clients),
+            issuer=self.issuer,
+            clients=self.clients,
+            callback_url=callback_url,
+            consent_path=f"{issuer_path}/oauth/consent",
+        )
+        self._consent = consent_endpoint(
+            store=store, codes=self.codes, consents=self.consents, issuer=self.issuer
+        )
+        self.verifier = AccessTokenVerifier(lambda: self.token_issuer, is_revoked=self.revoked.is_revoked)
+        self._token_issuer: TokenIssuer | None = None
+        self._bound: dict[str, Endpoint] = {}
+
+    @property
+    def token_issuer(self) -> TokenIssuer:
+        if self._token_issuer is None:
+            raise RuntimeError(
+                "the authorization server has not started: run it inside AuthorizationServer.run()"
+            )
+        return self._token_issuer
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[AuthorizationServer]:
+        """Load the signing keys and bind the endpoints; purge expired state while running."""
+        signing_pem = self.config.signing_key.get_secret_value() if self.config.signing_key else None
+        keys = await load_signing_keys(self.store, self.keyring, configured_pem=signing_pem)
+        self._token_issuer = TokenIssuer(keys, self.issuer, access_token_ttl=self.config.token_ttl)
+        self._bind_endpoints(self._token_issuer)
+        logger.info("authorization server %s signing with key %s", self.issuer, keys.current.kid)
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(self._purge)
+            try:
+                yield self
+            finally:
+                task_group.cancel_scope.cancel()
+
+    def oauth_resource(self, service: str) -> OAuthResource:
+        resource = self.audiences.resource_for(service)
+        return OAuthResource(
+            resource=resource,
+            metadata_url=metadata_url(resource),
+            verifier=self.verifier,
+            scope=" ".join(SCOPES),
+        )
+
+    def routes(self, *, mounted_at: str = "") -> list[BaseRoute]:
+        """Every route of the server, with paths relative to the issuer's host.
+
+        An app served under `mounted_at` (the path of the gateway's base URL) receives
+        requests below it with that prefix removed, so it is removed here too; the
+        well-known documents at the host's root keep their paths.
+        """
+
+        def at(path: str) -> str:
+            return path.removeprefix(mounted_at) if mounted_at and path.startswith(mounted_at + "/") else path
+
+        base = urlsplit(self.issuer).path.rstrip("/")
+        routes: list[BaseRoute] = [
+            Route(at(path), self._authorization_server_metadata, methods=["GET"])
+            for path in metadata_paths(self.issuer)
+        ]
+        limiter = RegistrationRateLimit(
+            per_ip=20, per_ip_window=timedelta(minutes=1), overall=300, overall_window=timedelta(minutes=1)
+        )
+        routes += [
+            Route(at(f"{base}/.well-known/jwks.json"), self._jwks, methods=["GET"]),
+            Route(at(f"{base}/authorize"), self._authorize, methods=["GET", "POST"]),
+            Route(at(f"{base}/oauth/callback"), self._callback, methods=["GET"]),
+            Route(at(f"{base}/oauth/consent"), self._consent, methods=["POST"]),
+            Route(at(f"{base}/register"), registration_endpoint(self.clients, limiter), methods=["POST"]),
+            Route(at(f"{base}/token"), self._deferred("token"), methods=["POST"]),
+            Route(at(f"{base}/revoke"), self._deferred("revoke"), methods=["POST"]),
+        ]
+        routes += [
+            Route(at(path), endpoint, methods=["GET"]) for path, endpoint in self._protected_resources()
+        ]
+        return routes
+
+    def _protected_resources(self) -> list[tuple[str, Endpoint]]:
+        """RFC 9728 documents: one for each service's resource and for its /mcp and /sse
+        URLs, each naming the identifier its URL was built from."""
+        documents = []
+        for resource in self.audiences.resources.values():
+            for identifier in (resource, f"{resource}/mcp", f"{resource}/sse"):
+                document = protected_resource_metadata(
+                    identifier, authorization_server=self.issuer, scopes_supported=SCOPES
+                )
+                documents.append((WELL_KNOWN + urlsplit(identifier).path, _json_endpoint(document)))
+        return documents
+
+    def _bind_endpoints(self, issuer: TokenIssuer) -> None:
+        clients = _UsageTrackingClients(self.clients)
+        self._bound["token"] = token_endpoint(
+            clients=clients,
+            codes=self.codes,
+            refresh_tokens=self.refresh_tokens,
+            issuer=issuer,
+            audiences=self.audiences,
+            revoked=self.revoked,
+        )
+        self._bound["revoke"] = revocation_endpoint(
+            clients=clients, refresh_tokens=self.refresh_tokens, issuer=issuer, revoked=self.revoked
+        )
+
+    def _deferred(self, name: str) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            return await self._bound[name](request)
+
+        return endpoint
+
+    async def _authorization_server_metadata(self, request: Request) -> Response:
+        return JSONResponse(authorization_server_metadata(self.issuer, scopes_supported=SCOPES))
+
+    async def _jwks(self, request: Request) -> Response:
+        return JSONResponse(self.token_issuer.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    async def _purge(self) -> None:
+        while True:
+            await anyio.sleep(PURGE_INTERVAL.total_seconds())
+            purged = await self.store.purge_expired()
+            if purged:
+                logger.debug("purged %d expired entries", purged)
+
+
+def _json_endpoint(document: dict[str, object]) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        return JSONResponse(document)
+
+    return endpoint
