@@ -1,106 +1,15 @@
-"""A real OpenID Provider (npm `oidc-provider`, run by `tests/node/oidc_provider.mjs`) on a loopback port.
-
-Its interaction route signs the test user in and consents at once, so `browser_login()`
-can follow the authorization code flow with a plain HTTP client and its cookie jar, as a
-browser would, up to the redirect back to the gateway.
-"""
+"""The real OpenID Provider of `tests.support.oidc`, shared by this folder's tests."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
 
-import httpx2
 import pytest
 
-from tests.servers.conformance import NODE_PROJECT, running_server
-from tests.support.net import free_port
-
-OIDC_SCRIPT = NODE_PROJECT / "oidc_provider.mjs"
-REDIRECT_URI = "http://127.0.0.1:9/oauth/callback"
-MAX_HOPS = 12
-
-TEST_USER: dict[str, Any] = {
-    "sub": "user-4711",
-    "email": "ada@example.com",
-    "email_verified": True,
-    "name": "Ada Lovelace",
-    "groups": ["engineering", "admins"],
-    "hd": "example.com",
-}
-
-
-@dataclass(frozen=True)
-class OIDCServer:
-    """The running provider: its issuer and the two registered clients."""
-
-    issuer: str
-    basic_client: tuple[str, str]
-    post_client: tuple[str, str]
-
-    @property
-    def discovery_url(self) -> str:
-        return f"{self.issuer}/.well-known/openid-configuration"
-
-
-def _clients() -> list[dict[str, Any]]:
-    return [
-        {
-            "client_id": "gateway-basic",
-            "client_secret": "basic-secret-3f9a1c",
-            "redirect_uris": [REDIRECT_URI],
-            "token_endpoint_auth_method": "client_secret_basic",
-        },
-        {
-            "client_id": "gateway-post",
-            "client_secret": "post-secret-77d0e2",
-            "redirect_uris": [REDIRECT_URI],
-            "token_endpoint_auth_method": "client_secret_post",
-        },
-    ]
-
-
-@contextmanager
-def oidc_provider_process(*, deny: bool = False) -> Iterator[OIDCServer]:
-    """Start `oidc_provider.mjs` on a free port with the system Node.js, and stop it on exit."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("Node.js is not installed")
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    clients = _clients()
-    config = {"port": port, "issuer": issuer, "clients": clients, "user": TEST_USER, "deny": deny}
-    env = dict(os.environ, OIDC_TEST_CONFIG=json.dumps(config), NO_COLOR="1")
-    with running_server([node, str(OIDC_SCRIPT)], port=port, url=issuer, env=env):
-        yield OIDCServer(
-            issuer=issuer,
-            basic_client=(clients[0]["client_id"], clients[0]["client_secret"]),
-            post_client=(clients[1]["client_id"], clients[1]["client_secret"]),
-        )
+from tests.support.oidc import OIDCServer, oidc_provider_process
 
 
 @pytest.fixture(scope="module")
 def oidc_server() -> Iterator[OIDCServer]:
     with oidc_provider_process() as server:
         yield server
-
-
-async def browser_login(authorization_url: str, redirect_uri: str = REDIRECT_URI) -> dict[str, str]:
-    """Follow the login like a browser up to the redirect to `redirect_uri`; its query parameters."""
-    async with httpx2.AsyncClient(timeout=10.0) as browser:
-        url = authorization_url
-        for _ in range(MAX_HOPS):
-            response = await browser.get(url)
-            location = response.headers.get("location")
-            assert response.is_redirect, f"{response.status_code} at {url}: {response.text[:500]}"
-            assert location, f"{response.status_code} at {url}: {response.text[:500]}"
-            url = urljoin(url, location)
-            if url.startswith(redirect_uri):
-                return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
-    raise AssertionError(f"no redirect to {redirect_uri} after {MAX_HOPS} hops")

@@ -10,7 +10,7 @@ import pytest
 
 from mcp_front.idp import AzureProvider, GoogleProvider, IdentityProviderError, OIDCProvider
 from mcp_front.idp.pkce import new_token
-from tests.e2e.idp.conftest import REDIRECT_URI, TEST_USER, OIDCServer, browser_login
+from tests.support.oidc import REDIRECT_URI, TEST_USER, OIDCServer, browser_login
 
 pytestmark = pytest.mark.e2e
 

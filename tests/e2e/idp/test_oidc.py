@@ -14,7 +14,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from mcp_front.idp import IdentityProviderError, OIDCProvider
 from mcp_front.idp.pkce import new_token, s256_challenge
-from tests.e2e.idp.conftest import REDIRECT_URI, TEST_USER, OIDCServer, browser_login, oidc_provider_process
+from tests.support.oidc import REDIRECT_URI, TEST_USER, OIDCServer, browser_login, oidc_provider_process
 
 pytestmark = pytest.mark.e2e
 
