@@ -36,7 +36,24 @@ def gateway_process(
     **proxy: Any,
 ) -> Iterator[ServerProcess]:
     """`mcp-front serve --config …` on a free port; `url` is the gateway's base URL."""
-    port = free_port()
+    with gateway_process_on(
+        free_port(), directory, servers, cwd=cwd, extra_args=extra_args, env=env, **proxy
+    ) as server:
+        yield server
+
+
+@contextmanager
+def gateway_process_on(
+    port: int,
+    directory: Path,
+    servers: dict[str, Any],
+    *,
+    cwd: Path | None = None,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    **proxy: Any,
+) -> Iterator[ServerProcess]:
+    """The same on a port chosen beforehand, for configs that must name their own URL."""
     config = write_config(directory, servers, port, **proxy)
     command = [sys.executable, "-m", "mcp_front.cli", "serve", "--config", str(config), *extra_args]
     kwargs: dict[str, Any] = {"log_path": directory / "gateway.log", "env": env}

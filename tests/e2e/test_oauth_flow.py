@@ -1,0 +1,246 @@
+"""The whole OAuth flow end to end: the SDK's OAuthClientProvider against the gateway as a
+real process, a real OpenID Provider as the upstream identity provider, a stdio service.
+
+Discovery, registration, authorize, sign-in, consent, token, MCP calls over both front
+transports, then refresh, revocation, and a token for one service refused by another.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.auth.oauth2 import AuthorizationCodeResult
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+from tests.servers.conformance import ServerProcess
+from tests.support.clients import text_of
+from tests.support.gateway import SERVERS
+from tests.support.net import free_port
+from tests.support.oidc import OIDCServer, oidc_provider_process
+from tests.support.process import gateway_process_on
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_REDIRECT = "http://127.0.0.1:3999/callback"
+
+
+@dataclass
+class Gateway:
+    url: str
+    process: ServerProcess
+    oidc: OIDCServer
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    callback = f"{url}/oauth/callback"
+    probe = {"transportType": "stdio", "command": sys.executable, "args": [str(SERVERS / "probe_server.py")]}
+    with oidc_provider_process(redirect_uris=[callback]) as oidc:
+        client_id, client_secret = oidc.basic_client
+        auth = {
+            "kind": "oauth",
+            "issuer": url,
+            "idp": {
+                "provider": "oidc",
+                "clientId": client_id,
+                "clientSecret": client_secret,
+                "redirectUri": callback,
+                "discoveryUrl": oidc.discovery_url,
+            },
+            "allowedDomains": ["example.com"],
+            "jwtSecret": "j" * 40,
+            "encryptionKey": "k" * 32,
+            "storage": "memory",
+        }
+        directory = tmp_path_factory.mktemp("oauth-gateway")
+        services = {"probe": probe, "other": probe}
+        with gateway_process_on(port, directory, services, auth=auth) as process:
+            yield Gateway(url, process, oidc)
+
+
+@dataclass
+class Browser:
+    """Follows the sign-in like a person would: redirects, the provider's login, the consent page."""
+
+    approvals: int = 0
+    result: dict[str, str] = field(default_factory=dict)
+
+    async def visit(self, authorization_url: str) -> None:
+        async with httpx2.AsyncClient(timeout=15.0) as browser:
+            url = authorization_url
+            for _ in range(15):
+                response = await browser.get(url)
+                if response.status_code == 200 and "<form" in response.text:
+                    response = await self._approve(browser, url, response.text)
+                assert response.is_redirect, f"{response.status_code} at {url}: {response.text[:400]}"
+                url = urljoin(url, response.headers["location"])
+                if url.startswith(CLIENT_REDIRECT):
+                    self.result = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+                    return
+        raise AssertionError("the sign-in never came back to the client")
+
+    async def _approve(self, browser: httpx2.AsyncClient, page_url: str, page: str) -> httpx2.Response:
+        self.approvals += 1
+        assert "ada@example.com" in page
+        action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', page)[1])  # type: ignore[index]
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+        fields = {name: html.unescape(value) for name, value in fields.items()}
+        return await browser.post(urljoin(page_url, action), data={**fields, "decision": "approve"})
+
+
+class MemoryTokens:
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+def oauth(server_url: str, storage: MemoryTokens, browser: Browser) -> OAuthClientProvider:
+    async def callback() -> AuthorizationCodeResult:
+        result = browser.result
+        return AuthorizationCodeResult(code=result["code"], state=result.get("state"), iss=result.get("iss"))
+
+    metadata = OAuthClientMetadata.model_validate(
+        {
+            "client_name": "e2e test client",
+            "redirect_uris": [CLIENT_REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+    )
+    return OAuthClientProvider(
+        server_url=server_url,
+        client_metadata=metadata,
+        storage=storage,
+        redirect_handler=browser.visit,
+        callback_handler=callback,
+    )
+
+
+async def call_through(url: str, provider: OAuthClientProvider, transport: str) -> dict[str, Any]:
+    async with httpx2.AsyncClient(auth=provider, timeout=30.0) as http:
+        connection = (
+            sse_client(url, auth=provider)
+            if transport == "sse"
+            else streamable_http_client(url, http_client=http)
+        )
+        async with Client(connection, mode="legacy") as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            echoed = text_of(await client.call_tool("echo", {"text": "signed in"}))
+            return {"tools": tools, "echo": echoed}
+
+
+async def test_sign_in_then_call_tools_over_both_transports(gateway: Gateway) -> None:
+    storage, browser = MemoryTokens(), Browser()
+    provider = oauth(f"{gateway.url}/probe/mcp", storage, browser)
+    outcome = await call_through(f"{gateway.url}/probe/mcp", provider, "streamable-http")
+    assert outcome["echo"] == "signed in"
+    assert browser.approvals == 1
+    assert storage.tokens is not None
+    assert storage.tokens.refresh_token
+    # The same token works on the SSE transport of the same service, without a new sign-in.
+    outcome = await call_through(f"{gateway.url}/probe/sse", provider, "sse")
+    assert outcome["echo"] == "signed in"
+    assert browser.approvals == 1
+
+
+async def test_a_token_for_one_service_is_refused_by_another(gateway: Gateway) -> None:
+    storage, browser = MemoryTokens(), Browser()
+    await call_through(f"{gateway.url}/probe/mcp", oauth(f"{gateway.url}/probe/mcp", storage, browser), "mcp")
+    assert storage.tokens is not None
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(
+            f"{gateway.url}/other/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Authorization": f"Bearer {storage.tokens.access_token}", "Accept": "application/json"},
+        )
+    assert response.status_code == 401
+    challenge = response.headers["www-authenticate"]
+    assert 'error="invalid_token"' in challenge
+    assert f'resource_metadata="{gateway.url}/.well-known/oauth-protected-resource/other"' in challenge
+
+
+async def test_refresh_rotates_and_revocation_ends_the_family(gateway: Gateway) -> None:
+    storage, browser = MemoryTokens(), Browser()
+    await call_through(f"{gateway.url}/probe/mcp", oauth(f"{gateway.url}/probe/mcp", storage, browser), "mcp")
+    assert storage.tokens is not None
+    assert storage.client is not None
+    first_refresh = storage.tokens.refresh_token
+    async with httpx2.AsyncClient() as http:
+        refreshed = await http.post(
+            f"{gateway.url}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first_refresh,
+                "client_id": storage.client.client_id,
+                "resource": f"{gateway.url}/probe",
+            },
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        second = refreshed.json()
+        assert second["refresh_token"] != first_refresh
+        assert refreshed.headers["cache-control"] == "no-store"
+        revoked = await http.post(
+            f"{gateway.url}/revoke",
+            data={"token": second["refresh_token"], "client_id": storage.client.client_id},
+        )
+        assert revoked.status_code == 200
+        again = await http.post(
+            f"{gateway.url}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": second["refresh_token"],
+                "client_id": storage.client.client_id,
+            },
+        )
+        assert again.status_code == 400
+        assert again.json()["error"] == "invalid_grant"
+
+
+async def test_discovery_documents(gateway: Gateway) -> None:
+    async with httpx2.AsyncClient() as http:
+        metadata = (await http.get(f"{gateway.url}/.well-known/oauth-authorization-server")).json()
+        assert metadata["issuer"] == gateway.url
+        assert metadata["code_challenge_methods_supported"] == ["S256"]
+        resource = (await http.get(f"{gateway.url}/.well-known/oauth-protected-resource/probe/mcp")).json()
+        assert resource["resource"] == f"{gateway.url}/probe/mcp"
+        assert resource["authorization_servers"] == [gateway.url]
+        jwks = (await http.get(f"{gateway.url}/.well-known/jwks.json")).json()
+        assert jwks["keys"]
+        assert all("d" not in key for key in jwks["keys"])
+        missing = await http.get(f"{gateway.url}/.well-known/oauth-protected-resource/nope")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/json"
+
+
+def test_the_log_has_no_secret(gateway: Gateway) -> None:
+    log = Path(gateway.process.log_path).read_text()
+    for secret in (gateway.oidc.basic_client[1], "j" * 40, "k" * 32):
+        assert secret not in log
