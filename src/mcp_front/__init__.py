@@ -4,10 +4,25 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mcp_front.app import create_app
 from mcp_front.auth import ANONYMOUS, Principal, ResourceGuard, StaticCredentials
+from mcp_front.auth.audience import AudienceValidator
+from mcp_front.auth.policy import AccessPolicy
+from mcp_front.auth.server import AuthorizationServer
+from mcp_front.auth.tokens import SigningKey, SigningKeys, TokenIssuer
 from mcp_front.backends import BackendError, MessageSink, Upstream
 from mcp_front.backends.stdio import StdioLimits, StdioSession, StdioSessionPool
 from mcp_front.config import ConfigError, GatewayConfig, ProxyConfig, ServerConfig, load_config
+from mcp_front.crypto import Keyring
 from mcp_front.gateway import Gateway, GatewayError
+from mcp_front.idp import (
+    AzureProvider,
+    GitHubProvider,
+    GoogleProvider,
+    Identity,
+    IdentityProvider,
+    IdentityProviderError,
+    OIDCProvider,
+)
+from mcp_front.storage import MemoryStore, SQLiteStore, Store, open_store
 from mcp_front.transports.session import FrontSession, SessionRegistry
 
 try:
@@ -17,24 +32,42 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "ANONYMOUS",
+    "AccessPolicy",
+    "AudienceValidator",
+    "AuthorizationServer",
+    "AzureProvider",
     "BackendError",
     "ConfigError",
     "FrontSession",
     "Gateway",
     "GatewayConfig",
     "GatewayError",
+    "GitHubProvider",
+    "GoogleProvider",
+    "Identity",
+    "IdentityProvider",
+    "IdentityProviderError",
+    "Keyring",
+    "MemoryStore",
     "MessageSink",
+    "OIDCProvider",
     "Principal",
     "ProxyConfig",
     "ResourceGuard",
+    "SQLiteStore",
     "ServerConfig",
     "SessionRegistry",
+    "SigningKey",
+    "SigningKeys",
     "StaticCredentials",
     "StdioLimits",
     "StdioSession",
     "StdioSessionPool",
+    "Store",
+    "TokenIssuer",
     "Upstream",
     "__version__",
     "create_app",
     "load_config",
+    "open_store",
 ]
