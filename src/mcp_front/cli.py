@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help(sys.stderr)
         return EXIT_USAGE
-    handler = {"serve": _serve, "validate": _validate, "init": _init}[args.command]
+    handler = {"serve": _serve, "validate": _validate, "init": _init, "keys": _keys}[args.command]
     return handler(args)
 
 
@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="write a starter configuration")
     init.add_argument("path", nargs="?", default="config.json")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    keys = commands.add_parser("keys", help="show or rotate the keys that sign access tokens")
+    keys.add_argument("action", choices=["show", "rotate"])
+    keys.add_argument("--config", required=True, metavar="PATH")
+    keys.add_argument("--keep", type=int, default=2, help="previous keys kept for verification (rotate)")
     return parser
 
 
@@ -91,6 +96,47 @@ def _init(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     path.write_text(json.dumps(starter_config(), indent=2) + "\n")
     print(f"wrote {path}; set MCP_FRONT_TOKEN, then run: mcp-front serve --config {path}")
+    return EXIT_OK
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """Signing keys live in the store (unless the config names a PEM); show or rotate them there."""
+    import anyio
+
+    from mcp_front.auth.signing_keys import load_signing_keys, rotate_signing_keys
+    from mcp_front.crypto import Keyring
+    from mcp_front.storage import open_store
+
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID
+    auth = config.proxy.auth
+    if auth is None:
+        print(f"{args.config}: there is no proxy.auth block, so no signing keys", file=sys.stderr)
+        return EXIT_INVALID
+    if auth.signing_key is not None and args.action == "rotate":
+        print("proxy.auth.signingKey names the key: rotate it by changing that PEM", file=sys.stderr)
+        return EXIT_INVALID
+    keyring = Keyring.from_secret(
+        auth.encryption_key.get_secret_value(),
+        previous=[k.get_secret_value() for k in auth.previous_encryption_keys],
+    )
+    pem = auth.signing_key.get_secret_value() if auth.signing_key else None
+
+    async def run() -> None:
+        store = open_store(auth.storage)
+        try:
+            if args.action == "rotate":
+                keys = await rotate_signing_keys(store, keyring, keep=args.keep)
+            else:
+                keys = await load_signing_keys(store, keyring, configured_pem=pem)
+        finally:
+            await store.aclose()
+        print(f"signing: {keys.current.kid} ({keys.current.alg})")
+        for key in keys.previous:
+            print(f"verifying only: {key.kid} ({key.alg})")
+
+    anyio.run(run)
     return EXIT_OK
 
 
