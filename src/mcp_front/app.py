@@ -19,7 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import GatewayConfig, load_config
 from mcp_front.gateway import Gateway
+from mcp_front.idp.base import IdentityProvider
 from mcp_front.logs import AccessLogMiddleware
+from mcp_front.storage import Store
 from mcp_front.transports import http, jsonrpc
 
 logger = logging.getLogger("mcp_front.app")
@@ -41,15 +43,24 @@ def create_app(
     *,
     user_tokens: UserTokenSource | None = None,
     ping_interval: float = http.PING_INTERVAL,
+    store: Store | None = None,
+    identity_provider: IdentityProvider | None = None,
 ) -> Starlette:
     """Build the gateway's ASGI app from a config object, a config file path, or a dict.
 
+    `store` and `identity_provider`, when given, replace those `proxy.auth` describes.
     The app's lifespan starts and stops the gateway. A host app that mounts it must run
     that lifespan itself: `FastAPI(lifespan=lambda _: gateway_app.router.lifespan_context(gateway_app))`.
     """
     if not isinstance(config, GatewayConfig):
         config = load_config(config)
-    gateway = Gateway(config, user_tokens=user_tokens, ping_interval=ping_interval)
+    gateway = Gateway(
+        config,
+        user_tokens=user_tokens,
+        ping_interval=ping_interval,
+        store=store,
+        identity_provider=identity_provider,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
