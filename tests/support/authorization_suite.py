@@ -1,0 +1,218 @@
+"""The conformance suite's authorization-server scenarios (`conformance authorization`).
+
+Only `@modelcontextprotocol/conformance@0.2.0-alpha.12` has them; `tests/node/package.json`
+installs it as `conformance-next`. The `authorization-code-grant` scenario prints an
+authorization URL, listens on `http://127.0.0.1:<port>/callback` and waits for a browser to
+sign in there; `run_authorization_suite()` hands that URL to a `browse` callable, which must
+follow the sign-in and finally load the callback URL.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx2
+
+from tests.servers.conformance import (
+    NODE_BIN_DIR,
+    NODE_MODULES,
+    NODE_PROJECT,
+    REPO_ROOT,
+    Check,
+    ConformanceRunError,
+    NodeToolsMissingError,
+    ScenarioResult,
+    SuiteResult,
+    node_environment,
+)
+
+AUTHORIZATION_CLI = NODE_MODULES / "conformance-next" / "dist" / "index.js"
+CALLBACK_PATH = "/callback"
+MAX_HOPS = 15
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_SCENARIO_LINE = re.compile(
+    r"^[✓✗] (?P<name>\S+): (?P<passed>\d+) passed, (?P<failed>\d+) failed$", re.MULTILINE
+)
+_TOTAL_LINE = re.compile(r"^Total: (?P<passed>\d+) passed, (?P<failed>\d+) failed$", re.MULTILINE)
+_RESULT_DIR = re.compile(r"^authorization-server-(?P<name>.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$")
+_BROWSER_PROMPT = "Access the following URL in your browser"
+
+
+def require_authorization_suite() -> None:
+    """Raise `NodeToolsMissingError`, saying how to install them, unless Node 22 and the suite are present."""
+    missing = [path for path in (NODE_BIN_DIR / "node", AUTHORIZATION_CLI) if not path.is_file()]
+    if missing:
+        raise NodeToolsMissingError(
+            f"{', '.join(str(path.relative_to(REPO_ROOT)) for path in missing)} not found: "
+            "install the pinned Node.js test tools with `npm ci --prefix tests/node`"
+        )
+
+
+def callback_url(port: int) -> str:
+    """The redirect URI the suite's `authorization-code-grant` scenario uses."""
+    return f"http://127.0.0.1:{port}{CALLBACK_PATH}"
+
+
+def sign_in(authorization_url: str, redirect_uri: str, *, approve_as: str, timeout: float = 15.0) -> str:
+    """Follow the sign-in like a browser: redirects, the provider's login, the gateway's consent.
+
+    Approves the consent page (which must name `approve_as`), then loads the final redirect to
+    `redirect_uri`, so that whoever listens there receives it. Returns that final URL.
+    """
+    with httpx2.Client(timeout=timeout) as browser:
+        url = authorization_url
+        for _ in range(MAX_HOPS):
+            if url.startswith(redirect_uri):
+                _deliver(browser, url)
+                return url
+            response = browser.get(url)
+            if response.status_code == 200 and "<form" in response.text:
+                response = _approve(browser, url, response.text, approve_as)
+            if not response.is_redirect:
+                raise AssertionError(f"{response.status_code} at {url}: {response.text[:400]}")
+            url = urljoin(url, response.headers["location"])
+    raise AssertionError(f"no redirect to {redirect_uri} after {MAX_HOPS} hops")
+
+
+def _deliver(browser: httpx2.Client, url: str, patience: float = 5.0) -> None:
+    """Load the final redirect; the suite may print its URL just before its listener is up."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            browser.get(url)
+            return
+        except httpx2.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _approve(browser: httpx2.Client, page_url: str, page: str, user: str) -> httpx2.Response:
+    if user not in page:
+        raise AssertionError(f"the consent page at {page_url} does not name {user}: {page[:400]}")
+    form = re.search(r'<form method="post" action="([^"]+)"', page)
+    if form is None:
+        raise AssertionError(f"no consent form at {page_url}: {page[:400]}")
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    data = {name: html.unescape(value) for name, value in fields.items()}
+    return browser.post(urljoin(page_url, html.unescape(form[1])), data={**data, "decision": "approve"})
+
+
+def _load_checks(output_dir: Path) -> dict[str, tuple[Check, ...]]:
+    checks: dict[str, tuple[Check, ...]] = {}
+    for checks_file in sorted(output_dir.glob("*/checks.json")):
+        match = _RESULT_DIR.match(checks_file.parent.name)
+        if match is None:
+            continue
+        checks[match["name"]] = tuple(
+            Check(
+                id=entry["id"],
+                name=entry["name"],
+                status=entry["status"],
+                description=entry.get("description", ""),
+                error_message=entry.get("errorMessage"),
+            )
+            for entry in json.loads(checks_file.read_text())
+        )
+    return checks
+
+
+def run_authorization_suite(
+    issuer: str,
+    *,
+    client_id: str,
+    port: int,
+    browse: Callable[[str], object],
+    resource: str | None = None,
+    timeout: float = 120.0,
+    output_dir: Path | None = None,
+) -> SuiteResult:
+    """Run every authorization-server scenario against `issuer`, signing in with `browse`.
+
+    `client_id` must be registered with `callback_url(port)` as a redirect URI. When the
+    suite prints the authorization URL, `browse(url)` is called; an exception it raises stops
+    the suite and is re-raised. Raises `ConformanceRunError` when the suite prints no summary
+    or outlives `timeout`.
+    """
+    require_authorization_suite()
+    arguments = ["authorization", "--url", issuer, "--client-id", client_id, "--port", str(port)]
+    if resource is not None:
+        arguments += ["--resource", resource]
+    with tempfile.TemporaryDirectory(prefix="conformance-authorization-") as scratch:
+        results_dir = output_dir if output_dir is not None else Path(scratch)
+        arguments += ["--output-dir", str(results_dir)]
+        process = subprocess.Popen(
+            [str(NODE_BIN_DIR / "node"), str(AUTHORIZATION_CLI), *arguments],
+            cwd=NODE_PROJECT,
+            env=node_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            process.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.start()
+        lines: list[str] = []
+        try:
+            assert process.stdout is not None
+            prompted = False
+            for line in process.stdout:
+                lines.append(line)
+                text = _ANSI_ESCAPE.sub("", line).strip()
+                if prompted and text.startswith(("http://", "https://")):
+                    prompted = False
+                    try:
+                        browse(text)
+                    except BaseException:
+                        process.kill()
+                        raise
+                elif _BROWSER_PROMPT in text:
+                    prompted = True
+            exit_code = process.wait()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        output = _ANSI_ESCAPE.sub("", "".join(lines))
+        checks = _load_checks(results_dir)
+
+    total = _TOTAL_LINE.search(output)
+    if expired.is_set():
+        raise ConformanceRunError(f"`conformance authorization` ran longer than {timeout}s:\n{output}")
+    if total is None:
+        raise ConformanceRunError(
+            f"`conformance authorization` printed no summary (exit code {exit_code}):\n{output}"
+        )
+    scenarios = {
+        match["name"]: ScenarioResult(
+            name=match["name"],
+            passed=int(match["passed"]),
+            failed=int(match["failed"]),
+            checks=checks.get(match["name"], ()),
+        )
+        for match in _SCENARIO_LINE.finditer(output)
+    }
+    return SuiteResult(
+        url=issuer,
+        scenarios=scenarios,
+        total_passed=int(total["passed"]),
+        total_failed=int(total["failed"]),
+        exit_code=exit_code,
+        output=output,
+    )
