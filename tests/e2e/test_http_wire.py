@@ -325,3 +325,29 @@ async def test_requests_answer_as_json_or_event_stream(gw: RunningGateway, alice
     assert messages[0]["params"]["progressToken"] == "p1"
     assert messages[-1]["id"] == 4
     assert messages[-1]["result"]["content"][0]["text"] == "done 2"
+
+
+async def test_cors_preflight_is_answered_before_authentication(gw: RunningGateway) -> None:
+    origin = {"Origin": "https://app.example.com"}
+    async with httpx2.AsyncClient() as http:
+        preflight = await http.options(
+            gw.service_url("probe"),
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type, mcp-session-id",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
+        refused = await http.post(
+            gw.service_url("probe"), json=initialize_message(), headers={**origin, "Accept": ACCEPT}
+        )
+        assert refused.status_code == 401
+        exposed = {h.strip().lower() for h in refused.headers["access-control-expose-headers"].split(",")}
+        assert {"www-authenticate", "mcp-session-id"} <= exposed
+        foreign = await http.options(
+            gw.service_url("probe"),
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in foreign.headers
