@@ -8,6 +8,7 @@ transports, then refresh, revocation, and a token for one service refused by ano
 from __future__ import annotations
 
 import html
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from tests.support.gateway import SERVERS
 from tests.support.net import free_port
 from tests.support.oidc import OIDCServer, oidc_provider_process
 from tests.support.process import gateway_process_on
+from tests.support.tls import DocumentServer, make_tls, serving_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -42,10 +44,13 @@ class Gateway:
     url: str
     process: ServerProcess
     oidc: OIDCServer
+    documents: DocumentServer
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    tls = make_tls(tmp_path_factory.mktemp("tls"))
+    documents = DocumentServer(free_port())
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     callback = f"{url}/oauth/callback"
@@ -66,11 +71,17 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "jwtSecret": "j" * 40,
             "encryptionKey": "k" * 32,
             "storage": "memory",
+            "allowPrivateClientMetadataHosts": True,
         }
         directory = tmp_path_factory.mktemp("oauth-gateway")
         services = {"probe": probe, "other": probe}
-        with gateway_process_on(port, directory, services, auth=auth) as process:
-            yield Gateway(url, process, oidc)
+        # The gateway trusts the test CA, as it would a corporate one named by SSL_CERT_FILE.
+        env = dict(os.environ, SSL_CERT_FILE=str(tls.ca_file))
+        with (
+            serving_documents(tls, documents),
+            gateway_process_on(port, directory, services, env=env, auth=auth) as process,
+        ):
+            yield Gateway(url, process, oidc, documents)
 
 
 @dataclass
@@ -121,7 +132,9 @@ class MemoryTokens:
         self.client = client_info
 
 
-def oauth(server_url: str, storage: MemoryTokens, browser: Browser) -> OAuthClientProvider:
+def oauth(
+    server_url: str, storage: MemoryTokens, browser: Browser, *, metadata_url: str | None = None
+) -> OAuthClientProvider:
     async def callback() -> AuthorizationCodeResult:
         result = browser.result
         return AuthorizationCodeResult(code=result["code"], state=result.get("state"), iss=result.get("iss"))
@@ -141,6 +154,7 @@ def oauth(server_url: str, storage: MemoryTokens, browser: Browser) -> OAuthClie
         storage=storage,
         redirect_handler=browser.visit,
         callback_handler=callback,
+        client_metadata_url=metadata_url,
     )
 
 
@@ -169,6 +183,30 @@ async def test_sign_in_then_call_tools_over_both_transports(gateway: Gateway) ->
     outcome = await call_through(f"{gateway.url}/probe/sse", provider, "sse")
     assert outcome["echo"] == "signed in"
     assert browser.approvals == 1
+
+
+async def test_sign_in_with_a_client_metadata_document(gateway: Gateway) -> None:
+    url = gateway.documents.url("/clients/e2e.json")
+    gateway.documents.serve_document(
+        "/clients/e2e.json",
+        {
+            "client_id": url,
+            "client_name": "e2e metadata-document client",
+            "redirect_uris": [CLIENT_REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
+        headers={"Cache-Control": "max-age=300"},
+    )
+    storage, browser = MemoryTokens(), Browser()
+    provider = oauth(f"{gateway.url}/probe/mcp", storage, browser, metadata_url=url)
+    outcome = await call_through(f"{gateway.url}/probe/mcp", provider, "streamable-http")
+    assert outcome["echo"] == "signed in"
+    assert storage.client is not None
+    assert storage.client.client_id == url
+    assert browser.approvals == 1
+    assert gateway.documents.hits["/clients/e2e.json"] >= 1
 
 
 async def test_a_token_for_one_service_is_refused_by_another(gateway: Gateway) -> None:

@@ -9,12 +9,15 @@ need them are bound then, behind routes laid out beforehand.
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import anyio
+import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -89,7 +92,11 @@ class AuthorizationServer:
             config.encryption_key.get_secret_value(),
             previous=[key.get_secret_value() for key in config.previous_encryption_keys],
         )
-        self.clients = StoredClients(store, metadata_documents=client_documents or ClientMetadataDocuments())
+        self._metadata_http = _metadata_http_client() if client_documents is None else None
+        documents = client_documents or ClientMetadataDocuments(
+            self._metadata_http, allow_private_addresses=config.allow_private_client_metadata_hosts
+        )
+        self.clients = StoredClients(store, metadata_documents=documents)
         self.codes = AuthorizationCodes(store)
         self.refresh_tokens = RefreshTokens(store, ttl=config.refresh_token_ttl)
         self.revoked = RevokedAccessTokens(store)
@@ -153,6 +160,8 @@ class AuthorizationServer:
                 yield self
             finally:
                 task_group.cancel_scope.cancel()
+                if self._metadata_http is not None:
+                    await self._metadata_http.aclose()
 
     def oauth_resource(self, service: str) -> OAuthResource:
         resource = self.audiences.resource_for(service)
@@ -240,6 +249,19 @@ class AuthorizationServer:
             purged = await self.store.purge_expired()
             if purged:
                 logger.debug("purged %d expired entries", purged)
+
+
+def _metadata_http_client() -> httpx2.AsyncClient:
+    """The client that fetches client metadata documents.
+
+    It ignores proxy settings from the environment (the SSRF guard must see the real
+    destination) but trusts the CA bundle the environment names, as other TLS clients of
+    the host do.
+    """
+    context = ssl.create_default_context(
+        cafile=os.environ.get("SSL_CERT_FILE"), capath=os.environ.get("SSL_CERT_DIR")
+    )
+    return httpx2.AsyncClient(trust_env=False, verify=context, follow_redirects=False)
 
 
 def _json_endpoint(document: dict[str, object]) -> Endpoint:

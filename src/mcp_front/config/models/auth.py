@@ -148,6 +148,10 @@ class AuthConfig(ConfigModel):
     """Refuse users whose email address the identity provider has not verified."""
     trusted_clients: list[str] = Field(default_factory=list)
     """Client ids (or client metadata document URLs) that skip the consent page."""
+    allow_private_client_metadata_hosts: bool = False
+    """Let client metadata documents (https `client_id` URLs) live on private or loopback
+    addresses, for clients hosted inside your network. Off by default: the gateway would
+    otherwise fetch internal URLs on anyone's request."""
     resource_fallback: bool = False
     """Issue an issuer-wide token to clients that send no RFC 8707 `resource`. A
     compatibility switch for such clients: the token then opens every service."""
