@@ -40,14 +40,35 @@ def provider_from_config(
             # The API root is what precedes `/user` in the configured user URL.
             github["api_url"] = config.user_info_url.rstrip("/").removesuffix("/user")
         return GitHubProvider(config.client_id, secret, **github)
-    common: dict[str, Any] = {**endpoints, "scopes": scopes or DEFAULT_SCOPES, "http": http}
+    common: dict[str, Any] = {
+        **endpoints,
+        "issuer": config.issuer,
+        "jwks_uri": config.jwks_url,
+        "scopes": scopes or DEFAULT_SCOPES,
+        "http": http,
+    }
     if config.provider == "google":
         return GoogleProvider(
-            config.client_id, secret, discovery_url=config.discovery_url or GOOGLE_DISCOVERY_URL, **common
+            config.client_id,
+            secret,
+            discovery_url=config.discovery_url or GOOGLE_DISCOVERY_URL,
+            hosted_domain=config.hosted_domain,
+            **common,
         )
     if config.provider == "azure":
         assert config.tenant_id is not None  # the configuration model requires it for Azure
         return AzureProvider(
-            config.tenant_id, config.client_id, secret, discovery_url=config.discovery_url, **common
+            config.tenant_id,
+            config.client_id,
+            secret,
+            discovery_url=config.discovery_url,
+            groups_claim=config.groups_claim,
+            **common,
         )
-    return OIDCProvider(config.client_id, secret, discovery_url=config.discovery_url, **common)
+    return OIDCProvider(
+        config.client_id,
+        secret,
+        discovery_url=config.discovery_url,
+        groups_claim=config.groups_claim,
+        **common,
+    )

@@ -85,3 +85,14 @@ def test_generic_oidc_with_discovery_or_manual_endpoints(extra: dict[str, Any]) 
             redirect_uri="https://gw/cb", state="s", nonce="n", code_verifier="v" * 43
         )
         assert url.startswith("https://idp.example.com/authorize?response_type=code&client_id=client-1")
+
+
+def test_hosted_domain_and_groups_claim_reach_the_provider() -> None:
+    google = provider_from_config(config("google", hostedDomain="Example.com"))
+    assert isinstance(google, GoogleProvider)
+    assert google.hosted_domain == "example.com"
+    oidc = provider_from_config(
+        config("oidc", discoveryUrl="https://idp.example/.well-known/openid-configuration", groupsClaim="r")
+    )
+    assert isinstance(oidc, OIDCProvider)
+    assert oidc.groups_claim == "r"
