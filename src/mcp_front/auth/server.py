@@ -85,6 +85,13 @@ class AuthorizationServer:
     ) -> None:
         self.config = config
         self.issuer = config.issuer
+        for key, value in (
+            ("allowedRedirectUriHosts", config.allowed_redirect_uri_hosts),
+            ("allowAnyRedirectUriHost", config.allow_any_redirect_uri_host),
+            ("refreshTokenScopes", config.refresh_token_scopes),
+        ):
+            if value:
+                logger.warning("proxy.auth.%s is set but not enforced by this version of mcp-front", key)
         self.store = store
         self.idp = idp
         self.audiences = AudienceValidator(base_url, services)

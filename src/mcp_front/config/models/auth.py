@@ -132,7 +132,9 @@ class AuthConfig(ConfigModel):
     refresh_token_scopes: list[str] = Field(default_factory=list)
     """When set, refresh tokens are only issued to requests asking for one of these scopes."""
     storage: StorageConfig = Field(default_factory=SQLiteStorage)
-    jwt_secret: SecretStr = Field(examples=[{"$env": "JWT_SECRET"}])
+    jwt_secret: SecretStr | None = Field(default=None, examples=[{"$env": "JWT_SECRET"}])
+    """Accepted so configurations of the Go mcp-front keep loading; unused, since access
+    tokens are signed with asymmetric keys (see `signingKey`)."""
     encryption_key: SecretStr = Field(examples=[{"$env": "ENCRYPTION_KEY"}])
     """Encrypts secrets at rest (AES-256-GCM): exactly 32 bytes."""
     previous_encryption_keys: list[SecretStr] = Field(default_factory=list)
@@ -188,8 +190,8 @@ class AuthConfig(ConfigModel):
 
     @field_validator("jwt_secret")
     @classmethod
-    def _jwt_secret_is_long_enough(cls, secret: SecretStr) -> SecretStr:
-        if len(secret.get_secret_value().encode()) < _MIN_JWT_SECRET_BYTES:
+    def _jwt_secret_is_long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value().encode()) < _MIN_JWT_SECRET_BYTES:
             raise config_value_error(
                 "secret_length",
                 f"must be at least {_MIN_JWT_SECRET_BYTES} bytes long",
