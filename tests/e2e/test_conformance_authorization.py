@@ -26,7 +26,7 @@ from tests.support.authorization_suite import (
 )
 from tests.support.gateway import SERVERS
 from tests.support.net import free_port
-from tests.support.oidc import TEST_USER, oidc_provider_process
+from tests.support.oidc import TEST_USER, gateway_auth_config, oidc_provider_process
 from tests.support.process import gateway_process_on
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +42,7 @@ SCENARIOS = {
 class Gateway:
     url: str
     process: ServerProcess
+    idp_client_secret: str
 
 
 @pytest.fixture(scope="module")
@@ -55,25 +56,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     callback = f"{url}/oauth/callback"
     probe = {"transportType": "stdio", "command": sys.executable, "args": [str(SERVERS / "probe_server.py")]}
     with oidc_provider_process(redirect_uris=[callback]) as oidc:
-        client_id, client_secret = oidc.basic_client
-        auth = {
-            "kind": "oauth",
-            "issuer": url,
-            "idp": {
-                "provider": "oidc",
-                "clientId": client_id,
-                "clientSecret": client_secret,
-                "redirectUri": callback,
-                "discoveryUrl": oidc.discovery_url,
-            },
-            "allowedDomains": ["example.com"],
-            "jwtSecret": "j" * 40,
-            "encryptionKey": "k" * 32,
-            "storage": "memory",
-        }
+        auth = gateway_auth_config(url, oidc)
         directory = tmp_path_factory.mktemp("conformance-authorization")
         with gateway_process_on(port, directory, {"probe": probe}, auth=auth) as process:
-            yield Gateway(url, process)
+            yield Gateway(url, process, oidc.basic_client[1])
 
 
 def register_public_client(gateway: Gateway, redirect_uri: str) -> str:
@@ -142,5 +128,5 @@ def test_the_metadata_advertises_client_id_metadata_documents(suite: SuiteResult
 
 def test_the_log_has_no_secret(suite: SuiteResult, gateway: Gateway) -> None:
     log = Path(gateway.process.log_path).read_text()
-    for secret in ("j" * 40, "k" * 32):
+    for secret in ("k" * 32, gateway.idp_client_secret):
         assert secret not in log

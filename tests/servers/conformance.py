@@ -43,7 +43,7 @@ _SCENARIO_LINE = re.compile(
 )
 _TOTAL_LINE = re.compile(r"^Total: (?P<passed>\d+) passed, (?P<failed>\d+) failed$", re.MULTILINE)
 _LISTED_SCENARIO = re.compile(r"^\s+- (?P<name>\S+)", re.MULTILINE)
-_RESULT_DIR = re.compile(r"^server-(?P<name>.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$")
+_RESULT_DIR = r"^{prefix}-(?P<name>.+)-\d{{4}}-\d{{2}}-\d{{2}}T\d{{2}}-\d{{2}}-\d{{2}}-\d{{3}}Z$"
 
 
 class NodeToolsMissingError(RuntimeError):
@@ -260,10 +260,12 @@ def list_server_scenarios(suite_timeout: float = 60.0) -> list[str]:
     return _LISTED_SCENARIO.findall(completed.stdout)
 
 
-def _load_checks(output_dir: Path) -> dict[str, tuple[Check, ...]]:
+def load_checks(output_dir: Path, prefix: str = "server") -> dict[str, tuple[Check, ...]]:
+    """Each scenario's checks, from the `checks.json` files of a run's output folder."""
+    result_dir = re.compile(_RESULT_DIR.format(prefix=re.escape(prefix)))
     checks: dict[str, tuple[Check, ...]] = {}
     for checks_file in sorted(output_dir.glob("*/checks.json")):
-        match = _RESULT_DIR.match(checks_file.parent.name)
+        match = result_dir.match(checks_file.parent.name)
         if match is None:
             continue
         checks[match["name"]] = tuple(
@@ -301,7 +303,7 @@ def run_server_suite(
             arguments += ["--spec-version", spec_version]
         completed = _run_cli(arguments, timeout)
         output = _ANSI_ESCAPE.sub("", completed.stdout + completed.stderr)
-        checks = _load_checks(results_dir)
+        checks = load_checks(results_dir)
 
     total = _TOTAL_LINE.search(output)
     if total is None:

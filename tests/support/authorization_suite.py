@@ -9,8 +9,6 @@ follow the sign-in and finally load the callback URL.
 
 from __future__ import annotations
 
-import html
-import json
 import re
 import subprocess
 import tempfile
@@ -27,13 +25,14 @@ from tests.servers.conformance import (
     NODE_MODULES,
     NODE_PROJECT,
     REPO_ROOT,
-    Check,
     ConformanceRunError,
     NodeToolsMissingError,
     ScenarioResult,
     SuiteResult,
+    load_checks,
     node_environment,
 )
+from tests.support.oidc import consent_form
 
 AUTHORIZATION_CLI = NODE_MODULES / "conformance-next" / "dist" / "index.js"
 CALLBACK_PATH = "/callback"
@@ -44,7 +43,6 @@ _SCENARIO_LINE = re.compile(
     r"^[✓✗] (?P<name>\S+): (?P<passed>\d+) passed, (?P<failed>\d+) failed$", re.MULTILINE
 )
 _TOTAL_LINE = re.compile(r"^Total: (?P<passed>\d+) passed, (?P<failed>\d+) failed$", re.MULTILINE)
-_RESULT_DIR = re.compile(r"^authorization-server-(?P<name>.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$")
 _BROWSER_PROMPT = "Access the following URL in your browser"
 
 
@@ -100,31 +98,8 @@ def _deliver(browser: httpx2.Client, url: str, patience: float = 5.0) -> None:
 def _approve(browser: httpx2.Client, page_url: str, page: str, user: str) -> httpx2.Response:
     if user not in page:
         raise AssertionError(f"the consent page at {page_url} does not name {user}: {page[:400]}")
-    form = re.search(r'<form method="post" action="([^"]+)"', page)
-    if form is None:
-        raise AssertionError(f"no consent form at {page_url}: {page[:400]}")
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
-    data = {name: html.unescape(value) for name, value in fields.items()}
-    return browser.post(urljoin(page_url, html.unescape(form[1])), data={**data, "decision": "approve"})
-
-
-def _load_checks(output_dir: Path) -> dict[str, tuple[Check, ...]]:
-    checks: dict[str, tuple[Check, ...]] = {}
-    for checks_file in sorted(output_dir.glob("*/checks.json")):
-        match = _RESULT_DIR.match(checks_file.parent.name)
-        if match is None:
-            continue
-        checks[match["name"]] = tuple(
-            Check(
-                id=entry["id"],
-                name=entry["name"],
-                status=entry["status"],
-                description=entry.get("description", ""),
-                error_message=entry.get("errorMessage"),
-            )
-            for entry in json.loads(checks_file.read_text())
-        )
-    return checks
+    action, fields = consent_form(page)
+    return browser.post(urljoin(page_url, action), data={**fields, "decision": "approve"})
 
 
 def run_authorization_suite(
@@ -190,7 +165,7 @@ def run_authorization_suite(
                 process.kill()
                 process.wait()
         output = _ANSI_ESCAPE.sub("", "".join(lines))
-        checks = _load_checks(results_dir)
+        checks = load_checks(results_dir, prefix="authorization-server")
 
     total = _TOTAL_LINE.search(output)
     if expired.is_set():

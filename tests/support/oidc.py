@@ -7,8 +7,10 @@ browser would, up to the redirect back to the gateway.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -100,3 +102,32 @@ async def browser_login(authorization_url: str, redirect_uri: str = REDIRECT_URI
             if url.startswith(redirect_uri):
                 return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
     raise AssertionError(f"no redirect to {redirect_uri} after {MAX_HOPS} hops")
+
+
+def gateway_auth_config(gateway_url: str, oidc: OIDCServer, **extra: Any) -> dict[str, Any]:
+    """A `proxy.auth` block signing in through `oidc`, for a gateway at `gateway_url`."""
+    client_id, client_secret = oidc.basic_client
+    return {
+        "kind": "oauth",
+        "issuer": gateway_url,
+        "idp": {
+            "provider": "oidc",
+            "clientId": client_id,
+            "clientSecret": client_secret,
+            "redirectUri": f"{gateway_url}/oauth/callback",
+            "discoveryUrl": oidc.discovery_url,
+        },
+        "allowedDomains": ["example.com"],
+        "encryptionKey": "k" * 32,
+        "storage": "memory",
+        **extra,
+    }
+
+
+def consent_form(page: str) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields of the gateway's consent page."""
+    form = re.search(r'<form method="post" action="([^"]+)"', page)
+    if form is None:
+        raise AssertionError(f"no consent form in the page: {page[:400]}")
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    return html.unescape(form[1]), {name: html.unescape(value) for name, value in fields.items()}
