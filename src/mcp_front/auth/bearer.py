@@ -1,8 +1,11 @@
 """Access tokens presented to a service: verified locally, revocation checked through a cache.
 
-The hot path makes no store round trip for a token it has seen recently: the JWT is
-verified with the cached public key, and the answer to "is this jti revoked?" is
-remembered for a few seconds, which bounds how long a revoked token keeps working.
+The hot path makes no store round trip and no signature check for a token it has seen
+recently: a token verified once for a resource is remembered (by its exact bytes) until
+it expires, and the answer to "is this jti revoked?" is remembered for a few seconds,
+which bounds how long a revoked token keeps working. Checking an ES256 signature costs
+far more than the rest of a request's authentication, and clients send the same token
+with every request.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from mcp_front.auth.audience import AudienceValidator
 from mcp_front.auth.principal import Principal
@@ -22,6 +26,16 @@ RevocationCheck = Callable[[str], Awaitable[bool]]
 """Whether an access token's `jti` has been revoked."""
 
 _CACHE_SIZE = 10_000
+_VERIFIED_CACHE_SIZE = 4_096
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    jti: str
+    expires_at: float
+    keys: object
+    """The key set that verified the token: a rotation that drops a key forgets its tokens."""
 
 
 class AccessTokenVerifier:
@@ -34,6 +48,7 @@ class AccessTokenVerifier:
         is_revoked: RevocationCheck | None = None,
         revocation_cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         # A callable lets the verifier exist before the signing keys are loaded at start-up.
         self._issuer = issuer if callable(issuer) and not isinstance(issuer, TokenIssuer) else lambda: issuer
@@ -41,11 +56,24 @@ class AccessTokenVerifier:
         self._cache_seconds = revocation_cache_seconds
         self._clock = clock
         self._revocations: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self._wall_clock = wall_clock
+        self._verified: OrderedDict[tuple[str, str], _Verified] = OrderedDict()
 
     async def verify(self, token: str, resource: str) -> Principal | None:
         """The principal, or None for a token that is invalid, revoked, or for another resource."""
+        issuer = self._issuer()
+        cached = self._verified.get((token, resource))
+        if cached is not None and cached.keys is issuer.keys and self._wall_clock() < cached.expires_at:
+            self._verified.move_to_end((token, resource))
+            if await self._revoked(cached.jti):
+                logger.info("access token refused for %s: revoked", resource)
+                return None
+            return cached.principal
+        return await self._verify(issuer, token, resource)
+
+    async def _verify(self, issuer: TokenIssuer, token: str, resource: str) -> Principal | None:
         try:
-            claims = self._issuer().verify_access_token(
+            claims = issuer.verify_access_token(
                 token, audience=lambda audience: AudienceValidator.covers(audience, resource)
             )
         except InvalidToken as exc:
@@ -56,7 +84,7 @@ class AccessTokenVerifier:
             logger.info("access token refused for %s: revoked", resource)
             return None
         groups = claims.extra.get("groups", ())
-        return Principal(
+        principal = Principal(
             subject=claims.subject,
             email=claims.email,
             client_id=claims.client_id,
@@ -65,6 +93,10 @@ class AccessTokenVerifier:
             if isinstance(groups, list)
             else frozenset(),
         )
+        self._verified[(token, resource)] = _Verified(principal, claims.jti, claims.expires_at, issuer.keys)
+        if len(self._verified) > _VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
 
     async def _revoked(self, jti: str) -> bool:
         if self._is_revoked is None:

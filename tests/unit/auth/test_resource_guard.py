@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx2
 import pytest
@@ -127,3 +128,39 @@ async def test_revoked_tokens_are_refused_and_lookups_are_cached() -> None:
                 await http.post("/linear/mcp", headers={"Authorization": f"Bearer {revoked}"})
             ).status_code == 401
     assert revocations.lookups == 2
+
+
+class CountingIssuer(TokenIssuer):
+    verifications = 0
+
+    def verify_access_token(self, token: str, **kwargs: Any) -> Any:
+        CountingIssuer.verifications += 1
+        return super().verify_access_token(token, **kwargs)
+
+
+async def test_a_verified_token_is_remembered_until_it_expires() -> None:
+    now = [1_000_000.0]
+    issuer = CountingIssuer(SigningKeys(SigningKey.generate()), BASE, clock=lambda: now[0])
+    verifier = AccessTokenVerifier(issuer, wall_clock=lambda: now[0])
+    token = issuer.issue_access_token(
+        subject="u", audience=f"{BASE}/linear", client_id="c", scope=["mcp"], email=None
+    ).token
+    CountingIssuer.verifications = 0
+    for _ in range(5):
+        assert await verifier.verify(token, f"{BASE}/linear") is not None
+    assert CountingIssuer.verifications == 1
+    # The same token for another resource is checked afresh (and refused).
+    assert await verifier.verify(token, f"{BASE}/notion") is None
+    now[0] += 3600 + 60  # past the expiry and its leeway
+    assert await verifier.verify(token, f"{BASE}/linear") is None
+
+
+async def test_rotating_the_keys_forgets_remembered_tokens() -> None:
+    issuer = CountingIssuer(SigningKeys(SigningKey.generate()), BASE)
+    verifier = AccessTokenVerifier(issuer)
+    token = issuer.issue_access_token(
+        subject="u", audience=f"{BASE}/linear", client_id="c", scope=["mcp"], email=None
+    ).token
+    assert await verifier.verify(token, f"{BASE}/linear") is not None
+    issuer.keys = SigningKeys(SigningKey.generate())
+    assert await verifier.verify(token, f"{BASE}/linear") is None
