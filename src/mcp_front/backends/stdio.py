@@ -69,6 +69,7 @@ class StdioSession:
         self._client_initialized = False
         self._start_lock = anyio.Lock()
         self._closed = False
+        self._close_done = anyio.Event()
         self.in_flight = 0
         self.last_used = time.monotonic()
         self.spawn_count = 0
@@ -135,11 +136,18 @@ class StdioSession:
                 await child.send(jsonrpc.encode(message))
 
     async def aclose(self) -> None:
+        """End the session and its process; a second caller waits for the first to finish,
+        so a shutdown never returns while a child is still being stopped elsewhere."""
         if self._closed:
+            await self._close_done.wait()
             return
         self._closed = True
-        await self._stop_child()
-        self._pool._forget(self)
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._stop_child()
+        finally:
+            self._pool._forget(self)
+            self._close_done.set()
 
     # -- lifecycle ----------------------------------------------------------------------
 
