@@ -1,0 +1,503 @@
+"""A legacy SSE MCP server as backend: one event stream per client session.
+
+Each session opens `GET <url>` on the backend, waits for its `endpoint` event, and then
+POSTs the client's messages to that endpoint while the answers arrive on the stream.
+The client's own `Authorization` and `Cookie` headers never get here: the backend is
+sent only the headers configured for the service, rendered for the session's principal.
+
+Failures reach the client as `BackendError`s with these messages:
+
+- `service 'x' is unreachable` – the backend refused or dropped the connection;
+- `service 'x' is not an SSE MCP server (it answered with content type ..., not
+  text/event-stream)` – the URL answers, but not with an event stream;
+- `service 'x' answered its SSE URL with HTTP <status>` – any other non-2xx answer;
+- `service 'x' sent a message endpoint on another origin; refused` – the `endpoint`
+  event pointed away from the SSE URL's scheme, host and port (an SSRF guard);
+- `service 'x' sent no message endpoint within <n>s` – the start-up budget ran out;
+- `service 'x' did not answer within <n>s` – a request outlived `timeout`;
+- `service 'x' closed its event stream before answering; the next request reconnects`.
+
+A dropped stream is invisible to the client apart from the requests it was answering:
+the next request opens a new stream, replays the client's `initialize`, and goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Final
+from urllib.parse import urljoin
+
+import anyio
+import httpx2
+from anyio.abc import TaskGroup
+
+from mcp_front.auth.principal import Principal
+from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.templating import UserTokenSource, render_value
+from mcp_front.config import ServerConfig
+from mcp_front.transports import jsonrpc
+from mcp_front.transports.jsonrpc import Message, MessageKind
+
+logger = logging.getLogger("mcp_front.backends.sse")
+
+DEFAULT_REQUEST_TIMEOUT: Final = timedelta(seconds=60)
+"""How long a request waits for its answer when the service sets no `timeout`."""
+
+MAX_EVENT_BYTES: Final = 32 * 1024 * 1024
+"""The largest event accepted from a backend; a bigger one ends the stream."""
+
+_HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+@dataclass(slots=True)
+class _Connection:
+    """One event stream and the message endpoint it announced."""
+
+    headers: dict[str, str]
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    ready: anyio.Event = field(default_factory=anyio.Event)
+    endpoint: str | None = None
+    error: BackendError | None = None
+    alive: bool = True
+
+
+@dataclass(slots=True)
+class _Pending:
+    connection: _Connection
+    done: anyio.Event = field(default_factory=anyio.Event)
+    response: Message | None = None
+    error: BackendError | None = None
+
+
+class _StaleEndpoint(Exception):
+    """The backend no longer knows the session behind the endpoint (HTTP 404 on a POST)."""
+
+
+class SSEUpstream:
+    """The `Upstream` of one client session on a legacy SSE service."""
+
+    def __init__(
+        self,
+        forwarder: SSEForwarder,
+        service: str,
+        server: ServerConfig,
+        principal: Principal,
+        unsolicited: MessageSink,
+    ) -> None:
+        self._forwarder = forwarder
+        self.service = service
+        self._server = server
+        self.principal = principal
+        self._unsolicited = unsolicited
+        self._connection: _Connection | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._progress: dict[str | int, MessageSink] = {}
+        self._initialize_params: dict[str, Any] | None = None
+        self._client_initialized = False
+        self._connect_lock = anyio.Lock()
+        self._closed = False
+        self.connect_count = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and self._connection.alive
+
+    # -- Upstream -----------------------------------------------------------------------
+
+    async def request(self, message: Message, related: MessageSink) -> Message:
+        if self._closed:
+            raise BackendError(f"the session with service '{self.service}' is closed")
+        is_initialize = message["method"] == "initialize"
+        token = jsonrpc.progress_token(message)
+        if token is not None:
+            self._progress[token] = related
+        try:
+            for attempt in (1, 2):
+                connection = await self._ensure_connection(replay=not is_initialize)
+                try:
+                    response = await self._exchange(connection, message, self._request_budget)
+                except _StaleEndpoint:
+                    self._drop(connection)
+                    if attempt == 2:
+                        raise BackendError(self._dropped_message()) from None
+                    continue
+                if is_initialize and "result" in response:
+                    params = message.get("params")
+                    self._initialize_params = params if isinstance(params, dict) else {}
+                return response
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            if token is not None:
+                self._progress.pop(token, None)
+
+    async def notify(self, message: Message) -> None:
+        if self._closed:
+            return
+        if message["method"] == "notifications/initialized":
+            self._client_initialized = True
+        connection = await self._ensure_connection(replay=True)
+        try:
+            await self._post(connection, message)
+        except _StaleEndpoint:
+            self._drop(connection)
+
+    async def respond(self, message: Message) -> None:
+        connection = self._connection
+        if connection is not None and connection.alive:
+            with contextlib.suppress(_StaleEndpoint, BackendError):
+                await self._post(connection, message)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        connection = self._connection
+        if connection is not None:
+            self._drop(connection)
+        self._forwarder._forget(self)
+
+    # -- connection ---------------------------------------------------------------------
+
+    @property
+    def _request_budget(self) -> float:
+        return (self._server.timeout or DEFAULT_REQUEST_TIMEOUT).total_seconds()
+
+    @property
+    def _startup_budget(self) -> float:
+        return (self._server.timeout or self._server.startup_timeout).total_seconds()
+
+    async def connect(self) -> None:
+        """Open the event stream now, so that a backend that is down fails the open."""
+        await self._ensure_connection(replay=False)
+
+    async def _ensure_connection(self, *, replay: bool) -> _Connection:
+        connection = self._connection
+        if connection is not None and connection.alive:
+            return connection
+        async with self._connect_lock:
+            connection = self._connection
+            if connection is not None and connection.alive:
+                return connection
+            if self._closed:
+                raise BackendError(f"the session with service '{self.service}' is closed")
+            connection = await self._open_stream()
+            try:
+                if replay and self._initialize_params is not None:
+                    await self._replay_initialize(connection)
+            except BaseException:
+                self._drop(connection)
+                raise
+            if not connection.alive:
+                raise BackendError(self._dropped_message())
+            self._connection = connection
+            return connection
+
+    async def _open_stream(self) -> _Connection:
+        server = self._server
+        if server.url is None:
+            raise BackendError(f"service '{self.service}' has no url to connect to")
+        user_tokens = self._forwarder.user_tokens
+        url = await render_value(server.url, self.principal, self.service, user_tokens)
+        headers = {
+            name: await render_value(value, self.principal, self.service, user_tokens)
+            for name, value in server.headers.items()
+            if name.lower() not in _HOP_BY_HOP
+        }
+        connection = _Connection(headers)
+        self._forwarder.task_group.start_soon(self._read_stream, connection, url)
+        budget = self._startup_budget
+        try:
+            with anyio.move_on_after(budget):
+                await connection.ready.wait()
+        except BaseException:
+            self._drop(connection)
+            raise
+        if not connection.ready.is_set():
+            self._drop(connection)
+            raise BackendError(
+                f"service '{self.service}' sent no message endpoint within {budget:g}s",
+                code=jsonrpc.REQUEST_TIMEOUT,
+            )
+        if connection.endpoint is None:
+            raise connection.error or BackendError(f"service '{self.service}' is unreachable")
+        self.connect_count += 1
+        logger.info(
+            "connected to %s for %s",
+            self.service,
+            self.principal.display_name,
+            extra={"service": self.service, "principal": self.principal.display_name},
+        )
+        return connection
+
+    async def _read_stream(self, connection: _Connection, url: str) -> None:
+        client = self._forwarder.client
+        headers = {**connection.headers, "Accept": "text/event-stream", "Cache-Control": "no-store"}
+        timeout = httpx2.Timeout(self._startup_budget, read=None)
+        try:
+            with connection.scope:
+                async with client.stream("GET", url, headers=headers, timeout=timeout) as response:
+                    self._check_stream_response(response)
+                    async for event in httpx2.EventSource(response, max_event_size=MAX_EVENT_BYTES):
+                        if event.event == "endpoint" and connection.endpoint is None:
+                            connection.endpoint = self._checked_endpoint(url, event.data)
+                            connection.ready.set()
+                        elif event.event == "message" and event.data and connection.endpoint is not None:
+                            await self._on_message(event.data)
+        except BackendError as exc:
+            connection.error = exc
+        except httpx2.HTTPError as exc:
+            connection.error = BackendError(f"service '{self.service}' is unreachable")
+            if connection.ready.is_set():
+                logger.warning(
+                    "the event stream of %s for %s broke: %s",
+                    self.service,
+                    self.principal.display_name,
+                    type(exc).__name__,
+                    extra={"service": self.service, "principal": self.principal.display_name},
+                )
+        finally:
+            was_ready = connection.ready.is_set() and connection.error is None
+            if connection.endpoint is None and connection.error is None:
+                connection.error = BackendError(
+                    f"service '{self.service}' closed its event stream before sending a message endpoint"
+                )
+            connection.ready.set()
+            if not self._closed and was_ready:
+                logger.info(
+                    "the event stream of %s for %s ended; the next request reconnects",
+                    self.service,
+                    self.principal.display_name,
+                    extra={"service": self.service, "principal": self.principal.display_name},
+                )
+            self._drop(connection)
+
+    def _check_stream_response(self, response: httpx2.Response) -> None:
+        content_type = response.headers.get("content-type", "")
+        if response.is_success and content_type.partition(";")[0].strip().lower() != "text/event-stream":
+            shown = content_type.partition(";")[0].strip() or "none"
+            raise BackendError(
+                f"service '{self.service}' is not an SSE MCP server "
+                f"(it answered with content type {shown}, not text/event-stream)"
+            )
+        if not response.is_success:
+            raise BackendError(
+                f"service '{self.service}' answered its SSE URL with HTTP {response.status_code}"
+            )
+
+    def _checked_endpoint(self, url: str, data: str) -> str:
+        endpoint = urljoin(url, data.strip())
+        if _origin(httpx2.URL(endpoint)) != _origin(httpx2.URL(url)):
+            raise BackendError(f"service '{self.service}' sent a message endpoint on another origin; refused")
+        return endpoint
+
+    def _drop(self, connection: _Connection) -> None:
+        """Forget a connection and fail the requests still waiting on it."""
+        connection.alive = False
+        connection.scope.cancel()
+        if self._connection is connection:
+            self._connection = None
+        if self._closed:
+            error = BackendError(f"the session with service '{self.service}' is closed")
+        else:
+            error = BackendError(self._dropped_message())
+        for pending in self._pending.values():
+            if pending.connection is connection and pending.response is None and pending.error is None:
+                pending.error = error
+                pending.done.set()
+
+    def _dropped_message(self) -> str:
+        return (
+            f"service '{self.service}' closed its event stream before answering; the next request reconnects"
+        )
+
+    # -- messages -----------------------------------------------------------------------
+
+    async def _replay_initialize(self, connection: _Connection) -> None:
+        message = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": self._initialize_params}
+        try:
+            response = await self._exchange(connection, message, self._startup_budget)
+        except _StaleEndpoint:
+            self._drop(connection)
+            raise BackendError(self._dropped_message()) from None
+        if "result" not in response:
+            self._drop(connection)
+            error = response.get("error")
+            detail = error.get("message") if isinstance(error, dict) else None
+            raise BackendError(
+                f"service '{self.service}' failed to initialize again after a reconnect: "
+                f"{detail or 'no reason given'}"
+            )
+        if self._client_initialized:
+            try:
+                await self._post(connection, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+            except _StaleEndpoint:
+                self._drop(connection)
+                raise BackendError(self._dropped_message()) from None
+
+    async def _exchange(self, connection: _Connection, message: Message, budget: float) -> Message:
+        """Send one request under a gateway-assigned id and wait for the matching answer."""
+        backend_id = self._forwarder.next_request_id()
+        pending = _Pending(connection)
+        self._pending[backend_id] = pending
+        try:
+            with anyio.fail_after(budget):
+                await self._post(connection, {**message, "id": backend_id})
+                await pending.done.wait()
+        except TimeoutError:
+            await self._cancel_at_backend(connection, backend_id, "the request timed out")
+            raise BackendError(
+                f"service '{self.service}' did not answer within {budget:g}s", code=jsonrpc.REQUEST_TIMEOUT
+            ) from None
+        except anyio.get_cancelled_exc_class():
+            if pending.response is None:
+                with anyio.CancelScope(shield=True):
+                    await self._cancel_at_backend(connection, backend_id, "the client went away")
+            raise
+        finally:
+            del self._pending[backend_id]
+        if pending.error is not None:
+            raise pending.error
+        assert pending.response is not None
+        return {**pending.response, "id": message["id"]}
+
+    async def _cancel_at_backend(self, connection: _Connection, backend_id: int, reason: str) -> None:
+        if not connection.alive:
+            return
+        notice = {
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": backend_id, "reason": reason},
+        }
+        with anyio.move_on_after(1), contextlib.suppress(_StaleEndpoint, BackendError):
+            await self._post(connection, notice)
+
+    async def _post(self, connection: _Connection, message: Message) -> None:
+        assert connection.endpoint is not None
+        headers = {**connection.headers, "Content-Type": "application/json"}
+        try:
+            response = await self._forwarder.client.post(
+                connection.endpoint, content=jsonrpc.encode(message), headers=headers
+            )
+        except httpx2.HTTPError:
+            raise _StaleEndpoint from None
+        if response.status_code == 404:
+            raise _StaleEndpoint
+        if not response.is_success:
+            raise BackendError(f"service '{self.service}' refused a message with HTTP {response.status_code}")
+
+    async def _on_message(self, data: str) -> None:
+        try:
+            message = jsonrpc.decode(data)
+            kind = jsonrpc.classify(message)
+        except ValueError:
+            logger.warning(
+                "service %s sent an event that is not a JSON-RPC message; ignored",
+                self.service,
+                extra={"service": self.service, "principal": self.principal.display_name},
+            )
+            return
+        if kind is MessageKind.RESPONSE:
+            pending = self._pending.get(message["id"]) if isinstance(message["id"], int) else None
+            if pending is not None and pending.response is None and pending.error is None:
+                pending.response = message
+                pending.done.set()
+            return
+        token = jsonrpc.progress_token(message) if kind is MessageKind.NOTIFICATION else None
+        sink = self._progress.get(token, self._unsolicited) if token is not None else self._unsolicited
+        try:
+            await sink(message)
+        except Exception:
+            logger.exception(
+                "delivering a message from %s failed",
+                self.service,
+                extra={"service": self.service, "principal": self.principal.display_name},
+            )
+
+
+def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+class SSEForwarder:
+    """Owns every legacy SSE backend connection of a gateway: one pooled HTTP client, the streams' tasks."""
+
+    def __init__(
+        self, *, user_tokens: UserTokenSource | None = None, client: httpx2.AsyncClient | None = None
+    ) -> None:
+        self.user_tokens = user_tokens
+        self.client = client or httpx2.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx2.Timeout(30.0),
+            limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
+        )
+        self._sessions: set[SSEUpstream] = set()
+        self._ids = itertools.count(1)
+        self._task_group: TaskGroup | None = None
+
+    @property
+    def task_group(self) -> TaskGroup:
+        if self._task_group is None:
+            raise RuntimeError("the SSEForwarder is not running; enter forwarder.run() first")
+        return self._task_group
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[SSEForwarder]:
+        """Run the forwarder; on exit every stream ends and the HTTP client is closed."""
+        async with anyio.create_task_group() as task_group:
+            self._task_group = task_group
+            try:
+                yield self
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.aclose()
+                task_group.cancel_scope.cancel()
+                self._task_group = None
+
+    async def open(
+        self, service: str, server: ServerConfig, principal: Principal, unsolicited: MessageSink
+    ) -> SSEUpstream:
+        """A new session, connected: raises `BackendError` if the backend cannot be reached."""
+        session = SSEUpstream(self, service, server, principal, unsolicited)
+        self._sessions.add(session)
+        try:
+            await session.connect()
+        except BaseException:
+            await session.aclose()
+            raise
+        return session
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    async def aclose(self) -> None:
+        """End every session and close the HTTP client."""
+        for session in list(self._sessions):
+            await session.aclose()
+        await self.client.aclose()
+
+    def next_request_id(self) -> int:
+        return next(self._ids)
+
+    def _forget(self, session: SSEUpstream) -> None:
+        self._sessions.discard(session)

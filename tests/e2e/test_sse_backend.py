@@ -1,0 +1,120 @@
+"""`SSEForwarder` against the TypeScript `server-everything` in its legacy SSE mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mcp_front.auth.principal import Principal
+from mcp_front.backends.sse import SSEForwarder
+from mcp_front.config import ServerConfig
+from mcp_front.transports.jsonrpc import Message
+from tests.support.net import free_port
+
+pytestmark = pytest.mark.e2e
+
+EVERYTHING = (
+    Path(__file__).parents[1] / "node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+)
+CLIENT_INFO = {
+    "protocolVersion": "2025-06-18",
+    "capabilities": {},
+    "clientInfo": {"name": "e2e", "version": "1"},
+}
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server-everything exited with code {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"server-everything did not listen on port {port} within {timeout}s")
+
+
+@pytest.fixture
+def everything_sse() -> Iterator[str]:
+    node = shutil.which("node")
+    if node is None or not EVERYTHING.exists():
+        pytest.skip("node or @modelcontextprotocol/server-everything is not installed (tests/node)")
+    port = free_port()
+    process = subprocess.Popen(
+        [node, str(EVERYTHING), "sse"],
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/sse"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+
+async def test_everything_server_through_the_forwarder(everything_sse: str) -> None:
+    server = ServerConfig.model_validate({"transportType": "sse", "url": everything_sse, "timeout": "20s"})
+    async with SSEForwarder().run() as forwarder:
+        upstream = await forwarder.open("everything", server, Principal(subject="u-1"), Inbox())
+        init = await upstream.request(
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": CLIENT_INFO}, Inbox()
+        )
+        assert init["id"] == 1
+        assert "result" in init
+        await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+        listed = await upstream.request({"jsonrpc": "2.0", "id": "l", "method": "tools/list"}, Inbox())
+        names = {tool["name"] for tool in listed["result"]["tools"]}
+        assert {"echo", "get-sum", "trigger-long-running-operation"} <= names
+
+        summed = await upstream.request(
+            {
+                "jsonrpc": "2.0",
+                "id": "s",
+                "method": "tools/call",
+                "params": {"name": "get-sum", "arguments": {"a": 2, "b": 40}},
+            },
+            Inbox(),
+        )
+        assert summed["id"] == "s"
+        assert "42" in summed["result"]["content"][0]["text"]
+
+        related = Inbox()
+        done = await upstream.request(
+            {
+                "jsonrpc": "2.0",
+                "id": "p",
+                "method": "tools/call",
+                "params": {
+                    "name": "trigger-long-running-operation",
+                    "arguments": {"duration": 0.3, "steps": 3},
+                    "_meta": {"progressToken": 99},
+                },
+            },
+            related,
+        )
+        assert "completed" in done["result"]["content"][0]["text"]
+        assert [m["params"]["progress"] for m in related.messages] == [1, 2, 3]
+        await upstream.aclose()

@@ -1,0 +1,120 @@
+"""`StreamableHTTPForwarder` against the TypeScript `server-everything` in streamable-HTTP mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_front.auth.principal import Principal
+from mcp_front.backends.streamable_http import StreamableHTTPForwarder
+from mcp_front.config import ServerConfig
+from mcp_front.transports.jsonrpc import Message
+from tests.support.net import free_port
+
+pytestmark = pytest.mark.e2e
+
+EVERYTHING = (
+    Path(__file__).parents[1] / "node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+)
+CLIENT_INFO = {
+    "protocolVersion": "2025-06-18",
+    "capabilities": {},
+    "clientInfo": {"name": "e2e", "version": "1"},
+}
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server-everything exited with code {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"server-everything did not listen on port {port} within {timeout}s")
+
+
+@pytest.fixture
+def everything_http() -> Iterator[str]:
+    node = shutil.which("node")
+    if node is None or not EVERYTHING.exists():
+        pytest.skip("node or @modelcontextprotocol/server-everything is not installed (tests/node)")
+    port = free_port()
+    process = subprocess.Popen(
+        [node, str(EVERYTHING), "streamableHttp"],
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+
+def tool_call(request_id: str, name: str, arguments: dict[str, Any], **meta: Any) -> Message:
+    params: dict[str, Any] = {"name": name, "arguments": arguments}
+    if meta:
+        params["_meta"] = meta
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+
+async def test_everything_server_through_the_forwarder(everything_http: str) -> None:
+    server = ServerConfig.model_validate(
+        {"transportType": "streamable-http", "url": everything_http, "timeout": "20s"}
+    )
+    async with StreamableHTTPForwarder().run() as forwarder:
+        upstream = forwarder.open("everything", server, Principal(subject="u-1"), Inbox())
+        init = await upstream.request(
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": CLIENT_INFO}, Inbox()
+        )
+        assert init["id"] == 1
+        assert "result" in init
+        assert upstream.session_id
+        await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+        listed = await upstream.request({"jsonrpc": "2.0", "id": "l", "method": "tools/list"}, Inbox())
+        names = {tool["name"] for tool in listed["result"]["tools"]}
+        assert {"echo", "get-sum", "trigger-long-running-operation"} <= names
+
+        summed = await upstream.request(tool_call("s", "get-sum", {"a": 2, "b": 40}), Inbox())
+        assert summed["id"] == "s"
+        assert "42" in summed["result"]["content"][0]["text"]
+
+        related = Inbox()
+        with anyio.fail_after(20):
+            done = await upstream.request(
+                tool_call(
+                    "p", "trigger-long-running-operation", {"duration": 0.3, "steps": 3}, progressToken=99
+                ),
+                related,
+            )
+        assert "completed" in done["result"]["content"][0]["text"]
+        progress = [m for m in related.messages if m.get("method") == "notifications/progress"]
+        assert [m["params"]["progress"] for m in progress] == [1, 2, 3]
+        await upstream.aclose()
+        assert forwarder.session_count == 0

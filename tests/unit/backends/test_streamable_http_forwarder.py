@@ -1,0 +1,367 @@
+"""StreamableHTTPForwarder against a real streamable-HTTP MCP server on a loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import SamplingMessage, TextContent
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcp_front.auth.principal import Principal
+from mcp_front.backends.base import BackendError
+from mcp_front.backends.streamable_http import StreamableHTTPForwarder, StreamableHTTPUpstream
+from mcp_front.config import ServerConfig, UserTokenTemplate
+from mcp_front.transports.jsonrpc import Message
+from tests.support.net import free_port
+
+ALICE = Principal(subject="alice-sub", email="alice@example.com")
+
+
+def build_backend() -> MCPServer:
+    server = MCPServer("http-probe")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        return text
+
+    @server.tool()
+    async def sleep(seconds: float) -> str:
+        await anyio.sleep(seconds)
+        return f"slept {seconds}"
+
+    @server.tool()
+    async def progress(steps: int, ctx: Context) -> str:
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps, f"step {step}")
+        return f"done {steps}"
+
+    @server.tool()
+    async def log(message: str, ctx: Context) -> str:
+        await ctx.info(message)
+        return "logged"
+
+    @server.tool()
+    async def sample(prompt: str, ctx: Context) -> str:
+        result = await ctx.session.create_message(
+            messages=[SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+            max_tokens=32,
+        )
+        content = result.content
+        return content.text if isinstance(content, TextContent) else str(content)
+
+    return server
+
+
+@dataclass
+class Backend:
+    url: str
+    requests: list[dict[str, str]] = field(default_factory=list)
+    """Method, path and headers of every HTTP request the backend received."""
+
+    def headers_of(self, method: str) -> list[dict[str, str]]:
+        return [r for r in self.requests if r[":method"] == method]
+
+
+class RecordHeaders:
+    def __init__(self, app: ASGIApp, backend: Backend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            self.backend.requests.append({":method": scope["method"], ":path": scope["path"], **headers})
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def running_backend(*, json_response: bool = False) -> AsyncIterator[Backend]:
+    port = free_port()
+    backend = Backend(url=f"http://127.0.0.1:{port}/mcp")
+    app = build_backend().streamable_http_app(json_response=json_response)
+    config = uvicorn.Config(
+        RecordHeaders(app, backend), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        with anyio.fail_after(10):
+            while not server.started:
+                await anyio.sleep(0.02)
+        try:
+            yield backend
+        finally:
+            server.should_exit = True
+
+
+def service_config(url: str, **extra: Any) -> ServerConfig:
+    return ServerConfig.model_validate({"transportType": "streamable-http", "url": url, **extra})
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+    def methods(self) -> list[str]:
+        return [m.get("method", "") for m in self.messages]
+
+
+def initialize(request_id: int | str = 1) -> Message:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"sampling": {}},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+
+
+def call(request_id: int | str, tool: str, progress_token: str | None = None, **arguments: Any) -> Message:
+    params: dict[str, Any] = {"name": tool, "arguments": arguments}
+    if progress_token is not None:
+        params["_meta"] = {"progressToken": progress_token}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+
+def text(response: Message) -> str:
+    content = response["result"]["content"][0]
+    assert isinstance(content["text"], str)
+    return content["text"]
+
+
+@asynccontextmanager
+async def opened(
+    backend_url: str, unsolicited: Sink | None = None, **config: Any
+) -> AsyncIterator[StreamableHTTPUpstream]:
+    async with StreamableHTTPForwarder().run() as forwarder:
+        upstream = forwarder.open(
+            "probe", service_config(backend_url, **config), ALICE, unsolicited or Sink()
+        )
+        try:
+            yield upstream
+        finally:
+            await upstream.aclose()
+
+
+async def handshake(upstream: StreamableHTTPUpstream) -> Message:
+    response = await upstream.request(initialize(), Sink())
+    await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return response
+
+
+@pytest.mark.parametrize("json_response", [False, True], ids=["sse", "json"])
+async def test_requests_get_their_responses_under_the_clients_ids(json_response: bool) -> None:
+    async with running_backend(json_response=json_response) as backend, opened(backend.url) as upstream:
+        init = await handshake(upstream)
+        assert init["id"] == 1
+        assert init["result"]["serverInfo"]["name"] == "http-probe"
+        assert upstream.session_id is not None
+        listed = await upstream.request({"jsonrpc": "2.0", "id": "x", "method": "tools/list"}, Sink())
+        assert listed["id"] == "x"
+        assert "echo" in {tool["name"] for tool in listed["result"]["tools"]}
+        response = await upstream.request(call(7, "echo", text="hello"), Sink())
+        assert response["id"] == 7
+        assert text(response) == "hello"
+        posts = backend.headers_of("POST")
+        assert {p.get("mcp-session-id") for p in posts[1:]} == {upstream.session_id}
+        assert posts[-1]["mcp-protocol-version"] == "2025-06-18"
+        assert all(p["accept"] == "application/json, text/event-stream" for p in posts)
+
+
+async def test_concurrent_requests_with_the_same_client_id_do_not_collide() -> None:
+    async with running_backend() as backend, opened(backend.url) as upstream:
+        await handshake(upstream)
+        async with anyio.create_task_group() as tg:
+            results: dict[str, str] = {}
+
+            async def one(word: str) -> None:
+                results[word] = text(await upstream.request(call(1, "echo", text=word), Sink()))
+
+            for word in ("a", "b", "c", "d"):
+                tg.start_soon(one, word)
+        assert results == {w: w for w in "abcd"}
+
+
+async def test_progress_and_logs_go_to_the_related_sink() -> None:
+    unsolicited = Sink()
+    async with running_backend() as backend, opened(backend.url, unsolicited) as upstream:
+        await handshake(upstream)
+        related = Sink()
+        response = await upstream.request(call(2, "progress", progress_token="tok", steps=3), related)
+        assert text(response) == "done 3"
+        progress = [m for m in related.messages if m["method"] == "notifications/progress"]
+        assert [m["params"]["progress"] for m in progress] == [1, 2, 3]
+        assert {m["params"]["progressToken"] for m in progress} == {"tok"}
+
+        related = Sink()
+        await upstream.request(
+            {"jsonrpc": "2.0", "id": 3, "method": "logging/setLevel", "params": {"level": "debug"}}, Sink()
+        )
+        await upstream.request(call(4, "log", message="hi there"), related)
+        assert any(
+            m["method"] == "notifications/message" and m["params"]["data"] == "hi there"
+            for m in related.messages
+        )
+        assert "notifications/progress" not in unsolicited.methods()
+
+
+async def test_a_server_request_is_answered_through_respond() -> None:
+    # The SDK sends a tool's sampling request on the server's own (GET) stream.
+    upstream: StreamableHTTPUpstream | None = None
+    seen: list[str] = []
+
+    async def answer(message: Message) -> None:
+        seen.append(message.get("method", ""))
+        if message.get("method") == "sampling/createMessage" and upstream is not None:
+            result = {"role": "assistant", "content": {"type": "text", "text": "forty-two"}, "model": "m"}
+            await upstream.respond({"jsonrpc": "2.0", "id": message["id"], "result": result})
+
+    async with running_backend() as backend:
+        async with StreamableHTTPForwarder().run() as forwarder:
+            upstream = forwarder.open("probe", service_config(backend.url), ALICE, answer)
+            await handshake(upstream)
+            related = Sink()
+            with anyio.fail_after(10):
+                response = await upstream.request(call(5, "sample", prompt="meaning?"), related)
+            assert text(response) == "forty-two"
+            assert "sampling/createMessage" in seen + related.methods()
+
+
+async def test_an_expired_backend_session_is_renewed_transparently() -> None:
+    async with running_backend() as backend, opened(backend.url) as upstream:
+        await handshake(upstream)
+        first = upstream.session_id
+        assert first is not None
+        async with httpx2.AsyncClient() as http:
+            deleted = await http.delete(backend.url, headers={"Mcp-Session-Id": first})
+        assert deleted.status_code == 200
+        response = await upstream.request(call(6, "echo", text="again"), Sink())
+        assert text(response) == "again"
+        assert upstream.session_id not in (None, first)
+        inits = [r for r in backend.headers_of("POST") if "mcp-session-id" not in r]
+        assert len(inits) == 2
+
+
+async def test_configured_headers_are_sent_rendered_for_the_principal() -> None:
+    async def user_tokens(principal: Principal, service: str) -> str | None:
+        return f"token-of-{principal.subject}-for-{service}"
+
+    async with running_backend() as backend:
+        server = service_config(
+            backend.url,
+            headers={
+                "X-Api-Key": SecretStr("s3cret"),
+                "X-User": "{{principal.email}}",
+                "Authorization": UserTokenTemplate("Bearer {{token}}"),
+            },
+            requiresUserToken=True,
+            userAuthentication={"type": "manual", "displayName": "Probe", "instructions": "Paste it"},
+        )
+        async with StreamableHTTPForwarder(user_tokens=user_tokens).run() as forwarder:
+            upstream = forwarder.open("probe", server, ALICE, Sink())
+            await handshake(upstream)
+            await upstream.request(call(1, "echo", text="x"), Sink())
+            await upstream.aclose()
+        for request in backend.headers_of("POST"):
+            assert request["x-api-key"] == "s3cret"
+            assert request["x-user"] == "alice@example.com"
+            assert request["authorization"] == "Bearer token-of-alice-sub-for-probe"
+            assert "cookie" not in request
+
+
+async def test_close_deletes_the_backend_session() -> None:
+    async with running_backend() as backend, opened(backend.url) as upstream:
+        await handshake(upstream)
+        session_id = upstream.session_id
+        await upstream.aclose()
+        deletes = backend.headers_of("DELETE")
+        assert [d["mcp-session-id"] for d in deletes] == [session_id]
+        with pytest.raises(BackendError, match="closed"):
+            await upstream.request(call(1, "echo", text="x"), Sink())
+
+
+async def test_the_server_stream_is_opened_after_initialized() -> None:
+    async with running_backend() as backend, opened(backend.url) as upstream:
+        await handshake(upstream)
+        with anyio.fail_after(5):
+            while not backend.headers_of("GET"):
+                await anyio.sleep(0.02)
+        get = backend.headers_of("GET")[0]
+        assert get["accept"] == "text/event-stream"
+        assert get["mcp-session-id"] == upstream.session_id
+
+
+async def test_cancelling_the_caller_cancels_at_the_backend() -> None:
+    async with running_backend() as backend, opened(backend.url) as upstream:
+        await handshake(upstream)
+        with anyio.move_on_after(0.5):
+            await upstream.request(call(9, "sleep", seconds=30), Sink())
+        with anyio.fail_after(5):
+            while len(backend.headers_of("POST")) < 4:
+                await anyio.sleep(0.02)
+        response = await upstream.request(call(10, "echo", text="still fine"), Sink())
+        assert text(response) == "still fine"
+
+
+async def test_a_slow_backend_times_out_with_a_timeout_error() -> None:
+    async with running_backend() as backend, opened(backend.url, timeout="1s") as upstream:
+        await handshake(upstream)
+        with anyio.fail_after(10), pytest.raises(BackendError) as caught:
+            await upstream.request(call(9, "sleep", seconds=30), Sink())
+        assert caught.value.code == -32001
+        assert "did not answer tools/call within 1s" in caught.value.message
+
+
+async def test_a_backend_that_is_down_is_a_clear_error_without_url_secrets() -> None:
+    url = f"http://user:pw-secret@127.0.0.1:{free_port()}/mcp?key=q-secret"
+    async with opened(url) as upstream:
+        with pytest.raises(BackendError) as caught:
+            await upstream.request(initialize(), Sink())
+    message = caught.value.message
+    assert message.startswith("service 'probe' is unreachable: ")
+    assert "secret" not in message
+
+
+async def test_a_backend_that_is_not_mcp_says_so() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body", "body": b"<html></html>"})
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        while not server.started:
+            await anyio.sleep(0.02)
+        async with opened(f"http://127.0.0.1:{port}/mcp") as upstream:
+            with pytest.raises(BackendError, match=r"not an MCP streamable-HTTP server.*text/html"):
+                await upstream.request(initialize(), Sink())
+        server.should_exit = True
+
+
+async def test_an_http_error_names_the_status() -> None:
+    async with running_backend() as backend:
+        async with opened(backend.url.replace("/mcp", "/nope")) as upstream:
+            with pytest.raises(BackendError, match="answered HTTP 404"):
+                await upstream.request(initialize(), Sink())
