@@ -16,7 +16,9 @@ from mcp_front.auth.resource import ResourceGuard
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.backends.base import MessageSink, Upstream
+from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
+from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import GatewayConfig, ServerConfig
 from mcp_front.idp.base import IdentityProvider
@@ -68,6 +70,8 @@ class Gateway:
             ),
             user_tokens=user_tokens,
         )
+        self.streamable_http = StreamableHTTPForwarder(user_tokens=user_tokens)
+        self.sse = SSEForwarder(user_tokens=user_tokens)
         self.sessions = SessionRegistry(
             SessionLimits(
                 retention=max(sessions.retention, sessions.timeout),
@@ -88,6 +92,8 @@ class Gateway:
         """Run the background parts; on exit every session ends and every child is gone."""
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.pool.run())
+            await stack.enter_async_context(self.streamable_http.run())
+            await stack.enter_async_context(self.sse.run())
             await stack.enter_async_context(self.sessions.run())
             heartbeat = await stack.enter_async_context(anyio.create_task_group())
             heartbeat.start_soon(self.heartbeat.run)
@@ -127,7 +133,7 @@ class Gateway:
         await stack.enter_async_context(server.run())
 
     def _build_service(self, name: str, server: ServerConfig) -> Service:
-        if server.type == "aggregate" or server.transport_type != "stdio":
+        if server.type == "aggregate" or server.transport_type not in ("stdio", "sse", "streamable-http"):
             kind = "aggregate" if server.type == "aggregate" else f"transportType '{server.transport_type}'"
             raise GatewayError(
                 f"mcpServers.{name}: {kind} services are not available in this version of mcp-front; "
@@ -137,7 +143,7 @@ class Gateway:
         oauth = self.authorization_server.oauth_resource(name) if self.authorization_server else None
         if credentials is None and oauth is None:
             logger.warning("service %s accepts anonymous requests: it has no serviceAuths", name)
-        opener = self._stdio_opener(name, server)
+        opener = self._opener(name, server)
         prefix = f"{self.config.proxy.base_path}/{name}"
         streamable = StreamableHTTPTransport(
             name,
@@ -161,11 +167,21 @@ class Gateway:
         )
         return Service(name, server, guarded)
 
-    def _stdio_opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
-        async def open_upstream(principal: Principal, unsolicited: MessageSink) -> Upstream:
+    def _opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
+        """How a new session of this service reaches its backend."""
+
+        async def open_stdio(principal: Principal, unsolicited: MessageSink) -> Upstream:
             return self.pool.open(name, server, principal, unsolicited)
 
-        return open_upstream
+        async def open_streamable_http(principal: Principal, unsolicited: MessageSink) -> Upstream:
+            return self.streamable_http.open(name, server, principal, unsolicited)
+
+        async def open_sse(principal: Principal, unsolicited: MessageSink) -> Upstream:
+            return await self.sse.open(name, server, principal, unsolicited)
+
+        return {"stdio": open_stdio, "streamable-http": open_streamable_http, "sse": open_sse}[
+            server.transport_type or "stdio"
+        ]
 
 
 class ServiceEndpoints:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Send
 
+from mcp_front.backends.base import BackendError
 from mcp_front.transports import jsonrpc
 from mcp_front.transports.jsonrpc import Message, RequestId
 
@@ -61,6 +62,11 @@ def rpc_error(
     """An HTTP error whose body is a JSON-RPC error, as MCP clients expect."""
     body = jsonrpc.encode(jsonrpc.error_response(request_id, code, message, data))
     return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def backend_unavailable(error: BackendError, *, request_id: RequestId | None = None) -> Response:
+    """502: the gateway could not reach the service's backend to open a session."""
+    return rpc_error(502, error.code, error.message, request_id=request_id)
 
 
 def json_message(message: Message, headers: dict[str, str] | None = None) -> Response:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from mcp_front.backends.base import MessageSink
+from mcp_front.backends.base import BackendError, MessageSink
 from mcp_front.transports import http, jsonrpc
 from mcp_front.transports.jsonrpc import Message, MessageKind
 from mcp_front.transports.session import FrontSession, SessionRegistry, UpstreamOpener
@@ -50,7 +50,10 @@ class SSETransport:
                 405, jsonrpc.INVALID_REQUEST, "Method not allowed", headers={"Allow": "GET"}
             )
             return await response(scope, receive, send)
-        session = await self._registry.create(self.service, scope["user"], self._open_upstream)
+        try:
+            session = await self._registry.create(self.service, scope["user"], self._open_upstream)
+        except BackendError as exc:
+            return await http.backend_unavailable(exc)(scope, receive, send)
         send_stream, receive_stream = anyio.create_memory_object_stream[Message](64)
         sink: MessageSink = send_stream.send
         session.standalone = sink

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import MessageSink
+from mcp_front.backends.base import BackendError, MessageSink
 from mcp_front.transports import http, jsonrpc, modern
 from mcp_front.transports.answer import Answer, Heartbeat
 from mcp_front.transports.jsonrpc import Message, MessageKind
@@ -110,7 +110,10 @@ class StreamableHTTPTransport:
                     "Bad Request: initialize must not carry Mcp-Session-Id",
                     request_id=message["id"],
                 )
-            session = await self._registry.create(self.service, scope["user"], self._open_upstream)
+            try:
+                session = await self._registry.create(self.service, scope["user"], self._open_upstream)
+            except BackendError as exc:
+                return http.backend_unavailable(exc, request_id=message["id"])
         else:
             found, error = self._session(request)
             if error is not None:
