@@ -137,7 +137,7 @@ class Gateway:
             kind = "aggregate" if server.type == "aggregate" else f"transportType '{server.transport_type}'"
             raise GatewayError(
                 f"mcpServers.{name}: {kind} services are not available in this version of mcp-front; "
-                "use a stdio service, or remove this entry"
+                "use a stdio, sse or streamable-http service, or remove this entry"
             )
         credentials = StaticCredentials(name, server.service_auths) if server.service_auths else None
         oauth = self.authorization_server.oauth_resource(name) if self.authorization_server else None
