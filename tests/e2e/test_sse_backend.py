@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +11,10 @@ from mcp_front.auth.principal import Principal
 from mcp_front.backends.sse import SSEForwarder
 from mcp_front.config import ServerConfig
 from mcp_front.transports.jsonrpc import Message
-from tests.support.net import free_port
+from tests.support.everything import everything_server
 
 pytestmark = pytest.mark.e2e
 
-EVERYTHING = (
-    Path(__file__).parents[1] / "node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
-)
 CLIENT_INFO = {
     "protocolVersion": "2025-06-18",
     "capabilities": {},
@@ -30,40 +22,10 @@ CLIENT_INFO = {
 }
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server-everything exited with code {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"server-everything did not listen on port {port} within {timeout}s")
-
-
 @pytest.fixture
-def everything_sse() -> Iterator[str]:
-    node = shutil.which("node")
-    if node is None or not EVERYTHING.exists():
-        pytest.skip("node or @modelcontextprotocol/server-everything is not installed (tests/node)")
-    port = free_port()
-    process = subprocess.Popen(
-        [node, str(EVERYTHING), "sse"],
-        env={**os.environ, "PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/sse"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def everything_sse(tmp_path: Path) -> Iterator[str]:
+    with everything_server("sse", tmp_path / "everything.log") as server:
+        yield server.url
 
 
 class Inbox:
