@@ -26,8 +26,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
@@ -35,10 +33,10 @@ from urllib.parse import urljoin
 
 import anyio
 import httpx2
-from anyio.abc import TaskGroup
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
 from mcp_front.transports import jsonrpc
@@ -438,7 +436,7 @@ def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
-class SSEForwarder:
+class SSEForwarder(Running):
     """Owns every legacy SSE backend connection of a gateway: one pooled HTTP client, the streams' tasks."""
 
     def __init__(
@@ -452,26 +450,6 @@ class SSEForwarder:
         )
         self._sessions: set[SSEUpstream] = set()
         self._ids = itertools.count(1)
-        self._task_group: TaskGroup | None = None
-
-    @property
-    def task_group(self) -> TaskGroup:
-        if self._task_group is None:
-            raise RuntimeError("the SSEForwarder is not running; enter forwarder.run() first")
-        return self._task_group
-
-    @asynccontextmanager
-    async def run(self) -> AsyncIterator[SSEForwarder]:
-        """Run the forwarder; on exit every stream ends and the HTTP client is closed."""
-        async with anyio.create_task_group() as task_group:
-            self._task_group = task_group
-            try:
-                yield self
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await self.aclose()
-                task_group.cancel_scope.cancel()
-                self._task_group = None
 
     async def open(
         self, service: str, server: ServerConfig, principal: Principal, unsolicited: MessageSink

@@ -30,10 +30,10 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx2
-from anyio.abc import TaskGroup
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
 from mcp_front.transports import jsonrpc
@@ -453,7 +453,7 @@ class StreamableHTTPUpstream:
         self.session_id = None
 
 
-class StreamableHTTPForwarder:
+class StreamableHTTPForwarder(Running):
     """Opens `StreamableHTTPUpstream`s over one shared, pooled HTTP client."""
 
     def __init__(
@@ -476,26 +476,6 @@ class StreamableHTTPForwarder:
         self.max_reconnect_delay = max_reconnect_delay
         self._upstreams: set[StreamableHTTPUpstream] = set()
         self._ids = itertools.count(1)
-        self._task_group: TaskGroup | None = None
-
-    @property
-    def task_group(self) -> TaskGroup:
-        if self._task_group is None:
-            raise RuntimeError("the StreamableHTTPForwarder is not running; enter forwarder.run() first")
-        return self._task_group
-
-    @asynccontextmanager
-    async def run(self) -> AsyncIterator[StreamableHTTPForwarder]:
-        """Run the forwarder; on exit every backend session is ended and the client closed."""
-        async with anyio.create_task_group() as task_group:
-            self._task_group = task_group
-            try:
-                yield self
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await self.aclose()
-                task_group.cancel_scope.cancel()
-                self._task_group = None
 
     def open(
         self, service: str, server: ServerConfig, principal: Principal, unsolicited: MessageSink
