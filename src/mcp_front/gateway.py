@@ -20,6 +20,7 @@ from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.backends.templating import UserTokenSource
+from mcp_front.backends.tool_filter import ToolFilteredUpstream
 from mcp_front.config import GatewayConfig, ServerConfig
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.idp.factory import provider_from_config
@@ -179,9 +180,17 @@ class Gateway:
         async def open_sse(principal: Principal, unsolicited: MessageSink) -> Upstream:
             return await self.sse.open(name, server, principal, unsolicited)
 
-        return {"stdio": open_stdio, "streamable-http": open_streamable_http, "sse": open_sse}[
+        opener = {"stdio": open_stdio, "streamable-http": open_streamable_http, "sse": open_sse}[
             server.transport_type or "stdio"
         ]
+        tool_filter = server.options.tool_filter
+        if tool_filter is None:
+            return opener
+
+        async def open_filtered(principal: Principal, unsolicited: MessageSink) -> Upstream:
+            return ToolFilteredUpstream(await opener(principal, unsolicited), tool_filter)
+
+        return open_filtered
 
 
 class ServiceEndpoints:

@@ -225,3 +225,29 @@ async def test_shutdown_leaves_no_process_behind() -> None:
         assert gw.gateway.pool.process_count == 3
     assert len(set(pids)) == 3
     assert not [pid for pid in pids if alive(pid)]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+@pytest.mark.parametrize(
+    ("tool_filter", "visible", "hidden"),
+    [
+        ({"mode": "allow", "list": ["echo", "pid"]}, {"echo", "pid"}, "crash"),
+        ({"mode": "block", "list": ["crash", "env"]}, {"echo", "pid"}, "env"),
+    ],
+)
+async def test_tool_filter_applies_to_listing_and_calling(
+    mode: str, tool_filter: dict[str, object], visible: set[str], hidden: str
+) -> None:
+    service = stdio_service(serviceAuths=[bearer("t0k3n")], options={"toolFilter": tool_filter})
+    async with (
+        running_gateway({"probe": service}) as gw,
+        connect(gw.service_url("probe"), token="t0k3n", mode=mode) as client,
+    ):
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert visible <= names
+        assert hidden not in names
+        if tool_filter["mode"] == "allow":
+            assert names == visible
+        with pytest.raises(MCPError, match=f"Unknown tool: {hidden}"):
+            await client.call_tool(hidden, {"name": "HOME"} if hidden == "env" else {})
+        assert text_of(await client.call_tool("echo", {"text": "allowed"})) == "allowed"
