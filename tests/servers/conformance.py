@@ -37,7 +37,7 @@ LOOPBACK = "127.0.0.1"
 Suite = Literal["all", "active", "pending"]
 CheckStatus = Literal["SUCCESS", "FAILURE", "WARNING", "INFO"]
 
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _SCENARIO_LINE = re.compile(
     r"^[✓✗] (?P<name>\S+): (?P<passed>\d+) passed, (?P<failed>\d+) failed$", re.MULTILINE
 )
@@ -302,13 +302,22 @@ def run_server_suite(
         if spec_version is not None:
             arguments += ["--spec-version", spec_version]
         completed = _run_cli(arguments, timeout)
-        output = _ANSI_ESCAPE.sub("", completed.stdout + completed.stderr)
         checks = load_checks(results_dir)
+    return suite_result(url, completed.stdout + completed.stderr, checks, completed.returncode, "server")
 
+
+def suite_result(
+    url: str, raw_output: str, checks: dict[str, tuple[Check, ...]], exit_code: int, command: str
+) -> SuiteResult:
+    """A run's result, read from its printed summary and its scenarios' checks.
+
+    Raises `ConformanceRunError` when the run printed no `Total:` line.
+    """
+    output = ANSI_ESCAPE.sub("", raw_output)
     total = _TOTAL_LINE.search(output)
     if total is None:
         raise ConformanceRunError(
-            f"`conformance server` printed no summary (exit code {completed.returncode}):\n{output}"
+            f"`conformance {command}` printed no summary (exit code {exit_code}):\n{output}"
         )
     scenarios = {
         match["name"]: ScenarioResult(
@@ -324,6 +333,6 @@ def run_server_suite(
         scenarios=scenarios,
         total_passed=int(total["passed"]),
         total_failed=int(total["failed"]),
-        exit_code=completed.returncode,
+        exit_code=exit_code,
         output=output,
     )

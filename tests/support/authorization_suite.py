@@ -9,7 +9,6 @@ follow the sign-in and finally load the callback URL.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import tempfile
 import threading
@@ -21,16 +20,17 @@ from urllib.parse import urljoin
 import httpx2
 
 from tests.servers.conformance import (
+    ANSI_ESCAPE,
     NODE_BIN_DIR,
     NODE_MODULES,
     NODE_PROJECT,
     REPO_ROOT,
     ConformanceRunError,
     NodeToolsMissingError,
-    ScenarioResult,
     SuiteResult,
     load_checks,
     node_environment,
+    suite_result,
 )
 from tests.support.oidc import consent_form
 
@@ -38,11 +38,6 @@ AUTHORIZATION_CLI = NODE_MODULES / "conformance-next" / "dist" / "index.js"
 CALLBACK_PATH = "/callback"
 MAX_HOPS = 15
 
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-_SCENARIO_LINE = re.compile(
-    r"^[✓✗] (?P<name>\S+): (?P<passed>\d+) passed, (?P<failed>\d+) failed$", re.MULTILINE
-)
-_TOTAL_LINE = re.compile(r"^Total: (?P<passed>\d+) passed, (?P<failed>\d+) failed$", re.MULTILINE)
 _BROWSER_PROMPT = "Access the following URL in your browser"
 
 
@@ -148,7 +143,7 @@ def run_authorization_suite(
             prompted = False
             for line in process.stdout:
                 lines.append(line)
-                text = _ANSI_ESCAPE.sub("", line).strip()
+                text = ANSI_ESCAPE.sub("", line).strip()
                 if prompted and text.startswith(("http://", "https://")):
                     prompted = False
                     try:
@@ -164,30 +159,10 @@ def run_authorization_suite(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        output = _ANSI_ESCAPE.sub("", "".join(lines))
         checks = load_checks(results_dir, prefix="authorization-server")
 
-    total = _TOTAL_LINE.search(output)
     if expired.is_set():
-        raise ConformanceRunError(f"`conformance authorization` ran longer than {timeout}s:\n{output}")
-    if total is None:
         raise ConformanceRunError(
-            f"`conformance authorization` printed no summary (exit code {exit_code}):\n{output}"
+            f"`conformance authorization` ran longer than {timeout}s:\n{''.join(lines)}"
         )
-    scenarios = {
-        match["name"]: ScenarioResult(
-            name=match["name"],
-            passed=int(match["passed"]),
-            failed=int(match["failed"]),
-            checks=checks.get(match["name"], ()),
-        )
-        for match in _SCENARIO_LINE.finditer(output)
-    }
-    return SuiteResult(
-        url=issuer,
-        scenarios=scenarios,
-        total_passed=int(total["passed"]),
-        total_failed=int(total["failed"]),
-        exit_code=exit_code,
-        output=output,
-    )
+    return suite_result(issuer, "".join(lines), checks, exit_code, "authorization")
