@@ -10,16 +10,11 @@ import pytest
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.sse import SSEForwarder
 from mcp_front.config import ServerConfig
-from mcp_front.transports.jsonrpc import Message
 from tests.support.everything import everything_server
+from tests.support.raw import initialize_message
+from tests.support.sinks import Inbox
 
 pytestmark = pytest.mark.e2e
-
-CLIENT_INFO = {
-    "protocolVersion": "2025-06-18",
-    "capabilities": {},
-    "clientInfo": {"name": "e2e", "version": "1"},
-}
 
 
 @pytest.fixture
@@ -28,21 +23,11 @@ def everything_sse(tmp_path: Path) -> Iterator[str]:
         yield server.url
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-
-
 async def test_everything_server_through_the_forwarder(everything_sse: str) -> None:
     server = ServerConfig.model_validate({"transportType": "sse", "url": everything_sse, "timeout": "20s"})
     async with SSEForwarder().run() as forwarder:
         upstream = await forwarder.open("everything", server, Principal(subject="u-1"), Inbox())
-        init = await upstream.request(
-            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": CLIENT_INFO}, Inbox()
-        )
+        init = await upstream.request(initialize_message(1), Inbox())
         assert init["id"] == 1
         assert "result" in init
         await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})

@@ -14,28 +14,16 @@ from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.config import ServerConfig
 from mcp_front.transports.jsonrpc import Message
 from tests.support.everything import everything_server
+from tests.support.raw import initialize_message
+from tests.support.sinks import Inbox
 
 pytestmark = pytest.mark.e2e
-
-CLIENT_INFO = {
-    "protocolVersion": "2025-06-18",
-    "capabilities": {},
-    "clientInfo": {"name": "e2e", "version": "1"},
-}
 
 
 @pytest.fixture
 def everything_http(tmp_path: Path) -> Iterator[str]:
     with everything_server("streamableHttp", tmp_path / "everything.log") as server:
         yield server.url
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
 
 
 def tool_call(request_id: str, name: str, arguments: dict[str, Any], **meta: Any) -> Message:
@@ -51,9 +39,7 @@ async def test_everything_server_through_the_forwarder(everything_http: str) -> 
     )
     async with StreamableHTTPForwarder().run() as forwarder:
         upstream = forwarder.open("everything", server, Principal(subject="u-1"), Inbox())
-        init = await upstream.request(
-            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": CLIENT_INFO}, Inbox()
-        )
+        init = await upstream.request(initialize_message(1), Inbox())
         assert init["id"] == 1
         assert "result" in init
         assert upstream.session_id

@@ -21,6 +21,7 @@ from mcp_front.config import ServerConfig
 from mcp_front.transports.jsonrpc import Message
 from tests.servers.probe_server import server as probe_server
 from tests.support.net import free_port
+from tests.support.sinks import Inbox
 
 ADA = Principal(subject="u-ada", email="ada@example.com")
 CLIENT_INFO = {
@@ -82,14 +83,6 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
 
 def sse_server(url: str, **extra: Any) -> ServerConfig:
     return ServerConfig.model_validate({"transportType": "sse", "url": url, **extra})
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
 
 
 async def initialize(upstream: SSEUpstream) -> None:

@@ -22,6 +22,7 @@ from mcp_front.backends.streamable_http import StreamableHTTPForwarder, Streamab
 from mcp_front.config import ServerConfig, UserTokenTemplate
 from mcp_front.transports.jsonrpc import Message
 from tests.support.net import free_port
+from tests.support.sinks import Inbox
 
 ALICE = Principal(subject="alice-sub", email="alice@example.com")
 
@@ -107,17 +108,6 @@ def service_config(url: str, **extra: Any) -> ServerConfig:
     return ServerConfig.model_validate({"transportType": "streamable-http", "url": url, **extra})
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-
-    def methods(self) -> list[str]:
-        return [m.get("method", "") for m in self.messages]
-
-
 def initialize(request_id: int | str = 1) -> Message:
     return {
         "jsonrpc": "2.0",
@@ -146,11 +136,11 @@ def text(response: Message) -> str:
 
 @asynccontextmanager
 async def opened(
-    backend_url: str, unsolicited: Sink | None = None, **config: Any
+    backend_url: str, unsolicited: Inbox | None = None, **config: Any
 ) -> AsyncIterator[StreamableHTTPUpstream]:
     async with StreamableHTTPForwarder().run() as forwarder:
         upstream = forwarder.open(
-            "probe", service_config(backend_url, **config), ALICE, unsolicited or Sink()
+            "probe", service_config(backend_url, **config), ALICE, unsolicited or Inbox()
         )
         try:
             yield upstream
@@ -159,7 +149,7 @@ async def opened(
 
 
 async def handshake(upstream: StreamableHTTPUpstream) -> Message:
-    response = await upstream.request(initialize(), Sink())
+    response = await upstream.request(initialize(), Inbox())
     await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
     return response
 
@@ -171,10 +161,10 @@ async def test_requests_get_their_responses_under_the_clients_ids(json_response:
         assert init["id"] == 1
         assert init["result"]["serverInfo"]["name"] == "http-probe"
         assert upstream.session_id is not None
-        listed = await upstream.request({"jsonrpc": "2.0", "id": "x", "method": "tools/list"}, Sink())
+        listed = await upstream.request({"jsonrpc": "2.0", "id": "x", "method": "tools/list"}, Inbox())
         assert listed["id"] == "x"
         assert "echo" in {tool["name"] for tool in listed["result"]["tools"]}
-        response = await upstream.request(call(7, "echo", text="hello"), Sink())
+        response = await upstream.request(call(7, "echo", text="hello"), Inbox())
         assert response["id"] == 7
         assert text(response) == "hello"
         posts = backend.headers_of("POST")
@@ -190,7 +180,7 @@ async def test_concurrent_requests_with_the_same_client_id_do_not_collide() -> N
             results: dict[str, str] = {}
 
             async def one(word: str) -> None:
-                results[word] = text(await upstream.request(call(1, "echo", text=word), Sink()))
+                results[word] = text(await upstream.request(call(1, "echo", text=word), Inbox()))
 
             for word in ("a", "b", "c", "d"):
                 tg.start_soon(one, word)
@@ -198,19 +188,19 @@ async def test_concurrent_requests_with_the_same_client_id_do_not_collide() -> N
 
 
 async def test_progress_and_logs_go_to_the_related_sink() -> None:
-    unsolicited = Sink()
+    unsolicited = Inbox()
     async with running_backend() as backend, opened(backend.url, unsolicited) as upstream:
         await handshake(upstream)
-        related = Sink()
+        related = Inbox()
         response = await upstream.request(call(2, "progress", progress_token="tok", steps=3), related)
         assert text(response) == "done 3"
         progress = [m for m in related.messages if m["method"] == "notifications/progress"]
         assert [m["params"]["progress"] for m in progress] == [1, 2, 3]
         assert {m["params"]["progressToken"] for m in progress} == {"tok"}
 
-        related = Sink()
+        related = Inbox()
         await upstream.request(
-            {"jsonrpc": "2.0", "id": 3, "method": "logging/setLevel", "params": {"level": "debug"}}, Sink()
+            {"jsonrpc": "2.0", "id": 3, "method": "logging/setLevel", "params": {"level": "debug"}}, Inbox()
         )
         await upstream.request(call(4, "log", message="hi there"), related)
         assert any(
@@ -235,7 +225,7 @@ async def test_a_server_request_is_answered_through_respond() -> None:
         async with StreamableHTTPForwarder().run() as forwarder:
             upstream = forwarder.open("probe", service_config(backend.url), ALICE, answer)
             await handshake(upstream)
-            related = Sink()
+            related = Inbox()
             with anyio.fail_after(10):
                 response = await upstream.request(call(5, "sample", prompt="meaning?"), related)
             assert text(response) == "forty-two"
@@ -250,7 +240,7 @@ async def test_an_expired_backend_session_is_renewed_transparently() -> None:
         async with httpx2.AsyncClient() as http:
             deleted = await http.delete(backend.url, headers={"Mcp-Session-Id": first})
         assert deleted.status_code == 200
-        response = await upstream.request(call(6, "echo", text="again"), Sink())
+        response = await upstream.request(call(6, "echo", text="again"), Inbox())
         assert text(response) == "again"
         assert upstream.session_id not in (None, first)
         inits = [r for r in backend.headers_of("POST") if "mcp-session-id" not in r]
@@ -273,9 +263,9 @@ async def test_configured_headers_are_sent_rendered_for_the_principal() -> None:
             userAuthentication={"type": "manual", "displayName": "Probe", "instructions": "Paste it"},
         )
         async with StreamableHTTPForwarder(user_tokens=user_tokens).run() as forwarder:
-            upstream = forwarder.open("probe", server, ALICE, Sink())
+            upstream = forwarder.open("probe", server, ALICE, Inbox())
             await handshake(upstream)
-            await upstream.request(call(1, "echo", text="x"), Sink())
+            await upstream.request(call(1, "echo", text="x"), Inbox())
             await upstream.aclose()
         for request in backend.headers_of("POST"):
             assert request["x-api-key"] == "s3cret"
@@ -292,7 +282,7 @@ async def test_close_deletes_the_backend_session() -> None:
         deletes = backend.headers_of("DELETE")
         assert [d["mcp-session-id"] for d in deletes] == [session_id]
         with pytest.raises(BackendError, match="closed"):
-            await upstream.request(call(1, "echo", text="x"), Sink())
+            await upstream.request(call(1, "echo", text="x"), Inbox())
 
 
 async def test_the_server_stream_is_opened_after_initialized() -> None:
@@ -310,11 +300,11 @@ async def test_cancelling_the_caller_cancels_at_the_backend() -> None:
     async with running_backend() as backend, opened(backend.url) as upstream:
         await handshake(upstream)
         with anyio.move_on_after(0.5):
-            await upstream.request(call(9, "sleep", seconds=30), Sink())
+            await upstream.request(call(9, "sleep", seconds=30), Inbox())
         with anyio.fail_after(5):
             while len(backend.headers_of("POST")) < 4:
                 await anyio.sleep(0.02)
-        response = await upstream.request(call(10, "echo", text="still fine"), Sink())
+        response = await upstream.request(call(10, "echo", text="still fine"), Inbox())
         assert text(response) == "still fine"
 
 
@@ -322,7 +312,7 @@ async def test_a_slow_backend_times_out_with_a_timeout_error() -> None:
     async with running_backend() as backend, opened(backend.url, timeout="1s") as upstream:
         await handshake(upstream)
         with anyio.fail_after(10), pytest.raises(BackendError) as caught:
-            await upstream.request(call(9, "sleep", seconds=30), Sink())
+            await upstream.request(call(9, "sleep", seconds=30), Inbox())
         assert caught.value.code == -32001
         assert "did not answer tools/call within 1s" in caught.value.message
 
@@ -331,7 +321,7 @@ async def test_a_backend_that_is_down_is_a_clear_error_without_url_secrets() -> 
     url = f"http://user:pw-secret@127.0.0.1:{free_port()}/mcp?key=q-secret"
     async with opened(url) as upstream:
         with pytest.raises(BackendError) as caught:
-            await upstream.request(initialize(), Sink())
+            await upstream.request(initialize(), Inbox())
     message = caught.value.message
     assert message.startswith("service 'probe' is unreachable: ")
     assert "secret" not in message
@@ -356,7 +346,7 @@ async def test_a_backend_that_is_not_mcp_says_so() -> None:
             await anyio.sleep(0.02)
         async with opened(f"http://127.0.0.1:{port}/mcp") as upstream:
             with pytest.raises(BackendError, match=r"not an MCP streamable-HTTP server.*text/html"):
-                await upstream.request(initialize(), Sink())
+                await upstream.request(initialize(), Inbox())
         server.should_exit = True
 
 
@@ -364,4 +354,4 @@ async def test_an_http_error_names_the_status() -> None:
     async with running_backend() as backend:
         async with opened(backend.url.replace("/mcp", "/nope")) as upstream:
             with pytest.raises(BackendError, match="answered HTTP 404"):
-                await upstream.request(initialize(), Sink())
+                await upstream.request(initialize(), Inbox())
