@@ -11,8 +11,6 @@ import anyio
 import httpx2
 import pytest
 import uvicorn
-from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import SamplingMessage, TextContent
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,45 +19,11 @@ from mcp_front.backends.base import BackendError
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder, StreamableHTTPUpstream
 from mcp_front.config import ServerConfig, UserTokenTemplate
 from mcp_front.transports.jsonrpc import Message
+from tests.servers.probe_server import server as probe_server
 from tests.support.net import free_port
 from tests.support.sinks import Inbox
 
 ALICE = Principal(subject="alice-sub", email="alice@example.com")
-
-
-def build_backend() -> MCPServer:
-    server = MCPServer("http-probe")
-
-    @server.tool()
-    def echo(text: str) -> str:
-        return text
-
-    @server.tool()
-    async def sleep(seconds: float) -> str:
-        await anyio.sleep(seconds)
-        return f"slept {seconds}"
-
-    @server.tool()
-    async def progress(steps: int, ctx: Context) -> str:
-        for step in range(1, steps + 1):
-            await ctx.report_progress(step, steps, f"step {step}")
-        return f"done {steps}"
-
-    @server.tool()
-    async def log(message: str, ctx: Context) -> str:
-        await ctx.info(message)
-        return "logged"
-
-    @server.tool()
-    async def sample(prompt: str, ctx: Context) -> str:
-        result = await ctx.session.create_message(
-            messages=[SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
-            max_tokens=32,
-        )
-        content = result.content
-        return content.text if isinstance(content, TextContent) else str(content)
-
-    return server
 
 
 @dataclass
@@ -88,7 +52,7 @@ class RecordHeaders:
 async def running_backend(*, json_response: bool = False) -> AsyncIterator[Backend]:
     port = free_port()
     backend = Backend(url=f"http://127.0.0.1:{port}/mcp")
-    app = build_backend().streamable_http_app(json_response=json_response)
+    app = probe_server.streamable_http_app(json_response=json_response)
     config = uvicorn.Config(
         RecordHeaders(app, backend), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
@@ -159,7 +123,7 @@ async def test_requests_get_their_responses_under_the_clients_ids(json_response:
     async with running_backend(json_response=json_response) as backend, opened(backend.url) as upstream:
         init = await handshake(upstream)
         assert init["id"] == 1
-        assert init["result"]["serverInfo"]["name"] == "http-probe"
+        assert init["result"]["serverInfo"]["name"] == "probe"
         assert upstream.session_id is not None
         listed = await upstream.request({"jsonrpc": "2.0", "id": "x", "method": "tools/list"}, Inbox())
         assert listed["id"] == "x"
