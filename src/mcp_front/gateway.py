@@ -169,7 +169,11 @@ class Gateway:
         return Service(name, server, guarded)
 
     def _opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
-        """How a new session of this service reaches its backend."""
+        """How a new session of this service reaches its backend, governed by its rules."""
+        return self._governed(name, server, self._backend_opener(name, server))
+
+    def _backend_opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
+        """How a new session reaches the backend itself, one way per kind of service."""
 
         async def open_stdio(principal: Principal, unsolicited: MessageSink) -> Upstream:
             return self.pool.open(name, server, principal, unsolicited)
@@ -180,9 +184,15 @@ class Gateway:
         async def open_sse(principal: Principal, unsolicited: MessageSink) -> Upstream:
             return await self.sse.open(name, server, principal, unsolicited)
 
-        opener = {"stdio": open_stdio, "streamable-http": open_streamable_http, "sse": open_sse}[
-            server.transport_type or "stdio"
-        ]
+        openers: dict[str, UpstreamOpener] = {
+            "stdio": open_stdio,
+            "streamable-http": open_streamable_http,
+            "sse": open_sse,
+        }
+        return openers[server.transport_type or "stdio"]
+
+    def _governed(self, name: str, server: ServerConfig, opener: UpstreamOpener) -> UpstreamOpener:
+        """`opener`, with the service's tool filter applied to every session it opens."""
         tool_filter = server.options.tool_filter
         if tool_filter is None:
             return opener

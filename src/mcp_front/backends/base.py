@@ -12,12 +12,17 @@ MessageSink = Callable[[Message], Awaitable[None]]
 
 
 class BackendError(Exception):
-    """A failure the client is told about as a JSON-RPC error, never as a 500."""
+    """A failure the client is told about as a JSON-RPC error, never as a 500.
 
-    def __init__(self, message: str, *, code: int = INTERNAL_ERROR) -> None:
+    `status` is the HTTP status when the failure ends a request that has no session
+    yet: 502 when the backend could not be reached, 403 when policy refuses the caller.
+    """
+
+    def __init__(self, message: str, *, code: int = INTERNAL_ERROR, status: int = 502) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status
 
 
 class Upstream(Protocol):

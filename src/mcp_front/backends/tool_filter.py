@@ -47,10 +47,6 @@ class ToolFilteredUpstream:
         ]
         return {**response, "result": {**result, "tools": tools}}
 
-    def _offered(self, tool: Any) -> bool:
-        name = tool.get("name") if isinstance(tool, dict) else None
-        return isinstance(name, str) and self._filter.permits(name)
-
     async def notify(self, message: Message) -> None:
         await self._upstream.notify(message)
 

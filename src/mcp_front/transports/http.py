@@ -65,8 +65,9 @@ def rpc_error(
 
 
 def backend_unavailable(error: BackendError, *, request_id: RequestId | None = None) -> Response:
-    """502: the gateway could not reach the service's backend to open a session."""
-    return rpc_error(502, error.code, error.message, request_id=request_id)
+    """The gateway could not open a session: 502 for a backend it could not reach, or the
+    error's own status (403 for a caller policy refuses)."""
+    return rpc_error(error.status, error.code, error.message, request_id=request_id)
 
 
 def json_message(message: Message, headers: dict[str, str] | None = None) -> Response:
