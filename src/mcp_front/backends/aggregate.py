@@ -1,0 +1,577 @@
+"""`AggregateRegistry`: one endpoint over several services, each user with their own view.
+
+An aggregate session is an MCP server of its own: it answers `initialize` itself, then
+opens one session on every member with the member's own opener, so each member is
+reached with the caller's principal, credentials, isolation, tool filter and policy,
+exactly as if the caller had opened it directly. Nothing is shared between callers:
+a user's lists are built from that user's member sessions and kept in that session.
+
+Listing waits for the members for at most `discovery.timeout`; a member that fails or
+is slower is left out of that answer and logged. One that connects later makes the
+session tell the client its lists changed, so the client picks it up without a
+reconnect. Members' `list_changed` notifications are passed on and drop the cache.
+
+Ids: the aggregate renumbers what it sends to members (its own requests and the
+client's share a member), and the requests members send to the client (two members
+may pick the same id), and maps the client's answers back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
+from mcp_front._version import __version__
+from mcp_front.auth.principal import Principal
+from mcp_front.backends.base import BackendError, MessageSink, Upstream
+from mcp_front.backends.lifecycle import Running
+from mcp_front.backends.namespacing import Namespace
+from mcp_front.config import DiscoveryConfig, ServerConfig
+from mcp_front.transports import jsonrpc
+from mcp_front.transports.jsonrpc import Message, RequestId
+
+logger = logging.getLogger("mcp_front.backends.aggregate")
+
+MemberOpener = Callable[[Principal, MessageSink], Awaitable[Upstream]]
+
+CONNECT_LIMIT: Final = 120.0
+"""How long a member may take to open and initialize in the background, whatever the
+discovery timeout: past it the attempt is abandoned and retried at the next listing."""
+RETRY_AFTER: Final = 5.0
+"""How soon a member that failed is tried again, so a dead member does not slow every call."""
+
+_GATEWAY_CLIENT: Final = {"name": "mcp-front", "version": __version__}
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    capability: str
+    key: str
+    field: str
+    """The item's identifying field, qualified with its member."""
+
+
+_LISTINGS: Final = {
+    "tools/list": _Listing("tools", "tools", "name"),
+    "prompts/list": _Listing("prompts", "prompts", "name"),
+    "resources/list": _Listing("resources", "resources", "uri"),
+    "resources/templates/list": _Listing("resources", "resourceTemplates", "uriTemplate"),
+}
+_CHANGED: Final = {
+    "notifications/tools/list_changed": ("tools/list",),
+    "notifications/prompts/list_changed": ("prompts/list",),
+    "notifications/resources/list_changed": ("resources/list", "resources/templates/list"),
+}
+_BY_NAME: Final = {"tools/call": "tool", "prompts/get": "prompt"}
+_BY_URI: Final = ("resources/read", "resources/subscribe", "resources/unsubscribe")
+
+
+@dataclass(eq=False)
+class _Member:
+    name: str
+    upstream: Upstream | None = None
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    connecting: bool = False
+    settled: anyio.Event = field(default_factory=anyio.Event)
+    failure: str | None = None
+    failed_at: float = 0.0
+    reserved: bool = False
+
+
+class AggregateUpstream:
+    """The `Upstream` of one client session on an aggregate service."""
+
+    def __init__(
+        self,
+        registry: AggregateRegistry,
+        service: str,
+        server: ServerConfig,
+        principal: Principal,
+        unsolicited: MessageSink,
+        members: Mapping[str, MemberOpener],
+    ) -> None:
+        self._registry = registry
+        self.service = service
+        self._principal = principal
+        self._unsolicited = unsolicited
+        self._openers = members
+        self._discovery = server.discovery or DiscoveryConfig()
+        self._namespace = Namespace(server.servers, server.delimiter)
+        self._members = {name: _Member(name) for name in server.servers}
+        self._client_params: dict[str, Any] = {
+            "protocolVersion": LATEST_HANDSHAKE_VERSION,
+            "capabilities": {},
+            "clientInfo": _GATEWAY_CLIENT,
+        }
+        self._cache: dict[str, tuple[float, list[Any]]] = {}
+        self._listed = False
+        self._ids = itertools.count(1)
+        self._server_requests: dict[RequestId, tuple[_Member, RequestId]] = {}
+        self._connects: set[anyio.CancelScope] = set()
+        self._closed = False
+
+    # -- the client's side ---------------------------------------------------------------
+
+    async def request(self, message: Message, related: MessageSink) -> Message:
+        method = message["method"]
+        if method == "initialize":
+            return self._initialize(message)
+        if method == "ping":
+            return _result(message, {})
+        if method in _LISTINGS:
+            return await self._list(message, _LISTINGS[method])
+        if method in _BY_NAME:
+            return await self._route_by_name(message, related, _BY_NAME[method])
+        if method in _BY_URI:
+            return await self._route_by_uri(message, related)
+        if method == "completion/complete":
+            return await self._complete(message, related)
+        if method == "logging/setLevel":
+            await self._broadcast_request(message, "logging")
+            return _result(message, {})
+        return jsonrpc.error_response(message["id"], jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    async def notify(self, message: Message) -> None:
+        # Each member had its own `initialized` right after its own `initialize`.
+        if message["method"] == "notifications/initialized":
+            return
+        for member in self._live_members():
+            assert member.upstream is not None
+            try:
+                await member.upstream.notify(message)
+            except BackendError as exc:
+                logger.warning(
+                    "%s: %s not delivered to %s: %s",
+                    self.service,
+                    message["method"],
+                    member.name,
+                    exc.message,
+                )
+
+    async def respond(self, message: Message) -> None:
+        request_id = message.get("id")
+        route = self._server_requests.pop(request_id, None) if isinstance(request_id, str | int) else None
+        if route is None:
+            logger.debug("%s: an answer to no pending server request was dropped", self.service)
+            return
+        member, original_id = route
+        if member.upstream is not None:
+            await member.upstream.respond({**message, "id": original_id})
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for scope in self._connects:
+            scope.cancel()
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as task_group:
+                for member in self._members.values():
+                    task_group.start_soon(self._disconnect, member)
+        self._registry.forget(self)
+
+    # -- requests the aggregate answers --------------------------------------------------
+
+    def _initialize(self, message: Message) -> Message:
+        params = message.get("params") or {}
+        requested = params.get("protocolVersion")
+        version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        capabilities = params.get("capabilities")
+        client_info = params.get("clientInfo")
+        self._client_params = {
+            "protocolVersion": version,
+            # Members may ask the client for sampling, elicitation or roots as it allows.
+            "capabilities": capabilities if isinstance(capabilities, dict) else {},
+            "clientInfo": client_info if isinstance(client_info, dict) else _GATEWAY_CLIENT,
+        }
+        for member in self._members.values():
+            self._connect_soon(member)
+        return _result(
+            message,
+            {
+                "protocolVersion": version,
+                "capabilities": {
+                    "tools": {"listChanged": True},
+                    "prompts": {"listChanged": True},
+                    "resources": {"listChanged": True, "subscribe": True},
+                    "logging": {},
+                    "completions": {},
+                },
+                "serverInfo": {"name": self.service, "version": __version__},
+            },
+        )
+
+    async def _list(self, message: Message, listing: _Listing) -> Message:
+        params = message.get("params") or {}
+        if params.get("cursor") is not None:
+            # Every answer is one whole page, so no cursor was ever handed out.
+            return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, "Invalid cursor")
+        method = message["method"]
+        cached = self._cache.get(method)
+        if cached is not None and cached[0] > time.monotonic():
+            items = cached[1]
+        else:
+            items, complete = await self._gather(method, listing)
+            if complete:
+                self._cache[method] = (time.monotonic() + self._discovery.cache_ttl.total_seconds(), items)
+        self._listed = True
+        return _result(message, {listing.key: items})
+
+    async def _gather(self, method: str, listing: _Listing) -> tuple[list[Any], bool]:
+        """Every member's items, qualified, in configuration order; and whether every
+        member answered."""
+        for member in self._members.values():
+            self._connect_soon(member)
+        found: dict[str, list[Any]] = {}
+        timeout = self._discovery.timeout.total_seconds()
+
+        async def collect(member: _Member) -> None:
+            with anyio.move_on_after(timeout) as scope:
+                await member.settled.wait()
+                if member.upstream is None:
+                    return
+                if listing.capability not in member.capabilities:
+                    found[member.name] = []
+                    return
+                try:
+                    items = await self._list_member(member, method, listing)
+                except BackendError as exc:
+                    logger.warning(
+                        "%s: %s left out of %s: %s", self.service, member.name, method, exc.message
+                    )
+                    return
+                found[member.name] = [self._qualified_item(member.name, item, listing) for item in items]
+            if scope.cancelled_caught:
+                logger.warning(
+                    "%s: %s left out of %s: no answer within %.3g s",
+                    self.service,
+                    member.name,
+                    method,
+                    timeout,
+                )
+
+        async with anyio.create_task_group() as task_group:
+            for member in self._members.values():
+                task_group.start_soon(collect, member)
+        items = [item for name in self._members if name in found for item in found[name]]
+        return items, len(found) == len(self._members)
+
+    async def _list_member(self, member: _Member, method: str, listing: _Listing) -> list[Any]:
+        items: list[Any] = []
+        cursor: Any = None
+        while True:
+            params = {"cursor": cursor} if cursor is not None else {}
+            response = await self._forward(member, {"method": method, "params": params}, _discard)
+            result = _result_of(response)
+            page = result.get(listing.key)
+            if not isinstance(page, list):
+                raise BackendError(f"{method} answered without a list of {listing.key}")
+            items.extend(item for item in page if isinstance(item, dict))
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
+                return items
+
+    def _qualified_item(self, member: str, item: dict[str, Any], listing: _Listing) -> dict[str, Any]:
+        value = item.get(listing.field)
+        if not isinstance(value, str):
+            return item
+        if listing.capability == "resources":
+            return {**item, listing.field: self._namespace.qualify_uri(member, value)}
+        return {**item, listing.field: self._namespace.qualify(member, value)}
+
+    # -- requests routed to one member ---------------------------------------------------
+
+    async def _route_by_name(self, message: Message, related: MessageSink, kind: str) -> Message:
+        params = message.get("params") or {}
+        name = params.get("name")
+        resolved = self._namespace.resolve(name) if isinstance(name, str) else None
+        if resolved is None:
+            return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, f"Unknown {kind}: {name}")
+        member_name, own_name = resolved
+        return await self._routed(member_name, message, {**params, "name": own_name}, related)
+
+    async def _route_by_uri(self, message: Message, related: MessageSink) -> Message:
+        params = message.get("params") or {}
+        uri = params.get("uri")
+        resolved = self._namespace.resolve_uri(uri) if isinstance(uri, str) else None
+        if resolved is None:
+            return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, f"Unknown resource: {uri}")
+        member_name, own_uri = resolved
+        return await self._routed(member_name, message, {**params, "uri": own_uri}, related)
+
+    async def _complete(self, message: Message, related: MessageSink) -> Message:
+        params = message.get("params") or {}
+        ref = params.get("ref")
+        resolved: tuple[str, str] | None = None
+        if isinstance(ref, dict) and ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
+            resolved = self._namespace.resolve(ref["name"])
+            key = "name"
+        elif isinstance(ref, dict) and ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
+            resolved = self._namespace.resolve_uri(ref["uri"])
+            key = "uri"
+        if resolved is None:
+            return jsonrpc.error_response(
+                message["id"], jsonrpc.INVALID_PARAMS, "Unknown completion reference"
+            )
+        assert isinstance(ref, dict)
+        member_name, own = resolved
+        return await self._routed(member_name, message, {**params, "ref": {**ref, key: own}}, related)
+
+    async def _routed(
+        self, member_name: str, message: Message, params: dict[str, Any], related: MessageSink
+    ) -> Message:
+        member = await self._ready(member_name)
+        response = await self._forward(
+            member, {**message, "params": params}, self._from_member_to(member, related)
+        )
+        result = response.get("result")
+        if isinstance(result, dict):
+            response = {**response, "result": self._qualified_result(member.name, result)}
+        return {**response, "id": message["id"]}
+
+    def _qualified_result(self, member: str, result: dict[str, Any]) -> dict[str, Any]:
+        """The result with every resource URI in it (read contents, resource links and
+        embedded resources) in the aggregate's form, so the client can read them back here."""
+        changed: dict[str, Any] = {}
+        for key in ("contents", "content", "messages"):
+            value = result.get(key)
+            if isinstance(value, list):
+                changed[key] = [self._qualified_content(member, item) for item in value]
+        return {**result, **changed} if changed else result
+
+    def _qualified_content(self, member: str, item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        if isinstance(item.get("content"), dict):  # a prompt message
+            return {**item, "content": self._qualified_content(member, item["content"])}
+        if isinstance(item.get("resource"), dict):  # an embedded resource
+            return {**item, "resource": self._qualified_content(member, item["resource"])}
+        if isinstance(item.get("uri"), str):  # read contents, or a resource link
+            return {**item, "uri": self._namespace.qualify_uri(member, item["uri"])}
+        return item
+
+    async def _broadcast_request(self, message: Message, capability: str) -> None:
+        async def send(member: _Member) -> None:
+            try:
+                await self._forward(member, message, _discard)
+            except BackendError as exc:
+                logger.warning("%s: %s to %s failed: %s", self.service, message["method"], member.name, exc)
+
+        async with anyio.create_task_group() as task_group:
+            for member in self._live_members():
+                if capability in member.capabilities:
+                    task_group.start_soon(send, member)
+
+    async def _forward(self, member: _Member, message: Message, related: MessageSink) -> Message:
+        """Send a request to a member under an id of the aggregate's own."""
+        assert member.upstream is not None
+        own = {**message, "jsonrpc": "2.0", "id": f"mcp-front-{next(self._ids)}"}
+        return await member.upstream.request(own, related)
+
+    # -- members -------------------------------------------------------------------------
+
+    async def _ready(self, name: str) -> _Member:
+        """The member, connected.
+
+        A call waits for its member as long as the member's own start takes (a call
+        made directly would too); only listings, which must not wait on the slowest
+        member, are bound by the discovery timeout.
+        """
+        member = self._members[name]
+        self._connect_soon(member)
+        await member.settled.wait()
+        if member.upstream is None:
+            reason = member.failure or "it did not connect"
+            raise BackendError(f"service '{name}' of '{self.service}' is unavailable: {reason}")
+        return member
+
+    def _live_members(self) -> list[_Member]:
+        return [member for member in self._members.values() if member.upstream is not None]
+
+    def _connect_soon(self, member: _Member) -> None:
+        if self._closed or member.connecting or member.upstream is not None:
+            return
+        if member.failure is not None and time.monotonic() - member.failed_at < RETRY_AFTER:
+            return
+        member.connecting = True
+        member.settled = anyio.Event()
+        self._registry.task_group.start_soon(self._connect, member)
+
+    async def _connect(self, member: _Member) -> None:
+        upstream: Upstream | None = None
+        with anyio.CancelScope() as scope:
+            self._connects.add(scope)
+            try:
+                with anyio.fail_after(CONNECT_LIMIT):
+                    if not member.reserved:
+                        member.reserved = self._registry.reserve(self._principal, self._discovery)
+                        if not member.reserved:
+                            raise BackendError("the user's limit of backend connections is reached")
+                    upstream = await self._openers[member.name](
+                        self._principal, self._from_member_to(member, self._unsolicited)
+                    )
+                    response = await upstream.request(
+                        {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": self._client_params},
+                        _discard,
+                    )
+                    result = _result_of(response)
+                    await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            except Exception as exc:  # a background task must not take down the registry
+                reason = _reason(exc)
+                member.failure, member.failed_at = reason, time.monotonic()
+                logger.warning("%s: member %s is unavailable: %s", self.service, member.name, reason)
+                if upstream is not None:
+                    with anyio.CancelScope(shield=True):
+                        await upstream.aclose()
+                self._release(member)
+            else:
+                capabilities = result.get("capabilities")
+                member.capabilities = capabilities if isinstance(capabilities, dict) else {}
+                member.upstream, member.failure = upstream, None
+                if self._listed:
+                    await self._announce_lists(member)
+            finally:
+                member.connecting = False
+                member.settled.set()
+                self._connects.discard(scope)
+        if scope.cancelled_caught and upstream is not None and member.upstream is None:
+            with anyio.CancelScope(shield=True):
+                await upstream.aclose()
+            self._release(member)
+
+    async def _announce_lists(self, member: _Member) -> None:
+        """Tell the client a member it has not seen yet arrived late."""
+        for notification, methods in _CHANGED.items():
+            capability = notification.split("/")[1]
+            if capability in member.capabilities:
+                for method in methods:
+                    self._cache.pop(method, None)
+                await self._deliver(self._unsolicited, {"jsonrpc": "2.0", "method": notification})
+
+    async def _disconnect(self, member: _Member) -> None:
+        upstream, member.upstream = member.upstream, None
+        if upstream is not None:
+            await upstream.aclose()
+        self._release(member)
+
+    def _release(self, member: _Member) -> None:
+        if member.reserved:
+            member.reserved = False
+            self._registry.release(self._principal)
+
+    # -- the members' side ---------------------------------------------------------------
+
+    def _from_member_to(self, member: _Member, sink: MessageSink) -> MessageSink:
+        """A sink for `member`'s server messages that passes them to `sink` in the
+        aggregate's terms."""
+
+        async def deliver(message: Message) -> None:
+            await self._deliver(sink, self._translated(member, message))
+
+        return deliver
+
+    def _translated(self, member: _Member, message: Message) -> Message:
+        method = message.get("method")
+        if "id" in message and method is not None:
+            own_id = f"{member.name}-{next(self._ids)}"
+            self._server_requests[own_id] = (member, message["id"])
+            return {**message, "id": own_id}
+        if method in _CHANGED:
+            for listing in _CHANGED[method]:
+                self._cache.pop(listing, None)
+        elif method == "notifications/resources/updated":
+            params = message.get("params") or {}
+            if isinstance(params.get("uri"), str):
+                uri = self._namespace.qualify_uri(member.name, params["uri"])
+                return {**message, "params": {**params, "uri": uri}}
+        return message
+
+    async def _deliver(self, sink: MessageSink, message: Message) -> None:
+        try:
+            await sink(message)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            logger.debug(
+                "%s: %s not delivered: the client's stream is gone", self.service, message.get("method")
+            )
+
+
+class AggregateRegistry(Running):
+    """Opens `AggregateUpstream`s; holds their background connects and the count of
+    backend connections each user holds through aggregates."""
+
+    def __init__(self) -> None:
+        self._upstreams: set[AggregateUpstream] = set()
+        self._connections: Counter[str] = Counter()
+
+    def open(
+        self,
+        service: str,
+        server: ServerConfig,
+        principal: Principal,
+        unsolicited: MessageSink,
+        members: Mapping[str, MemberOpener],
+    ) -> AggregateUpstream:
+        upstream = AggregateUpstream(self, service, server, principal, unsolicited, members)
+        self._upstreams.add(upstream)
+        return upstream
+
+    @property
+    def session_count(self) -> int:
+        return len(self._upstreams)
+
+    def connections_of(self, principal: Principal) -> int:
+        return self._connections[principal.subject]
+
+    def reserve(self, principal: Principal, discovery: DiscoveryConfig) -> bool:
+        limit = discovery.max_conns_per_user
+        if limit and self._connections[principal.subject] >= limit:
+            return False
+        self._connections[principal.subject] += 1
+        return True
+
+    def release(self, principal: Principal) -> None:
+        self._connections[principal.subject] -= 1
+        if self._connections[principal.subject] <= 0:
+            del self._connections[principal.subject]
+
+    def forget(self, upstream: AggregateUpstream) -> None:
+        self._upstreams.discard(upstream)
+
+    async def aclose(self) -> None:
+        async with anyio.create_task_group() as task_group:
+            for upstream in list(self._upstreams):
+                task_group.start_soon(upstream.aclose)
+
+
+def _result(message: Message, result: dict[str, Any]) -> Message:
+    return {"jsonrpc": "2.0", "id": message["id"], "result": result}
+
+
+def _result_of(response: Message) -> dict[str, Any]:
+    result = response.get("result")
+    if isinstance(result, dict):
+        return result
+    error = response.get("error")
+    detail = error.get("message") if isinstance(error, dict) else None
+    raise BackendError(str(detail or "answered without a result"))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, BackendError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return f"it did not initialize within {CONNECT_LIMIT:.0f} s"
+    # Only the type: the text of an unexpected error may quote a URL and its credentials.
+    return f"unexpected {type(exc).__name__}"
+
+
+async def _discard(message: Message) -> None:
+    """Server messages about the aggregate's own requests concern no client request."""
