@@ -1,16 +1,24 @@
 """mcp-front: an OAuth 2.1 authentication gateway for MCP servers."""
 
-from importlib.metadata import PackageNotFoundError, version
-
+from mcp_front._version import __version__
 from mcp_front.app import create_app
+from mcp_front.audit import AuditEvent, AuditLog
 from mcp_front.auth import ANONYMOUS, Principal, ResourceGuard, StaticCredentials
 from mcp_front.auth.audience import AudienceValidator
 from mcp_front.auth.policy import AccessPolicy
 from mcp_front.auth.server import AuthorizationServer
+from mcp_front.auth.service_policy import ServiceAccess
 from mcp_front.auth.tokens import SigningKey, SigningKeys, TokenIssuer
 from mcp_front.backends import BackendError, MessageSink, Upstream
 from mcp_front.backends.stdio import StdioLimits, StdioSession, StdioSessionPool
-from mcp_front.config import ConfigError, GatewayConfig, ProxyConfig, ServerConfig, load_config
+from mcp_front.config import (
+    ConfigError,
+    GatewayConfig,
+    ProxyConfig,
+    ServerConfig,
+    ServicePolicy,
+    load_config,
+)
 from mcp_front.crypto import Keyring
 from mcp_front.gateway import Gateway, GatewayError
 from mcp_front.idp import (
@@ -25,15 +33,12 @@ from mcp_front.idp import (
 from mcp_front.storage import MemoryStore, SQLiteStore, Store, open_store
 from mcp_front.transports.session import FrontSession, SessionRegistry
 
-try:
-    __version__ = version("mcp-front")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
-
 __all__ = [
     "ANONYMOUS",
     "AccessPolicy",
     "AudienceValidator",
+    "AuditEvent",
+    "AuditLog",
     "AuthorizationServer",
     "AzureProvider",
     "BackendError",
@@ -56,6 +61,8 @@ __all__ = [
     "ResourceGuard",
     "SQLiteStore",
     "ServerConfig",
+    "ServiceAccess",
+    "ServicePolicy",
     "SessionRegistry",
     "SigningKey",
     "SigningKeys",

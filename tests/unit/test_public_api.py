@@ -13,3 +13,7 @@ def test_version_is_the_installed_distribution() -> None:
     from importlib.metadata import version
 
     assert mcp_front.__version__ == version("mcp-front")
+
+
+def test_policy_and_audit_are_public() -> None:
+    assert {"AuditEvent", "AuditLog", "ServiceAccess", "ServicePolicy"} <= set(mcp_front.__all__)

@@ -10,6 +10,7 @@ from mcp_front.config.models.auth import (
 )
 from mcp_front.config.models.gateway import RESERVED_SERVICE_NAMES, GatewayConfig
 from mcp_front.config.models.inline import InlineConfig, InlineHttpCall, InlineTool
+from mcp_front.config.models.policy import AuditConfig, PolicyRule, ServicePolicy, ToolPolicy
 from mcp_front.config.models.proxy import ProxyConfig, SessionsConfig
 from mcp_front.config.models.servers import (
     DiscoveryConfig,
@@ -27,6 +28,7 @@ from mcp_front.config.models.user_auth import (
 
 __all__ = [
     "RESERVED_SERVICE_NAMES",
+    "AuditConfig",
     "AuthConfig",
     "BasicServiceAuth",
     "BearerServiceAuth",
@@ -39,15 +41,18 @@ __all__ = [
     "ManualUserAuthentication",
     "MemoryStorage",
     "OAuthUserAuthentication",
+    "PolicyRule",
     "ProxyConfig",
     "RedisStorage",
     "SQLiteStorage",
     "ServerConfig",
     "ServerOptions",
     "ServiceAuth",
+    "ServicePolicy",
     "SessionsConfig",
     "StorageConfig",
     "ToolFilter",
+    "ToolPolicy",
     "TransportType",
     "UserAuthentication",
 ]

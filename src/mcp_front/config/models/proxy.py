@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field
 from mcp_front.config.durations import Duration, PositiveDuration
 from mcp_front.config.models._base import ConfigModel
 from mcp_front.config.models.auth import AuthConfig
+from mcp_front.config.models.policy import AuditConfig
 from mcp_front.config.models.values import (
     Origin,
     check_base_url,
@@ -51,6 +52,8 @@ class ProxyConfig(ConfigModel):
     """Sign-in with an identity provider; without it only `serviceAuths` credentials get in."""
     allowed_origins: list[Origin] = Field(default_factory=list, examples=[["https://claude.ai"]])
     """Browser origins allowed to call the gateway (CORS)."""
+    audit: AuditConfig | None = None
+    """Where tool calls and denials are recorded; without it, the `mcp_front.audit` logger."""
 
     @property
     def base_path(self) -> str:

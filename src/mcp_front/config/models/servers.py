@@ -13,6 +13,7 @@ from mcp_front.config.durations import PositiveDuration
 from mcp_front.config.errors import KeyPath, config_value_error
 from mcp_front.config.models._base import ConfigModel, Problem, json_key, raise_problems
 from mcp_front.config.models.inline import InlineConfig
+from mcp_front.config.models.policy import ServicePolicy
 from mcp_front.config.models.service_auth import ServiceAuth
 from mcp_front.config.models.user_auth import UserAuthentication
 from mcp_front.config.models.values import check_http_url
@@ -104,6 +105,8 @@ class ServerConfig(ConfigModel):
     """How long a stdio process has to answer `initialize` before it counts as failed."""
     options: ServerOptions = Field(default_factory=ServerOptions)
     service_auths: list[ServiceAuth] = Field(default_factory=list)
+    policy: ServicePolicy | None = None
+    """Who may use the service and which of its tools; without it, every authenticated caller."""
     requires_user_token: bool = False
     user_authentication: UserAuthentication | None = None
     inline: InlineConfig | None = None
