@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from typing import Literal
+from collections.abc import Iterator
+from typing import Final, Literal
+from urllib.parse import urlsplit
 
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
 from pydantic import Field, JsonValue, SecretStr, field_validator, model_validator
 
 from mcp_front.config.durations import PositiveDuration
-from mcp_front.config.errors import config_value_error
+from mcp_front.config.errors import KeyPath, config_value_error, format_path
 from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
 from mcp_front.config.models.values import HttpUrlText, ToolName
+
+PLACEHOLDER: Final = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_-]*)\}\}")
+"""`{{name}}`: the top-level argument `name` of a tool call.
+
+Names start with a letter or `_`, so Go templates that other tools take as arguments
+(`docker ps --format {{.Names}}`) stay literal text.
+"""
+
+
+def placeholders(text: str) -> list[str]:
+    """The argument names `text` refers to, in order."""
+    return PLACEHOLDER.findall(text)
+
+
+def _template_strings(value: JsonValue, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    """Every string inside a JSON body template, with its key path; keys are literal."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _template_strings(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _template_strings(item, (*path, key))
 
 
 def _empty_object_schema() -> dict[str, JsonValue]:
@@ -51,7 +80,34 @@ class InlineTool(ConfigModel):
                 'must be a JSON Schema with "type": "object"',
                 fix='start from {"type": "object"}',
             )
+        try:
+            validator_for(schema).check_schema(schema)
+        except SchemaError as error:
+            raise config_value_error("input_schema", f"is not a valid JSON Schema: {error.message}") from None
         return schema
+
+    @property
+    def argument_names(self) -> frozenset[str]:
+        """The top-level properties of `input_schema`: what placeholders may name."""
+        properties = self.input_schema.get("properties")
+        return frozenset(properties) if isinstance(properties, dict) else frozenset()
+
+    def templates(self) -> Iterator[tuple[KeyPath, str]]:
+        """Every text of the tool that placeholders are filled into, with its key path.
+
+        Values read from `$env` or `$file` (secrets) are taken literally, never as templates.
+        """
+        for index, argument in enumerate(self.args):
+            yield ("args", index), argument
+        for name, value in self.env.items():
+            if isinstance(value, str):
+                yield ("env", name), value
+        if self.http is not None:
+            yield ("http", "url"), self.http.url
+            for name, value in self.http.headers.items():
+                if isinstance(value, str):
+                    yield ("http", "headers", name), value
+            yield from _template_strings(self.http.body, ("http", "body"))
 
     @model_validator(mode="after")
     def _runs_exactly_one_action(self) -> InlineTool:
@@ -69,8 +125,39 @@ class InlineTool(ConfigModel):
                 for key in ("args", "env")
                 if key in customized
             )
+        problems.extend(self._placeholder_problems())
         raise_problems(self, problems)
         return self
+
+    def _placeholder_problems(self) -> Iterator[Problem]:
+        known = self.argument_names
+        if self.command is not None and placeholders(self.command):
+            yield Problem(
+                ("command",),
+                "takes no placeholders: the program run is fixed",
+                fix='pass arguments in "args"',
+            )
+        for location, text in self.templates():
+            for name in placeholders(text):
+                if name not in known:
+                    # The report cannot point inside a free-form JSON value, so the body's
+                    # inner path is named in the message instead.
+                    inner = location[2:] if location[:2] == ("http", "body") else ()
+                    where = f" (at {format_path(inner)})" if inner else ""
+                    yield Problem(
+                        location[:2] if inner else location,
+                        f'{{{{{name}}}}}{where} names no property of "inputSchema"',
+                        fix=f'add "{name}" to inputSchema.properties, or fix the name',
+                    )
+        if self.http is not None:
+            # Arguments may shape the path and query, never where the request goes (SSRF).
+            parts = urlsplit(self.http.url)
+            if placeholders(f"{parts.scheme}://{parts.netloc}"):
+                yield Problem(
+                    ("http", "url"),
+                    "may not have placeholders in its scheme or host: arguments must not choose the server",
+                    fix="write the host literally; put arguments in the path or query",
+                )
 
 
 class InlineConfig(ConfigModel):

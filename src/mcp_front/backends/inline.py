@@ -1,0 +1,237 @@
+"""Tools defined in the configuration, served as an MCP server by the gateway itself.
+
+An `InlineUpstream` answers the handshake, `ping`, `tools/list` and `tools/call` in
+process; a call runs the tool's command (`inline_command`) or makes its HTTP request
+(`inline_http`), with the caller's arguments checked against the tool's `inputSchema`
+and filled into its templates (`inline_arguments`). Nothing goes through a shell, and a
+call's processes are killed when it ends, times out or is cancelled.
+
+All sessions share one `InlineToolRegistry`: one pooled HTTP client, and the record of
+the process groups running now, so that its `aclose()` leaves none behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any, Final
+
+import anyio
+import httpx2
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
+from mcp_front._version import __version__
+from mcp_front.auth.principal import Principal
+from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.child_process import child_environment
+from mcp_front.backends.inline_arguments import (
+    ArgumentRefused,
+    command_line,
+    environment,
+    validation_problems,
+)
+from mcp_front.backends.inline_command import MAX_OUTPUT_BYTES, ProcessGroups, run_command
+from mcp_front.backends.inline_http import build_request, call_http, http_client
+from mcp_front.backends.inline_result import decode, error_result, output_result, tail
+from mcp_front.backends.lifecycle import Running
+from mcp_front.config import ServerConfig
+from mcp_front.config.models.inline import InlineTool
+from mcp_front.transports import jsonrpc
+from mcp_front.transports.jsonrpc import Message
+
+logger = logging.getLogger("mcp_front.backends.inline")
+
+DEFAULT_TIMEOUT: Final = timedelta(seconds=60)
+
+
+def _answer(message: Message, result: dict[str, Any]) -> Message:
+    return {"jsonrpc": "2.0", "id": message["id"], "result": result}
+
+
+class InlineUpstream:
+    """The `Upstream` of one client session on an inline service."""
+
+    def __init__(
+        self, registry: InlineToolRegistry, service: str, server: ServerConfig, principal: Principal
+    ):
+        if server.inline is None:
+            raise BackendError(f"service '{service}' has no inline tools")
+        self._registry = registry
+        self.service = service
+        self._server = server
+        self._inline = server.inline
+        self.principal = principal
+        self._tools = {tool.name: tool for tool in server.inline.tools}
+        self._calls: set[anyio.CancelScope] = set()
+        self._closed = False
+
+    # -- Upstream -----------------------------------------------------------------------
+
+    async def request(self, message: Message, related: MessageSink) -> Message:
+        if self._closed:
+            raise BackendError(f"the session with service '{self.service}' is closed")
+        method = message["method"]
+        params = message.get("params")
+        params = params if isinstance(params, dict) else {}
+        if method == "initialize":
+            return _answer(message, self._initialize(params))
+        if method == "ping":
+            return _answer(message, {})
+        if method == "tools/list":
+            return _answer(message, {"tools": [self._describe(tool) for tool in self._inline.tools]})
+        if method == "tools/call":
+            return await self._call(message, params)
+        return jsonrpc.error_response(message["id"], jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    async def notify(self, message: Message) -> None:
+        """Nothing to do: the tool list never changes and calls are not resumable."""
+
+    async def respond(self, message: Message) -> None:
+        """Nothing to do: an inline service sends no requests of its own."""
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for scope in list(self._calls):
+            scope.cancel()
+        self._registry._forget(self)
+
+    # -- the methods ----------------------------------------------------------------------
+
+    def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        offered = params.get("protocolVersion")
+        version = offered if offered in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        result: dict[str, Any] = {
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": self.service, "version": __version__},
+        }
+        if self._inline.description:
+            result["instructions"] = self._inline.description
+        return result
+
+    @staticmethod
+    def _describe(tool: InlineTool) -> dict[str, Any]:
+        return {"name": tool.name, "description": tool.description, "inputSchema": tool.input_schema}
+
+    async def _call(self, message: Message, params: dict[str, Any]) -> Message:
+        name = params.get("name")
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(name, str) or not isinstance(arguments, dict):
+            return jsonrpc.error_response(
+                message["id"], jsonrpc.INVALID_PARAMS, '"name" must be a string and "arguments" an object'
+            )
+        tool = self._tools.get(name)
+        if tool is None:
+            # Unknown tools are protocol errors (MCP 2025-11-25, server/tools, "Error Handling").
+            return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, f"Unknown tool: {name}")
+        # Invalid arguments are tool execution errors, so the model can read them and retry
+        # (MCP 2025-11-25, server/tools, "Error Handling"; SEP-1303).
+        problems = validation_problems(tool.input_schema, arguments)
+        if problems:
+            text = "\n".join([f"the arguments of {name} are not valid:", *problems])
+            return _answer(message, error_result(text))
+        started = time.monotonic()
+        scope = anyio.CancelScope()
+        self._calls.add(scope)
+        try:
+            with scope:
+                result = await self._run(tool, arguments)
+            if scope.cancelled_caught:
+                raise BackendError(f"the session with service '{self.service}' closed during the call")
+        finally:
+            self._calls.discard(scope)
+        logger.info(
+            "service %s: %s called %s (%s, %.0f ms)",
+            self.service,
+            self.principal.display_name,
+            name,
+            "error" if result.get("isError") else "ok",
+            (time.monotonic() - started) * 1000,
+            extra={"service": self.service, "principal": self.principal.display_name, "tool": name},
+        )
+        return _answer(message, result)
+
+    def _timeout(self, tool: InlineTool) -> float:
+        return (tool.timeout or self._server.timeout or DEFAULT_TIMEOUT).total_seconds()
+
+    async def _run(self, tool: InlineTool, arguments: dict[str, Any]) -> dict[str, Any]:
+        secrets: list[str] = []
+        try:
+            if tool.command is not None:
+                return await self._run_command(tool, tool.command, arguments, secrets)
+            assert tool.http is not None
+            request = build_request(self._registry.client, tool.http, arguments, secrets)
+        except ArgumentRefused as refused:
+            return error_result(f"{tool.name} was not run: {refused}", secrets)
+        return await call_http(
+            self._registry.client, request, time_limit=self._timeout(tool), secrets=secrets
+        )
+
+    async def _run_command(
+        self, tool: InlineTool, command: str, arguments: dict[str, Any], secrets: list[str]
+    ) -> dict[str, Any]:
+        argv = command_line(command, tool.args, arguments)
+        env = child_environment(environment(tool.env, arguments, secrets))
+        timeout = self._timeout(tool)
+        try:
+            outcome = await run_command(
+                argv,
+                env,
+                time_limit=timeout,
+                groups=self._registry.groups,
+                output_limit=self._registry.output_limit,
+            )
+        except OSError as exc:
+            return error_result(f"{tool.name} could not start {command}: {exc.strerror or exc}", secrets)
+        if outcome.timed_out:
+            return error_result(f"{tool.name} did not finish within {timeout:g}s and was stopped", secrets)
+        if outcome.returncode != 0:
+            status = outcome.returncode
+            reason = (
+                f"was killed by signal {-status}"
+                if status is not None and status < 0
+                else f"exited with status {status}"
+            )
+            stderr = tail(decode(outcome.stderr))
+            message = f"{tool.name} {reason}" + (f":\n{stderr}" if stderr else "")
+            return error_result(message, secrets)
+        return output_result(decode(outcome.stdout), secrets, truncated=outcome.truncated)
+
+
+class InlineToolRegistry(Running):
+    """Opens `InlineUpstream`s; owns the HTTP client and the running commands they share."""
+
+    def __init__(
+        self, *, client: httpx2.AsyncClient | None = None, output_limit: int = MAX_OUTPUT_BYTES
+    ) -> None:
+        self.client = client or http_client()
+        self.output_limit = output_limit
+        self.groups = ProcessGroups()
+        self._upstreams: set[InlineUpstream] = set()
+
+    def open(
+        self, service: str, server: ServerConfig, principal: Principal, unsolicited: MessageSink
+    ) -> InlineUpstream:
+        """A new session; an inline service sends nothing unsolicited."""
+        upstream = InlineUpstream(self, service, server, principal)
+        self._upstreams.add(upstream)
+        return upstream
+
+    @property
+    def session_count(self) -> int:
+        return len(self._upstreams)
+
+    async def aclose(self) -> None:
+        """End every session, kill whatever still runs, and close the client."""
+        for upstream in list(self._upstreams):
+            await upstream.aclose()
+        self.groups.kill_all()
+        await self.client.aclose()
+
+    def _forget(self, upstream: InlineUpstream) -> None:
+        self._upstreams.discard(upstream)

@@ -1,0 +1,331 @@
+"""InlineUpstream: the MCP methods it answers, and how command and HTTP tool calls come out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from mcp_front.auth.principal import Principal
+from mcp_front.backends.base import BackendError
+from mcp_front.backends.inline import InlineToolRegistry, InlineUpstream
+from mcp_front.backends.inline_http import http_client
+from mcp_front.config import ServerConfig, load_config
+from mcp_front.transports import jsonrpc
+from mcp_front.transports.jsonrpc import Message
+
+ALICE = Principal(subject="alice-sub", email="alice@example.com")
+SECRET = "sup3r-s3cret-t0ken"
+PRINT_ARGV = "import json, sys; print(json.dumps(sys.argv[1:]))"
+STRING = {"type": "string"}
+
+
+def tool(name: str, properties: dict[str, Any] | None = None, **action: Any) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties or {}}
+    return {"name": name, "description": f"the {name} tool", "inputSchema": schema, **action}
+
+
+def server(*tools: dict[str, Any], **extra: Any) -> ServerConfig:
+    return ServerConfig.model_validate(
+        {"transportType": "inline", "inline": {"description": "test tools", "tools": list(tools)}, **extra}
+    )
+
+
+def with_secret(*tools: dict[str, Any]) -> ServerConfig:
+    """A server whose tools may read SECRET with {"$env": "TOKEN"}, as the loader resolves it."""
+    document = {"mcpServers": {"tools": {"transportType": "inline", "inline": {"tools": list(tools)}}}}
+    return load_config(document, environ={"TOKEN": SECRET}).mcp_servers["tools"]
+
+
+async def ignore(message: Message) -> None:
+    pass
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[InlineToolRegistry]:
+    # Inline sessions need none of run()'s background tasks; closing is what matters here.
+    running = InlineToolRegistry()
+    yield running
+    await running.aclose()
+
+
+async def ask(upstream: InlineUpstream, method: str, params: dict[str, Any] | None = None) -> Message:
+    message: Message = {"jsonrpc": "2.0", "id": "r-1", "method": method}
+    if params is not None:
+        message["params"] = params
+    return await upstream.request(message, ignore)
+
+
+async def call(
+    upstream: InlineUpstream, name: str, arguments: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = await ask(upstream, "tools/call", {"name": name, "arguments": arguments or {}})
+    assert response["id"] == "r-1"
+    result: dict[str, Any] = response["result"]
+    return result
+
+
+def text(result: dict[str, Any]) -> str:
+    return str(result["content"][0]["text"])
+
+
+ARGV_TOOL = tool(
+    "argv", {"text": STRING, "count": {"type": "integer"}}, command=sys.executable,
+    args=["-c", PRINT_ARGV, "{{text}}", "{{count}}"],
+)  # fmt: skip
+
+
+class TestProtocol:
+    @pytest.mark.parametrize(
+        ("offered", "answered"),
+        [("2025-06-18", "2025-06-18"), ("2024-11-05", "2024-11-05"), ("1999-01-01", "2025-11-25")],
+    )
+    async def test_initialize(self, registry: InlineToolRegistry, offered: str, answered: str) -> None:
+        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        response = await ask(upstream, "initialize", {"protocolVersion": offered, "capabilities": {}})
+        assert response == {
+            "jsonrpc": "2.0",
+            "id": "r-1",
+            "result": {
+                "protocolVersion": answered,
+                "capabilities": {"tools": {"listChanged": False}},
+                "serverInfo": {"name": "tools", "version": response["result"]["serverInfo"]["version"]},
+                "instructions": "test tools",
+            },
+        }
+
+    async def test_ping_list_and_unknown_methods(self, registry: InlineToolRegistry) -> None:
+        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        assert (await ask(upstream, "ping"))["result"] == {}
+        assert (await ask(upstream, "tools/list"))["result"] == {
+            "tools": [
+                {
+                    "name": "argv",
+                    "description": "the argv tool",
+                    "inputSchema": ARGV_TOOL["inputSchema"],
+                }
+            ]
+        }
+        response = await ask(upstream, "resources/list")
+        assert response["error"]["code"] == jsonrpc.METHOD_NOT_FOUND
+        await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        await upstream.respond({"jsonrpc": "2.0", "id": 5, "result": {}})
+
+    async def test_unknown_tools_and_malformed_calls_are_protocol_errors(
+        self, registry: InlineToolRegistry
+    ) -> None:
+        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        response = await ask(upstream, "tools/call", {"name": "nope", "arguments": {}})
+        assert response["error"] == {"code": jsonrpc.INVALID_PARAMS, "message": "Unknown tool: nope"}
+        response = await ask(upstream, "tools/call", {"name": "argv", "arguments": ["x"]})
+        assert response["error"]["code"] == jsonrpc.INVALID_PARAMS
+
+    async def test_a_closed_session_refuses_requests(self, registry: InlineToolRegistry) -> None:
+        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        assert registry.session_count == 1
+        await upstream.aclose()
+        assert registry.session_count == 0
+        with pytest.raises(BackendError):
+            await ask(upstream, "ping")
+
+
+class TestCommandTools:
+    async def test_arguments_reach_argv_inert(self, registry: InlineToolRegistry) -> None:
+        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        result = await call(upstream, "argv", {"text": "; rm -rf / $(id) `id`\nx", "count": 2})
+        assert result["isError"] is False
+        assert json.loads(text(result)) == ["; rm -rf / $(id) `id`\nx", "2"]
+
+    async def test_invalid_arguments_run_nothing(self, registry: InlineToolRegistry, tmp_path: Path) -> None:
+        canary = tmp_path / "ran"
+        touch = tool(
+            "touch", {"n": {"type": "integer"}}, command=sys.executable,
+            args=["-c", "import sys; open(sys.argv[1], 'w')", str(canary), "{{n}}"],
+        )  # fmt: skip
+        upstream = registry.open("tools", server(touch), ALICE, ignore)
+        result = await call(upstream, "touch", {"n": "not a number"})
+        assert result["isError"] is True
+        assert "the arguments of touch are not valid" in text(result)
+        assert "arguments.n: 'not a number' is not of type 'integer'" in text(result)
+        result = await call(upstream, "touch", {"n": -1})
+        assert result["isError"] is True
+        assert 'touch was not run: argument "n" starts with "-"' in text(result)
+        assert not canary.exists()
+
+    async def test_json_output_is_structured(self, registry: InlineToolRegistry) -> None:
+        emit = tool("emit", command=sys.executable, args=["-c", "print('{\"ok\": true}')"])
+        upstream = registry.open("tools", server(emit), ALICE, ignore)
+        result = await call(upstream, "emit")
+        assert result["structuredContent"] == {"ok": True}
+
+    async def test_a_failure_reports_status_and_stderr_without_secrets(
+        self, registry: InlineToolRegistry
+    ) -> None:
+        script = "import os, sys; print('bad token', os.environ['TOKEN'], file=sys.stderr); sys.exit(4)"
+        fail = tool("fail", command=sys.executable, args=["-c", script], env={"TOKEN": {"$env": "TOKEN"}})
+        config = with_secret(fail)
+        upstream = registry.open("tools", config, ALICE, ignore)
+        result = await call(upstream, "fail")
+        assert result["isError"] is True
+        assert text(result) == "fail exited with status 4:\nbad token …"
+        assert SECRET not in json.dumps(result)
+
+    async def test_only_the_minimal_environment_and_the_tools_own_reach_the_command(
+        self, registry: InlineToolRegistry, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("GATEWAY_SIGNING_KEY", "do-not-leak")
+        script = "import json, os; print(json.dumps(dict(os.environ)))"
+        env_tool = tool("env", {"region": STRING}, command=sys.executable, args=["-c", script],
+                        env={"REGION": "{{region}}"})  # fmt: skip
+        upstream = registry.open("tools", server(env_tool), ALICE, ignore)
+        result = await call(upstream, "env", {"region": "eu"})
+        environ = result["structuredContent"]
+        assert environ["REGION"] == "eu"
+        assert "GATEWAY_SIGNING_KEY" not in environ
+        assert "PATH" in environ
+
+    async def test_a_timeout_is_an_error_result(self, registry: InlineToolRegistry) -> None:
+        slow = tool(
+            "slow", command=sys.executable, args=["-c", "import time; time.sleep(30)"], timeout="0.3s"
+        )
+        upstream = registry.open("tools", server(slow), ALICE, ignore)
+        result = await call(upstream, "slow")
+        assert result == {
+            "content": [{"type": "text", "text": "slow did not finish within 0.3s and was stopped"}],
+            "isError": True,
+        }
+
+    async def test_the_server_timeout_applies_when_the_tool_has_none(
+        self, registry: InlineToolRegistry
+    ) -> None:
+        slow = tool("slow", command=sys.executable, args=["-c", "import time; time.sleep(30)"])
+        upstream = registry.open("tools", server(slow, timeout="0.2s"), ALICE, ignore)
+        assert "within 0.2s" in text(await call(upstream, "slow"))
+
+    async def test_closing_the_session_ends_its_calls(self, registry: InlineToolRegistry) -> None:
+        slow = tool("slow", command=sys.executable, args=["-c", "import time; time.sleep(30)"])
+        upstream = registry.open("tools", server(slow), ALICE, ignore)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as task_group:
+
+                async def call_and_expect_closed() -> None:
+                    with pytest.raises(BackendError, match="closed during the call"):
+                        await call(upstream, "slow")
+
+                task_group.start_soon(call_and_expect_closed)
+                while len(registry.groups) == 0:
+                    await anyio.sleep(0.02)
+                await upstream.aclose()
+        assert len(registry.groups) == 0
+
+
+class TestHttpTools:
+    @pytest.fixture
+    def seen(self) -> list[httpx2.Request]:
+        return []
+
+    @pytest.fixture
+    async def mocked(self, seen: list[httpx2.Request]) -> AsyncIterator[InlineToolRegistry]:
+        async def handler(request: httpx2.Request) -> httpx2.Response:
+            seen.append(request)
+            await request.aread()
+            if request.url.path == "/redirect":
+                return httpx2.Response(302, headers={"Location": "http://elsewhere.example/"})
+            if request.url.path == "/fail":
+                return httpx2.Response(500, text=f"internal trouble with {SECRET}")
+            if request.url.path == "/slow":
+                await anyio.sleep(5)
+            if request.url.path == "/cookie":
+                return httpx2.Response(200, json={}, headers={"Set-Cookie": "session=abc; Path=/"})
+            return httpx2.Response(200, json={"method": request.method, "url": str(request.url)})
+
+        client = http_client()
+        client._transport = httpx2.MockTransport(handler)
+        running = InlineToolRegistry(client=client)
+        yield running
+        await running.aclose()
+
+    async def test_get_sends_arguments_as_the_query(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        search = tool("search", {"q": STRING, "n": {"type": "integer"}},
+                      http={"method": "GET", "url": "https://api.example.com/search?lang=en"})  # fmt: skip
+        upstream = mocked.open("tools", server(search), ALICE, ignore)
+        result = await call(upstream, "search", {"q": "a&b=c", "n": 2})
+        assert result["isError"] is False
+        assert result["structuredContent"]["method"] == "GET"
+        assert seen[0].url.params.multi_items() == [("lang", "en"), ("q", "a&b=c"), ("n", "2")]
+
+    async def test_post_sends_arguments_as_the_json_body(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        create = tool("create", {"title": STRING, "tags": {"type": "array"}},
+                      http={"url": "https://api.example.com/items"})  # fmt: skip
+        upstream = mocked.open("tools", server(create), ALICE, ignore)
+        await call(upstream, "create", {"title": "x", "tags": ["a"]})
+        assert json.loads(seen[0].content) == {"title": "x", "tags": ["a"]}
+        assert seen[0].headers["content-type"] == "application/json"
+
+    async def test_url_headers_and_body_templates(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        update = tool(
+            "update", {"id": STRING, "limit": {"type": "integer"}},
+            http={
+                "method": "PATCH",
+                "url": "https://api.example.com/items/{{id}}",
+                "headers": {"X-Item": "item-{{id}}"},
+                "body": {"limit": "{{limit}}", "note": "for {{id}}"},
+            },
+        )  # fmt: skip
+        upstream = mocked.open("tools", server(update), ALICE, ignore)
+        await call(upstream, "update", {"id": "../admin?x=1", "limit": 3})
+        request = seen[0]
+        assert request.url.raw_path == b"/items/..%2Fadmin%3Fx%3D1"
+        assert request.headers["x-item"] == "item-../admin?x=1"
+        assert json.loads(request.content) == {"limit": 3, "note": "for ../admin?x=1"}
+        result = await call(upstream, "update", {"id": "a\r\nX-Admin: yes", "limit": 3})
+        assert result["isError"] is True
+        assert 'argument "id" contains a line break' in text(result)
+        assert len(seen) == 1
+
+    @pytest.mark.parametrize(
+        ("path", "message"),
+        [
+            (
+                "redirect",
+                "https://api.example.com answered with a redirect (HTTP 302), which is not followed",
+            ),
+            (
+                "fail",
+                "https://api.example.com answered HTTP 500 Internal Server Error: internal trouble with …",
+            ),
+            ("slow", "the request to https://api.example.com did not finish within 0.2s"),
+        ],
+    )
+    async def test_failures_are_error_results(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request], path: str, message: str
+    ) -> None:
+        authorized = {"Authorization": {"$env": "TOKEN"}}
+        url = f"https://api.example.com/{path}"
+        broken = tool("broken", http={"url": url, "headers": authorized}, timeout="0.2s")
+        upstream = mocked.open("tools", with_secret(broken), ALICE, ignore)
+        result = await call(upstream, "broken")
+        assert result == {"content": [{"type": "text", "text": message}], "isError": True}
+        assert seen[0].headers["authorization"] == SECRET
+        assert len(seen) == 1
+
+    async def test_cookies_are_never_kept(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        cookie = tool("cookie", http={"method": "GET", "url": "https://api.example.com/cookie"})
+        upstream = mocked.open("tools", server(cookie), ALICE, ignore)
+        await call(upstream, "cookie")
+        await call(upstream, "cookie")
+        assert "cookie" not in seen[1].headers
