@@ -11,11 +11,17 @@ import anyio
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_front.audit import AuditLog, AuditLogError
 from mcp_front.auth.principal import Principal
 from mcp_front.auth.resource import ResourceGuard
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_auth import StaticCredentials
+from mcp_front.auth.service_policy import ServiceAccess
+from mcp_front.backends.aggregate import AggregateRegistry
+from mcp_front.backends.audited import audited_opener
 from mcp_front.backends.base import MessageSink, Upstream
+from mcp_front.backends.inline import InlineToolRegistry
+from mcp_front.backends.policy import policy_opener
 from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
@@ -73,6 +79,8 @@ class Gateway:
         )
         self.streamable_http = StreamableHTTPForwarder(user_tokens=user_tokens)
         self.sse = SSEForwarder(user_tokens=user_tokens)
+        self.inline = InlineToolRegistry()
+        self.aggregates = AggregateRegistry()
         self.sessions = SessionRegistry(
             SessionLimits(
                 retention=max(sessions.retention, sessions.timeout),
@@ -84,6 +92,7 @@ class Gateway:
         self._ping_interval = ping_interval
         self.heartbeat = Heartbeat(ping_interval)
         self.authorization_server = self._build_authorization_server(store, identity_provider)
+        self.audit = AuditLog.from_config(proxy.audit)
         self.services = {
             name: self._build_service(name, server) for name, server in config.mcp_servers.items()
         }
@@ -92,9 +101,16 @@ class Gateway:
     async def run(self) -> AsyncIterator[Gateway]:
         """Run the background parts; on exit every session ends and every child is gone."""
         async with AsyncExitStack() as stack:
+            try:
+                self.audit.open()
+            except AuditLogError as exc:
+                raise GatewayError(str(exc)) from exc
+            stack.callback(self.audit.close)
             await stack.enter_async_context(self.pool.run())
             await stack.enter_async_context(self.streamable_http.run())
             await stack.enter_async_context(self.sse.run())
+            await stack.enter_async_context(self.inline.run())
+            await stack.enter_async_context(self.aggregates.run())
             await stack.enter_async_context(self.sessions.run())
             heartbeat = await stack.enter_async_context(anyio.create_task_group())
             heartbeat.start_soon(self.heartbeat.run)
@@ -134,12 +150,6 @@ class Gateway:
         await stack.enter_async_context(server.run())
 
     def _build_service(self, name: str, server: ServerConfig) -> Service:
-        if server.type == "aggregate" or server.transport_type not in ("stdio", "sse", "streamable-http"):
-            kind = "aggregate" if server.type == "aggregate" else f"transportType '{server.transport_type}'"
-            raise GatewayError(
-                f"mcpServers.{name}: {kind} services are not available in this version of mcp-front; "
-                "use a stdio, sse or streamable-http service, or remove this entry"
-            )
         credentials = StaticCredentials(name, server.service_auths) if server.service_auths else None
         oauth = self.authorization_server.oauth_resource(name) if self.authorization_server else None
         if credentials is None and oauth is None:
@@ -170,7 +180,11 @@ class Gateway:
 
     def _opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
         """How a new session of this service reaches its backend, governed by its rules."""
-        return self._governed(name, server, self._backend_opener(name, server))
+        # An aggregate's members record the calls they serve; the aggregate records only
+        # what its own rules refuse, so each call is in the audit log once.
+        return self._governed(
+            name, server, self._backend_opener(name, server), record_calls=server.type != "aggregate"
+        )
 
     def _backend_opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
         """How a new session reaches the backend itself, one way per kind of service."""
@@ -184,23 +198,52 @@ class Gateway:
         async def open_sse(principal: Principal, unsolicited: MessageSink) -> Upstream:
             return await self.sse.open(name, server, principal, unsolicited)
 
+        async def open_inline(principal: Principal, unsolicited: MessageSink) -> Upstream:
+            return self.inline.open(name, server, principal, unsolicited)
+
+        if server.type == "aggregate":
+            return self._aggregate_opener(name, server)
         openers: dict[str, UpstreamOpener] = {
             "stdio": open_stdio,
             "streamable-http": open_streamable_http,
             "sse": open_sse,
+            "inline": open_inline,
         }
         return openers[server.transport_type or "stdio"]
 
-    def _governed(self, name: str, server: ServerConfig, opener: UpstreamOpener) -> UpstreamOpener:
-        """`opener`, with the service's tool filter applied to every session it opens."""
+    def _aggregate_opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
+        # Members open exactly as their own services do, so their filters, policies and
+        # per-user isolation hold inside the aggregate too.
+        members = {member: self._opener(member, self.config.mcp_servers[member]) for member in server.servers}
+
+        async def open_aggregate(principal: Principal, unsolicited: MessageSink) -> Upstream:
+            return self.aggregates.open(name, server, principal, unsolicited, members)
+
+        return open_aggregate
+
+    def _governed(
+        self, name: str, server: ServerConfig, opener: UpstreamOpener, *, record_calls: bool = True
+    ) -> UpstreamOpener:
+        """`opener`, with the service's rules applied to every session it opens.
+
+        The layers, outermost first: audit, policy, tool filter. The audit sees what the
+        rules under it refuse; the tool filter is innermost so the policy never reveals a
+        tool the filter hides. With `record_calls=False` the audit records only refusals.
+        """
         tool_filter = server.options.tool_filter
-        if tool_filter is None:
-            return opener
+        if tool_filter is not None:
+            inner = opener
 
-        async def open_filtered(principal: Principal, unsolicited: MessageSink) -> Upstream:
-            return ToolFilteredUpstream(await opener(principal, unsolicited), tool_filter)
+            async def open_filtered(principal: Principal, unsolicited: MessageSink) -> Upstream:
+                return ToolFilteredUpstream(await inner(principal, unsolicited), tool_filter)
 
-        return open_filtered
+            opener = open_filtered
+        access = ServiceAccess.of(name, server.policy) if server.policy is not None else None
+        if access is not None:
+            opener = policy_opener(opener, access)
+        return audited_opener(
+            opener, self.audit, name, access=access, tool_filter=tool_filter, record_calls=record_calls
+        )
 
 
 class ServiceEndpoints:

@@ -1,0 +1,149 @@
+"""An aggregate over a stdio, an SSE and a streamable-HTTP member, with one member down and
+one too slow, reached with the SDK client over both front transports."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client.session import ClientRequestContext
+from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
+
+from tests.support.clients import Transport, connect, mcp_error_in, text_of
+from tests.support.everything import everything_server
+from tests.support.gateway import RunningGateway, bearer, running_gateway, stdio_service
+from tests.support.net import free_port
+
+pytestmark = pytest.mark.e2e
+
+ENDPOINT = {"streamable-http": "mcp", "sse": "sse"}
+DISCOVERY_TIMEOUT = 1.5
+
+
+@pytest.fixture(scope="module")
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    logs = tmp_path_factory.mktemp("everything")
+    with (
+        everything_server("sse", logs / "sse.log") as sse,
+        everything_server("streamableHttp", logs / "http.log") as streamable,
+    ):
+        yield {"sse": sse.url, "streamable-http": streamable.url}
+
+
+def services(backends: dict[str, str]) -> dict[str, Any]:
+    return {
+        "probe": stdio_service(serviceAuths=[bearer("t0k3n")]),
+        "ev-sse": {"transportType": "sse", "url": backends["sse"], "serviceAuths": [bearer("t0k3n")]},
+        "ev-http": {
+            "transportType": "streamable-http",
+            "url": backends["streamable-http"],
+            "serviceAuths": [bearer("t0k3n")],
+        },
+        "down": {"transportType": "sse", "url": f"http://127.0.0.1:{free_port()}/sse"},
+        # Never answers `initialize`.
+        "stuck": {"transportType": "stdio", "command": sys.executable, "args": ["-c", "input(); input()"]},
+        "all": {
+            "type": "aggregate",
+            "servers": ["probe", "ev-sse", "ev-http", "down", "stuck"],
+            "discovery": {"timeout": f"{DISCOVERY_TIMEOUT}s"},
+            "serviceAuths": [bearer("t0k3n", user="alice"), bearer("b0bs", user="bob")],
+        },
+    }
+
+
+@pytest.fixture
+async def gw(backends: dict[str, str]) -> AsyncIterator[RunningGateway]:
+    async with running_gateway(services(backends)) as running:
+        yield running
+
+
+@pytest.mark.parametrize("front", ["streamable-http", "sse"])
+async def test_tools_of_every_live_member_are_listed_namespaced_and_callable(
+    gw: RunningGateway, front: Transport
+) -> None:
+    async with connect(gw.service_url("all", ENDPOINT[front]), token="t0k3n", transport=front) as client:
+        started = time.monotonic()
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        elapsed = time.monotonic() - started
+        assert {"probe.echo", "ev-sse.echo", "ev-http.echo", "ev-http.get-sum"} <= names
+        assert not [name for name in names if name.startswith(("down.", "stuck."))]
+        assert all(name.split(".", 1)[0] in {"probe", "ev-sse", "ev-http"} for name in names)
+        # The stuck member would hold the list for a minute: it is left out within the timeout.
+        assert elapsed < DISCOVERY_TIMEOUT + 3
+        assert text_of(await client.call_tool("probe.echo", {"text": "via aggregate"})) == "via aggregate"
+        assert text_of(await client.call_tool("ev-sse.echo", {"message": "sse"})) == "Echo: sse"
+        assert "5" in text_of(await client.call_tool("ev-http.get-sum", {"a": 2, "b": 3}))
+
+
+async def test_calls_to_unknown_or_unavailable_members_are_json_rpc_errors(gw: RunningGateway) -> None:
+    async with connect(gw.service_url("all"), token="t0k3n") as client:
+        for name, expected in (
+            ("nobody.echo", "Unknown tool: nobody.echo"),
+            ("echo", "Unknown tool: echo"),
+            ("down.anything", "service 'down' of 'all' is unavailable"),
+        ):
+            with pytest.raises(Exception) as raised:  # noqa: PT011 - the SDK wraps it in task groups
+                await client.call_tool(name, {})
+            error = mcp_error_in(raised.value)
+            assert error is not None
+            assert expected in error.error.message
+
+
+async def test_prompts_and_resources_map_back_to_their_member(gw: RunningGateway) -> None:
+    async with connect(gw.service_url("all"), token="t0k3n") as client:
+        prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        assert "ev-http.simple-prompt" in prompts
+        assert "ev-sse.simple-prompt" in prompts
+        prompt = await client.get_prompt("ev-http.simple-prompt")
+        assert prompt.messages
+        resources = (await client.list_resources()).resources
+        uris = [str(resource.uri) for resource in resources]
+        assert uris
+        assert all(uri.startswith(("mcp-front://ev-http/", "mcp-front://ev-sse/")) for uri in uris)
+        chosen = next(uri for uri in uris if uri.startswith("mcp-front://ev-http/demo://"))
+        read = await client.read_resource(chosen)
+        assert [str(content.uri) for content in read.contents] == [chosen]
+        templates = (await client.list_resource_templates()).resource_templates
+        assert any(t.uri_template.startswith("mcp-front://ev-sse/") for t in templates)
+
+
+async def test_list_changed_from_a_member_reaches_the_client(gw: RunningGateway) -> None:
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if getattr(getattr(message, "root", message), "method", None) == "notifications/tools/list_changed":
+            changed.set()
+
+    async with connect(gw.service_url("all"), token="t0k3n", message_handler=on_message) as client:
+        await client.list_tools()
+        assert text_of(await client.call_tool("probe.announce", {})) == "announced"
+        with anyio.fail_after(10):
+            await changed.wait()
+
+
+async def test_a_member_asks_the_client_for_sampling_through_the_aggregate(gw: RunningGateway) -> None:
+    async def sampling(
+        context: ClientRequestContext, params: CreateMessageRequestParams
+    ) -> CreateMessageResult:
+        return CreateMessageResult(
+            role="assistant", content=TextContent(type="text", text="sampled answer"), model="test-model"
+        )
+
+    async with connect(gw.service_url("all"), token="t0k3n", sampling_callback=sampling) as client:
+        result = await client.call_tool("probe.sample", {"prompt": "hello"})
+        assert text_of(result) == "sampled answer"
+
+
+async def test_each_user_gets_their_own_member_backends(gw: RunningGateway) -> None:
+    async with (
+        connect(gw.service_url("all"), token="t0k3n") as alice,
+        connect(gw.service_url("all"), token="b0bs") as bob,
+    ):
+        alice_pid = text_of(await alice.call_tool("probe.pid", {}))
+        bob_pid = text_of(await bob.call_tool("probe.pid", {}))
+        assert alice_pid != bob_pid
+        assert gw.gateway.aggregates.session_count == 2

@@ -1,0 +1,176 @@
+"""Inline tools behind the gateway: the SDK client lists and calls a command tool and an HTTP
+tool over both front transports, and hostile arguments stay inert data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mcp_front.config import ConfigError, load_config
+from tests.support.clients import Transport, connect, text_of
+from tests.support.gateway import RunningGateway, bearer, running_gateway
+from tests.support.net import free_port
+
+pytestmark = pytest.mark.e2e
+
+ENDPOINT = {"streamable-http": "mcp", "sse": "sse"}
+PRINT_ARGV = "import json, sys; print(json.dumps({'argv': sys.argv[1:]}))"
+
+
+async def echo(request: Request) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse(
+        {
+            "method": request.method,
+            "path": request.scope["raw_path"].decode(),
+            "query": dict(request.query_params),
+            "headers": {name.lower(): value for name, value in request.headers.items()},
+            "body": json.loads(body) if body else None,
+        }
+    )
+
+
+@contextlib.asynccontextmanager
+async def http_api() -> AsyncIterator[str]:
+    port = free_port()
+    app = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def inline_service(api: str) -> dict[str, Any]:
+    text = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    return {
+        "transportType": "inline",
+        "serviceAuths": [bearer("t0k3n")],
+        "inline": {
+            "description": "Tools for the tests",
+            "tools": [
+                {
+                    "name": "argv",
+                    "description": "Print the arguments it gets",
+                    "inputSchema": text,
+                    "command": sys.executable,
+                    "args": ["-c", PRINT_ARGV, "{{text}}"],
+                },
+                {
+                    "name": "lookup",
+                    "description": "Look an item up",
+                    "inputSchema": {
+                        "type": "object",
+                        "properties": {"id": {"type": "string"}, "verbose": {"type": "boolean"}},
+                        "required": ["id"],
+                    },
+                    "http": {
+                        "method": "POST",
+                        "url": f"{api}/items/{{{{id}}}}",
+                        "body": {"verbose": "{{verbose}}", "note": "about {{id}}"},
+                    },
+                },
+            ],
+        },
+    }
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[RunningGateway]:
+    async with http_api() as api, running_gateway({"tools": inline_service(api)}) as running:
+        yield running
+
+
+@pytest.mark.parametrize("front", ["streamable-http", "sse"])
+async def test_inline_tools_over_every_front_transport(gw: RunningGateway, front: Transport) -> None:
+    async with connect(gw.service_url("tools", ENDPOINT[front]), token="t0k3n", transport=front) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert set(tools) == {"argv", "lookup"}
+        assert tools["argv"].description == "Print the arguments it gets"
+        assert tools["lookup"].input_schema["required"] == ["id"]
+
+        result = await client.call_tool("argv", {"text": "hello world"})
+        assert not result.is_error
+        assert result.structured_content == {"argv": ["hello world"]}
+
+        result = await client.call_tool("lookup", {"id": "a/b?c=d", "verbose": True})
+        assert not result.is_error
+        seen = result.structured_content
+        assert seen is not None
+        assert seen["method"] == "POST"
+        assert seen["path"] == "/items/a%2Fb%3Fc%3Dd"  # one path segment, no query
+        assert seen["query"] == {}
+        assert seen["body"] == {"verbose": True, "note": "about a/b?c=d"}
+        # The client's credential is for the gateway only.
+        assert "authorization" not in seen["headers"]
+        assert "cookie" not in seen["headers"]
+
+        result = await client.call_tool("argv", {"text": 42})
+        assert result.is_error
+        assert "arguments.text: 42 is not of type 'string'" in text_of(result)
+
+
+async def test_inline_tools_in_the_modern_era(gw: RunningGateway) -> None:
+    async with connect(gw.service_url("tools"), token="t0k3n", mode="2026-07-28") as client:
+        assert {tool.name for tool in (await client.list_tools()).tools} == {"argv", "lookup"}
+        result = await client.call_tool("argv", {"text": "modern"})
+        assert result.structured_content == {"argv": ["modern"]}
+
+
+async def test_hostile_arguments_are_inert(gw: RunningGateway, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    canary.write_text("still here")
+    created = tmp_path / "created"
+    hostile = [
+        f"; rm -f {canary}",
+        f"$(rm -f {canary})",
+        f"`touch {created}`",
+        f"x\nrm -f {canary}\n",
+        f"' && touch {created} && '",
+        f'" ; touch {created} ; "',
+        f"| touch {created}",
+        "*",
+    ]
+    async with connect(gw.service_url("tools"), token="t0k3n") as client:
+        for value in hostile:
+            result = await client.call_tool("argv", {"text": value})
+            assert not result.is_error, text_of(result)
+            assert result.structured_content == {"argv": [value]}
+
+        result = await client.call_tool("argv", {"text": "--exec"})
+        assert result.is_error
+        assert text_of(result) == (
+            'argv was not run: argument "text" starts with "-", which the command could take as an option'
+        )
+    assert canary.read_text() == "still here"
+    assert not created.exists()
+
+
+async def test_a_placeholder_outside_the_input_schema_is_a_config_error() -> None:
+    service = inline_service("http://127.0.0.1:1")
+    service["inline"]["tools"][0]["args"] = ["-c", PRINT_ARGV, "{{txet}}"]
+    with pytest.raises(ConfigError) as raised:
+        load_config({"mcpServers": {"tools": service}}, environ={})
+    assert [str(issue) for issue in raised.value.issues] == [
+        'mcpServers.tools.inline.tools[0].args[2]: {{txet}} names no property of "inputSchema" — '
+        'add "txet" to inputSchema.properties, or fix the name'
+    ]
