@@ -163,6 +163,17 @@ def conformance_server(*, port: int | None = None, log_path: Path | None = None)
         yield server
 
 
+@contextmanager
+def conformance_sse_server(
+    *, port: int | None = None, log_path: Path | None = None
+) -> Iterator[ServerProcess]:
+    """Run ``conformance_server.py`` over legacy HTTP+SSE; `url` is its ``/sse`` endpoint."""
+    port = free_port() if port is None else port
+    command = [sys.executable, str(CONFORMANCE_SERVER), "sse", "--host", LOOPBACK, "--port", str(port)]
+    with running_server(command, port=port, url=f"http://{LOOPBACK}:{port}/sse", log_path=log_path) as server:
+        yield server
+
+
 @dataclass(frozen=True)
 class Check:
     """One check a scenario made, as recorded in its ``checks.json``."""

@@ -13,8 +13,12 @@ Usage::
 
     python tests/servers/conformance_server.py stdio
     python tests/servers/conformance_server.py http --port 8931   # http://127.0.0.1:8931/mcp
+    python tests/servers/conformance_server.py sse --port 8932    # http://127.0.0.1:8932/sse
 
-Bound to a loopback address, the HTTP transport rejects requests whose ``Host`` or
+The legacy SSE transport (``sse``) cannot resume a stream: ``test_reconnection`` then
+completes without closing it.
+
+Bound to a loopback address, the HTTP transports reject requests whose ``Host`` or
 ``Origin`` header names another host (DNS rebinding protection).
 """
 
@@ -42,6 +46,7 @@ import uvicorn
 from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.server.sse import SseServerTransport
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http import (
     MCP_SESSION_ID_HEADER,
@@ -51,13 +56,20 @@ from mcp.server.streamable_http import (
     EventStore,
     StreamId,
 )
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 logger = logging.getLogger("conformance_server")
 
 SERVER_NAME: Final = "mcp-conformance-server"
 SERVER_VERSION: Final = "1.0.0"
 HTTP_PATH: Final = "/mcp"
+SSE_PATH: Final = "/sse"
+SSE_MESSAGE_PATH: Final = "/messages/"
 SSE_RETRY_MS: Final = 500
 """The ``retry`` hint sent with SSE priming events: how long a client waits before reconnecting."""
 
@@ -240,9 +252,18 @@ class InMemoryEventStore(EventStore):
 
 
 def _session_key(ctx: Context) -> str | None:
-    """The streamable-HTTP session of a request; ``None`` on stdio, where a process serves one client."""
+    """The HTTP session of a request; ``None`` on stdio, where a process serves one client.
+
+    Streamable HTTP names it in the ``Mcp-Session-Id`` header, legacy SSE in the
+    ``session_id`` query parameter of the message endpoint.
+    """
     headers = getattr(ctx.request, "headers", None)
-    return None if headers is None else headers.get(MCP_SESSION_ID_HEADER)
+    if headers is None:
+        return None
+    session = headers.get(MCP_SESSION_ID_HEADER)
+    if session is None and isinstance(ctx.request, Request):
+        session = ctx.request.query_params.get("session_id")
+    return session
 
 
 def _text(text: str) -> types.CallToolResult:
@@ -718,6 +739,40 @@ async def serve_http(server: Server, host: str, port: int) -> None:
     await uvicorn.Server(config).serve()
 
 
+def sse_app(server: Server, host: str) -> Starlette:
+    """The legacy HTTP+SSE transport: a GET stream at ``/sse``, client messages POSTed to ``/messages/``."""
+    security = None
+    if host in ("127.0.0.1", "localhost", "::1"):
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        )
+    transport = SseServerTransport(SSE_MESSAGE_PATH, security_settings=security)
+
+    async def handle_sse(request: Request) -> Response:
+        try:
+            async with transport.connect_sse(request.scope, request.receive, request._send) as streams:
+                await server.run(streams[0], streams[1], server.create_initialization_options())
+        except ValueError:  # refused by DNS rebinding protection; the response is already sent
+            pass
+        return Response()
+
+    routes = [
+        Route(SSE_PATH, endpoint=handle_sse, methods=["GET"]),
+        Mount(SSE_MESSAGE_PATH, app=transport.handle_post_message),
+    ]
+    return Starlette(routes=routes)
+
+
+async def serve_sse(server: Server, host: str, port: int) -> None:
+    config = uvicorn.Config(
+        sse_app(server, host), host=host, port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    logger.info("Serving MCP over SSE at http://%s:%d%s", host, port, SSE_PATH)
+    await uvicorn.Server(config).serve()
+
+
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     transports = parser.add_subparsers(dest="transport", required=True)
@@ -725,6 +780,9 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     http = transports.add_parser("http", help=f"serve streamable HTTP at http://HOST:PORT{HTTP_PATH}")
     http.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     http.add_argument("--port", type=int, default=8931, help="port to bind (default: %(default)s)")
+    sse = transports.add_parser("sse", help=f"serve legacy HTTP+SSE at http://HOST:PORT{SSE_PATH}")
+    sse.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    sse.add_argument("--port", type=int, default=8932, help="port to bind (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -738,6 +796,8 @@ def main(argv: list[str] | None = None) -> None:
     server = ConformanceServer().build()
     if arguments.transport == "stdio":
         anyio.run(serve_stdio, server)
+    elif arguments.transport == "sse":
+        anyio.run(serve_sse, server, arguments.host, arguments.port)
     else:
         anyio.run(serve_http, server, arguments.host, arguments.port)
 

@@ -36,6 +36,7 @@ import httpx2
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.http_client import backend_client
 from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
@@ -443,11 +444,7 @@ class SSEForwarder(Running):
         self, *, user_tokens: UserTokenSource | None = None, client: httpx2.AsyncClient | None = None
     ) -> None:
         self.user_tokens = user_tokens
-        self.client = client or httpx2.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx2.Timeout(30.0),
-            limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
-        )
+        self.client = client or backend_client(timeout=httpx2.Timeout(30.0), max_keepalive_connections=64)
         self._sessions: set[SSEUpstream] = set()
         self._ids = itertools.count(1)
 

@@ -24,6 +24,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ import httpx2
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.http_client import backend_client
 from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
@@ -48,8 +50,23 @@ _ACCEPT: Final = "application/json, text/event-stream"
 _ERROR_BODY_LIMIT: Final = 4096
 
 
+_MAX_RESUMPTIONS: Final = 5
+"""Reopenings of a request's stream in a row that bring no new event before giving up."""
+_MAX_RETRY_DELAY: Final = 5.0
+"""The most a backend's `retry:` field may make a request wait before its stream reopens."""
+
+
 class _SessionExpired(Exception):
     """The backend answered 404 for the session id we sent."""
+
+
+@dataclass(slots=True)
+class _Resumption:
+    """Where a request's event stream resumes: its last event id, and how long to wait."""
+
+    last_event_id: str | None = None
+    retry: float = 0.0
+    attempts: int = 0
 
 
 def _redact(text: str, url: str) -> str:
@@ -246,14 +263,37 @@ class StreamableHTTPUpstream:
             if media_type == "application/json":
                 body = await response.aread()
                 return self._json_response(body, message["id"])
-            if media_type == "text/event-stream":
-                return await self._stream_response(response, message["id"], related)
-            if response.status_code == 202:
-                raise BackendError(f"service '{self.service}' accepted the request but sent no answer")
+            if media_type != "text/event-stream":
+                if response.status_code == 202:
+                    raise BackendError(f"service '{self.service}' accepted the request but sent no answer")
+                raise BackendError(
+                    f"service '{self.service}' is not an MCP streamable-HTTP server: it answered with "
+                    f"content type {media_type or '(none)'}"
+                )
+            outcome = await self._stream_response(response, message["id"], related, _Resumption())
+        while isinstance(outcome, _Resumption):
+            outcome = await self._resume(outcome, message["id"], related)
+        return outcome
+
+    async def _resume(
+        self, resumption: _Resumption, backend_id: int, related: MessageSink
+    ) -> Message | _Resumption:
+        """Reopen a request's event stream the backend closed before answering (it may,
+        to free the connection: the answer then comes on the stream resumed with
+        `Last-Event-ID`)."""
+        resumption.attempts += 1
+        if resumption.attempts > _MAX_RESUMPTIONS:
             raise BackendError(
-                f"service '{self.service}' is not an MCP streamable-HTTP server: it answered with "
-                f"content type {media_type or '(none)'}"
+                f"service '{self.service}' closed its event stream {_MAX_RESUMPTIONS} times before answering"
             )
+        await anyio.sleep(resumption.retry)
+        request = await self._build("GET")
+        request.headers["Last-Event-ID"] = resumption.last_event_id or ""
+        async with self._send(request) as response:
+            await self._check_status(response)
+            if _media_type(response) != "text/event-stream":
+                raise BackendError(f"service '{self.service}' did not resume its event stream")
+            return await self._stream_response(response, backend_id, related, resumption)
 
     def _json_response(self, body: bytes, backend_id: int) -> Message:
         try:
@@ -269,10 +309,17 @@ class StreamableHTTPUpstream:
         return message
 
     async def _stream_response(
-        self, response: httpx2.Response, backend_id: int, related: MessageSink
-    ) -> Message:
+        self, response: httpx2.Response, backend_id: int, related: MessageSink, resumption: _Resumption
+    ) -> Message | _Resumption:
+        """The response, read from the event stream; or, when the stream ends first after
+        giving event ids, where to resume it."""
         try:
             async for event in httpx2.EventSource(response):
+                if event.id:
+                    resumption.last_event_id = event.id
+                    resumption.attempts = 0
+                if event.retry is not None:
+                    resumption.retry = min(event.retry / 1000, _MAX_RETRY_DELAY)
                 message = self._decode_event(event)
                 if message is None:
                     continue
@@ -282,10 +329,13 @@ class StreamableHTTPUpstream:
                     continue
                 await related(message)
         except httpx2.TransportError as exc:
-            raise self._unreachable(exc) from None
+            if resumption.last_event_id is None:
+                raise self._unreachable(exc) from None
         except httpx2.SSEError as exc:
             raise BackendError(f"service '{self.service}' sent a broken event stream: {exc}") from None
-        raise BackendError(f"service '{self.service}' closed its event stream before answering")
+        if resumption.last_event_id is None:
+            raise BackendError(f"service '{self.service}' closed its event stream before answering")
+        return resumption
 
     def _decode_event(self, event: httpx2.ServerSentEvent) -> Message | None:
         if event.event != "message" or not event.data:
@@ -466,11 +516,7 @@ class StreamableHTTPForwarder(Running):
         max_reconnect_delay: float = 30.0,
     ) -> None:
         self.user_tokens = user_tokens
-        self.client = client or httpx2.AsyncClient(
-            timeout=httpx2.Timeout(10.0, read=None),
-            limits=httpx2.Limits(max_connections=None, max_keepalive_connections=100),
-            follow_redirects=False,
-        )
+        self.client = client or backend_client(timeout=httpx2.Timeout(10.0, read=None))
         self.delete_timeout = delete_timeout
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
