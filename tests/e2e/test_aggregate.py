@@ -3,9 +3,11 @@ one too slow, reached with the SDK client over both front transports."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -36,7 +38,9 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 def services(backends: dict[str, str]) -> dict[str, Any]:
     return {
-        "probe": stdio_service(serviceAuths=[bearer("t0k3n")]),
+        "probe": stdio_service(
+            serviceAuths=[bearer("t0k3n")], policy={"tools": {"cwd": {"allowedUsers": ["alice"]}}}
+        ),
         "ev-sse": {"transportType": "sse", "url": backends["sse"], "serviceAuths": [bearer("t0k3n")]},
         "ev-http": {
             "transportType": "streamable-http",
@@ -56,8 +60,13 @@ def services(backends: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def gw(backends: dict[str, str]) -> AsyncIterator[RunningGateway]:
-    async with running_gateway(services(backends)) as running:
+def audit_file(tmp_path: Path) -> Path:
+    return tmp_path / "audit.jsonl"
+
+
+@pytest.fixture
+async def gw(backends: dict[str, str], audit_file: Path) -> AsyncIterator[RunningGateway]:
+    async with running_gateway(services(backends), proxy={"audit": {"file": str(audit_file)}}) as running:
         yield running
 
 
@@ -147,3 +156,39 @@ async def test_each_user_gets_their_own_member_backends(gw: RunningGateway) -> N
         bob_pid = text_of(await bob.call_tool("probe.pid", {}))
         assert alice_pid != bob_pid
         assert gw.gateway.aggregates.session_count == 2
+
+
+async def test_two_users_with_different_policies_see_different_lists(gw: RunningGateway) -> None:
+    async with (
+        connect(gw.service_url("all"), token="t0k3n") as alice,
+        connect(gw.service_url("all"), token="b0bs") as bob,
+    ):
+        alice_tools = {tool.name for tool in (await alice.list_tools()).tools}
+        bob_tools = {tool.name for tool in (await bob.list_tools()).tools}
+        assert alice_tools - bob_tools == {"probe.cwd"}
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - the SDK wraps it in task groups
+            await bob.call_tool("probe.cwd", {})
+        error = mcp_error_in(raised.value)
+        assert error is not None
+        assert error.error.code == -32003
+        assert error.error.data == {"rule": "mcpServers.probe.policy.tools.cwd"}
+
+
+async def test_each_call_through_the_aggregate_is_audited_once_by_its_member(
+    gw: RunningGateway, audit_file: Path
+) -> None:
+    async with (
+        connect(gw.service_url("all"), token="t0k3n") as alice,
+        connect(gw.service_url("all"), token="b0bs") as bob,
+    ):
+        await alice.call_tool("probe.echo", {"text": "audited"})
+        with pytest.raises(Exception):  # noqa: PT011, B017 - refused; the error is checked above
+            await bob.call_tool("probe.cwd", {})
+        with pytest.raises(Exception):  # noqa: PT011, B017 - the aggregate has no such member
+            await bob.call_tool("nobody.echo", {})
+    events = [json.loads(line) for line in audit_file.read_text().splitlines()]
+    assert [(e["principal"], e["service"], e["tool"], e["outcome"]) for e in events] == [
+        ("alice", "probe", "echo", "ok"),
+        ("bob", "probe", "cwd", "denied"),
+    ]
+    assert events[1]["rule"] == "mcpServers.probe.policy.tools.cwd"
