@@ -127,10 +127,11 @@ class Report:
                 f"{name} {packages.get(name) or 'absent'}" for name in SERVING
             )
         load = (self.machine.get("load_average_before"), self.machine.get("load_average_after"))
+        node = f", Node {self.machine['node']}" if self.machine.get("node") else ""
         lines = [
             f"Run of {self.started}{' (quick)' if self.quick else ''}, {self.seconds:.0f} s; "
             f"{self.machine.get('cpus')} CPUs ({self.machine.get('cpu_model')}), "
-            f"Python {self.machine.get('python')}, Node {self.machine.get('node')}; "
+            f"Python {self.machine.get('python')}{node}; "
             f"mcp-front at {self.machine.get('revision')}{served}; load average "
             f"{load[0]} before, {load[1]} after.",
             *(
@@ -158,7 +159,18 @@ class Report:
                 f"| {row.target} | {row.client} | {row.concurrency} | {calls} | {r.p50_ms:.3f} | "
                 f"{r.p99_ms:.3f} | {r.calls_per_second:.0f} |"
             )
-        lines += [
+        if self.first_result:
+            lines += self._first_result_lines()
+        if self.memory:
+            lines += self._memory_lines()
+        lines += ["", "Goals:", ""]
+        for check in self.goals:
+            verdict = {True: "met", False: "MISSED", None: "unknown"}[check.met]
+            lines.append(f"- {check.goal}: **{verdict}**: {check.measured}")
+        return "\n".join(lines)
+
+    def _first_result_lines(self) -> list[str]:
+        lines = [
             "",
             "Time from a new session's first request to its first tool result:",
             "",
@@ -175,7 +187,10 @@ class Report:
                 f"| {first.target} | {first.client} | {s.median_ms:.1f} | {opened} | {s.p90_ms:.1f} | "
                 f"{s.min_ms:.1f} | {s.max_ms:.1f} | {s.samples} | {first.note} |"
             )
-        lines += [
+        return lines
+
+    def _memory_lines(self) -> list[str]:
+        lines = [
             "",
             "Server memory per idle session (the server process only; its children not counted):",
             "",
@@ -193,11 +208,7 @@ class Report:
                 f"| {mem.target} | {m.sessions} | {m.rss_before_mib:.1f} | {m.rss_after_mib:.1f} | "
                 f"{m.per_session_kib:.0f} | {children} |"
             )
-        lines += ["", "Goals:", ""]
-        for check in self.goals:
-            verdict = {True: "met", False: "MISSED", None: "unknown"}[check.met]
-            lines.append(f"- {check.goal}: **{verdict}**: {check.measured}")
-        return "\n".join(lines)
+        return lines
 
 
 def _failure(error: str | None) -> str:

@@ -1,10 +1,13 @@
-"""The servers under test, all bridging one backend: `examples/demo_server.py` over stdio.
+"""The servers under test: bridges of one stdio backend, and proxies of one HTTP backend.
 
-Each HTTP target is described by a `ServerSpec` built for a given port, so the harness
-can start a fresh instance whenever a measurement needs one. The peers come from their
-registries: `supergateway` from the npm packages pinned in `tests/node`, `mcp-proxy`
-from PyPI into a virtual environment of its own (it pins `mcp` 1.x), created on first
-use under `bench/.venv-mcp-proxy`.
+`bench.stdio` puts each target in front of `examples/demo_server.py` over stdio;
+`bench.http_backend` puts each in front of `bench.http_backend_server` over streamable
+HTTP. Each HTTP target is described by a `ServerSpec` built for a given port, so the
+harness can start a fresh instance whenever a measurement needs one. The peers come
+from their registries: `supergateway` from the npm packages pinned in `tests/node`,
+`mcp-proxy` and `fastmcp` from PyPI, each into a virtual environment of its own
+(`mcp-proxy` pins `mcp` 1.x), created on first use under `bench/.venv-mcp-proxy` and
+`bench/.venv-fastmcp`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ DEMO_SERVER = ROOT / "examples" / "demo_server.py"
 NODE_TOOLS = ROOT / "tests" / "node" / "node_modules"
 MCP_PROXY_VENV = BENCH_DIR / ".venv-mcp-proxy"
 MCP_PROXY_REQUIREMENT = "mcp-proxy==0.13.0"
+FASTMCP_VENV = BENCH_DIR / ".venv-fastmcp"
+FASTMCP_REQUIREMENT = "fastmcp==4.1.6"
+FASTMCP_PROXY = BENCH_DIR / "fastmcp_proxy.py"
 GATEWAY_TOKEN = "bench-token"
 GATEWAY_SERVICE = "demo"
 INSTALL_TIMEOUT = 600.0
@@ -150,21 +156,32 @@ def supergateway_spec(node: str, script: Path) -> SpecBuilder:
 
 def ensure_mcp_proxy(venv: Path = MCP_PROXY_VENV) -> Path:
     """The `mcp-proxy` executable, installing it into its own venv when missing."""
-    executable = venv / "bin" / "mcp-proxy"
+    return ensure_in_venv(venv, MCP_PROXY_REQUIREMENT, "mcp-proxy")
+
+
+def ensure_fastmcp(venv: Path = FASTMCP_VENV) -> Path:
+    """The Python of a venv holding fastmcp (and the `mcp` it needs), installed when missing."""
+    ensure_in_venv(venv, FASTMCP_REQUIREMENT, "fastmcp")
+    return venv / "bin" / "python"
+
+
+def ensure_in_venv(venv: Path, requirement: str, executable_name: str) -> Path:
+    """`venv/bin/<executable_name>`, pip-installing `requirement` into a new `venv` when missing."""
+    executable = venv / "bin" / executable_name
     if executable.exists():
         return executable
-    print(f"installing {MCP_PROXY_REQUIREMENT} into {venv} (once) ...", file=sys.stderr, flush=True)
+    print(f"installing {requirement} into {venv} (once) ...", file=sys.stderr, flush=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=INSTALL_TIMEOUT)
         subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "--quiet", MCP_PROXY_REQUIREMENT],
+            [str(venv / "bin" / "pip"), "install", "--quiet", requirement],
             check=True,
             timeout=INSTALL_TIMEOUT,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise BenchError(f"could not install {MCP_PROXY_REQUIREMENT} into {venv}: {exc}") from exc
+        raise BenchError(f"could not install {requirement} into {venv}: {exc}") from exc
     if not executable.exists():
-        raise BenchError(f"{MCP_PROXY_REQUIREMENT} installed no {executable}")
+        raise BenchError(f"{requirement} installed no {executable}")
     return executable
 
 
@@ -175,6 +192,116 @@ def mcp_proxy_spec(executable: Path) -> SpecBuilder:
         return ServerSpec(
             name="mcp-proxy",
             argv=[str(executable), "--port", str(port), "--host", "127.0.0.1", "--", *backend_command()],
+            port=port,
+            path="/mcp",
+        )
+
+    return build
+
+
+def http_backend_spec() -> SpecBuilder:
+    """`bench.http_backend_server` under uvicorn: the streamable-HTTP backend every proxy fronts."""
+
+    def build(port: int) -> ServerSpec:
+        return ServerSpec(
+            name="http-backend",
+            argv=[
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.http_backend_server:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            port=port,
+            path="/mcp",
+            cwd=ROOT,
+        )
+
+    return build
+
+
+def gateway_http_spec(config_dir: Path, backend_url: str, command: list[str] | None = None) -> SpecBuilder:
+    """`mcp-front serve` with one streamable-HTTP service at `backend_url`, a static bearer token."""
+    gateway = command or gateway_command()
+
+    def build(port: int) -> ServerSpec:
+        config = {
+            "version": "v0.0.1-DEV_EDITION_EXPECT_CHANGES",
+            "proxy": {
+                "baseURL": f"http://127.0.0.1:{port}",
+                "addr": f"127.0.0.1:{port}",
+                "name": "mcp-front bench",
+                # One principal opens every session: lift the per-user limits.
+                "sessions": {"maxPerUser": 200, "maxProcesses": 300},
+            },
+            "mcpServers": {
+                GATEWAY_SERVICE: {
+                    "transportType": "streamable-http",
+                    "url": backend_url,
+                    "serviceAuths": [
+                        {"type": "bearer", "tokens": [GATEWAY_TOKEN], "user": "bench@example.com"}
+                    ],
+                }
+            },
+        }
+        path = config_dir / f"gateway-http-{port}.json"
+        path.write_text(json.dumps(config, indent=2))
+        return ServerSpec(
+            name="mcp-front",
+            argv=[*gateway, "serve", "--config", str(path)],
+            port=port,
+            path=f"/{GATEWAY_SERVICE}/mcp",
+            headers={"authorization": f"Bearer {GATEWAY_TOKEN}"},
+        )
+
+    return build
+
+
+def fastmcp_proxy_spec(python: Path, backend_url: str, *, connected: bool = False) -> SpecBuilder:
+    """`bench/fastmcp_proxy.py` (fastmcp's `create_proxy`) under the fastmcp venv's Python."""
+
+    def build(port: int) -> ServerSpec:
+        argv = [str(python), str(FASTMCP_PROXY), backend_url, "--port", str(port)]
+        return ServerSpec(
+            name="fastmcp-connected" if connected else "fastmcp",
+            argv=[*argv, "--connected"] if connected else argv,
+            port=port,
+            path="/mcp",
+            cwd=ROOT,
+        )
+
+    return build
+
+
+def mcp_proxy_http_spec(executable: Path, backend_url: str) -> SpecBuilder:
+    """`mcp-proxy --port P -- mcp-proxy --transport streamablehttp URL`.
+
+    mcp-proxy's client mode (a URL instead of a command) serves stdio only, so HTTP in
+    front of HTTP is its server mode spawning its client mode as the stdio child: one
+    child, and one backend session, shared by every client session.
+    """
+
+    def build(port: int) -> ServerSpec:
+        return ServerSpec(
+            name="mcp-proxy-http",
+            argv=[
+                str(executable),
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+                "--",
+                str(executable),
+                "--transport",
+                "streamablehttp",
+                backend_url,
+            ],
             port=port,
             path="/mcp",
         )
@@ -230,6 +357,22 @@ def gateway_packages(gateway_executable: str) -> dict[str, str | None]:
         "print(json.dumps({n: v(n) for n in ('uvicorn', 'uvloop', 'httptools', 'starlette', 'anyio')}))"
     )
     output = _command_output([str(python), "-c", script])
+    if output is None:
+        return {}
+    packages: dict[str, str | None] = json.loads(output)
+    return packages
+
+
+def python_packages(python: Path, names: tuple[str, ...]) -> dict[str, str | None]:
+    """Versions of `names` as installed for the interpreter `python` (`None` when absent)."""
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "def v(n):\n"
+        "    try: return m.version(n)\n"
+        "    except m.PackageNotFoundError: return None\n"
+        "print(json.dumps({n: v(n) for n in sys.argv[1:]}))"
+    )
+    output = _command_output([str(python), "-c", script, *names])
     if output is None:
         return {}
     packages: dict[str, str | None] = json.loads(output)
