@@ -48,6 +48,10 @@ def configure_logging(level: str = "info", fmt: LogFormat = "text") -> None:
     root.setLevel(level.upper())
     # The gateway writes its own access log; uvicorn's would repeat each line.
     logging.getLogger("uvicorn.access").disabled = True
+    # One line per backend request would double the log for nothing the gateway's own
+    # lines do not say; the client's failures still reach the log as warnings.
+    for name in ("httpx2", "httpcore2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class AccessLogMiddleware:

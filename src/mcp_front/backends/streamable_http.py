@@ -1,6 +1,7 @@
 """A streamable-HTTP MCP server as backend: one backend session per client session.
 
-All sessions of a forwarder share one pooled `httpx2.AsyncClient` (HTTP/1.1 keep-alive).
+All sessions of a forwarder share one pool of keep-alive HTTP/1.1 connections
+(`backends.http11`, a client lean enough for the hot path of every call).
 Each `StreamableHTTPUpstream` holds the backend's `Mcp-Session-Id` and negotiated
 protocol version, renumbers request ids (so concurrent requests and a replayed
 `initialize` never collide), streams event-stream answers event by event, and keeps a
@@ -33,7 +34,9 @@ import anyio
 import httpx2
 
 from mcp_front.auth.principal import Principal
+from mcp_front.backends import http11
 from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.event_stream import ServerSentEvent, events
 from mcp_front.backends.http_client import backend_client
 from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.templating import UserTokenSource, render_value
@@ -58,6 +61,19 @@ _MAX_RETRY_DELAY: Final = 5.0
 
 class _SessionExpired(Exception):
     """The backend answered 404 for the session id we sent."""
+
+
+_MAX_CACHED_HEADS: Final = 16
+_LISTENER_OPEN_WAIT: Final = 2.0
+"""How long `notifications/initialized` waits for the server's own stream to open."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    target: http11.Target
+    head: bytes
+    body: bytes | None
 
 
 @dataclass(slots=True)
@@ -86,8 +102,8 @@ def _redact(text: str, url: str) -> str:
     return text
 
 
-def _media_type(response: httpx2.Response) -> str:
-    return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def _media_type(response: http11.Response) -> str:
+    return (response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
 
 class StreamableHTTPUpstream:
@@ -111,6 +127,7 @@ class StreamableHTTPUpstream:
         self._generation = 0
         self._url: str | None = None
         self._headers: dict[str, str] | None = None
+        self._heads: dict[tuple[Any, ...], tuple[http11.Target, bytes]] = {}
         self._initialize_params: dict[str, Any] | None = None
         self._client_initialized = False
         self._reinitialize_lock = anyio.Lock()
@@ -152,7 +169,7 @@ class StreamableHTTPUpstream:
                 await self._post_without_answer(message)
         if message["method"] == "notifications/initialized" and not self._client_initialized:
             self._client_initialized = True
-            self._start_listener()
+            await self._start_listener()
 
     async def respond(self, message: Message) -> None:
         if self._closed:
@@ -220,7 +237,7 @@ class StreamableHTTPUpstream:
                 )
             if self._client_initialized:
                 await self._post_without_answer({"jsonrpc": "2.0", "method": "notifications/initialized"})
-                self._start_listener()
+                await self._start_listener()
 
     async def _exchange(
         self, message: Message, related: MessageSink, *, capture_session: bool = False
@@ -287,8 +304,7 @@ class StreamableHTTPUpstream:
                 f"service '{self.service}' closed its event stream {_MAX_RESUMPTIONS} times before answering"
             )
         await anyio.sleep(resumption.retry)
-        request = await self._build("GET")
-        request.headers["Last-Event-ID"] = resumption.last_event_id or ""
+        request = await self._build("GET", extra=(("Last-Event-ID", resumption.last_event_id or ""),))
         async with self._send(request) as response:
             await self._check_status(response)
             if _media_type(response) != "text/event-stream":
@@ -309,12 +325,12 @@ class StreamableHTTPUpstream:
         return message
 
     async def _stream_response(
-        self, response: httpx2.Response, backend_id: int, related: MessageSink, resumption: _Resumption
+        self, response: http11.Response, backend_id: int, related: MessageSink, resumption: _Resumption
     ) -> Message | _Resumption:
         """The response, read from the event stream; or, when the stream ends first after
         giving event ids, where to resume it."""
         try:
-            async for event in httpx2.EventSource(response):
+            async for event in events(response.aiter_bytes()):
                 if event.id:
                     resumption.last_event_id = event.id
                     resumption.attempts = 0
@@ -328,16 +344,14 @@ class StreamableHTTPUpstream:
                         return message
                     continue
                 await related(message)
-        except httpx2.TransportError as exc:
+        except http11.HTTPError as exc:
             if resumption.last_event_id is None:
                 raise self._unreachable(exc) from None
-        except httpx2.SSEError as exc:
-            raise BackendError(f"service '{self.service}' sent a broken event stream: {exc}") from None
         if resumption.last_event_id is None:
             raise BackendError(f"service '{self.service}' closed its event stream before answering")
         return resumption
 
-    def _decode_event(self, event: httpx2.ServerSentEvent) -> Message | None:
+    def _decode_event(self, event: ServerSentEvent) -> Message | None:
         if event.event != "message" or not event.data:
             return None
         try:
@@ -389,6 +403,7 @@ class StreamableHTTPUpstream:
     # -- HTTP ---------------------------------------------------------------------------
 
     async def _prepare(self) -> tuple[str, dict[str, str]]:
+        """The backend's URL and configured headers, rendered for this principal."""
         if self._url is None or self._headers is None:
             user_tokens = self._forwarder.user_tokens
             if self._server.url is None:
@@ -398,43 +413,57 @@ class StreamableHTTPUpstream:
                 name: await render_value(value, self.principal, self.service, user_tokens)
                 for name, value in self._server.headers.items()
             }
+            self._heads.clear()
         return self._url, self._headers
 
-    async def _build(self, method: str, message: Message | None = None) -> httpx2.Request:
+    async def _build(
+        self, method: str, message: Message | None = None, *, extra: tuple[tuple[str, str], ...] = ()
+    ) -> _Request:
         url, configured = await self._prepare()
-        headers = dict(configured)
-        headers["Accept"] = "text/event-stream" if method == "GET" else _ACCEPT
-        if self.session_id is not None:
-            headers["Mcp-Session-Id"] = self.session_id
-        if self.protocol_version is not None:
-            headers["MCP-Protocol-Version"] = self.protocol_version
-        if message is None:
-            return self._forwarder.client.build_request(method, url, headers=headers)
-        headers["Content-Type"] = "application/json"
-        return self._forwarder.client.build_request(
-            method, url, headers=headers, content=jsonrpc.encode(message)
-        )
+        # The head of a request depends only on these, so a session's calls share one.
+        key = (method, self.session_id, self.protocol_version, extra)
+        prepared = self._heads.get(key)
+        if prepared is None:
+            try:
+                target = http11.Target.parse(url)
+                headers = [
+                    *configured.items(),
+                    ("Accept", "text/event-stream" if method == "GET" else _ACCEPT),
+                ]
+                if self.session_id is not None:
+                    headers.append(("Mcp-Session-Id", self.session_id))
+                if self.protocol_version is not None:
+                    headers.append(("MCP-Protocol-Version", self.protocol_version))
+                if method == "POST":
+                    headers.append(("Content-Type", "application/json"))
+                headers.extend(extra)
+                prepared = target, http11.BackendHTTP.head(method, target, headers)
+            except http11.HTTPError as exc:
+                raise BackendError(f"service '{self.service}' cannot be reached: {exc}") from None
+            if len(self._heads) >= _MAX_CACHED_HEADS:
+                self._heads.clear()
+            self._heads[key] = prepared
+        target, head = prepared
+        return _Request(method, target, head, jsonrpc.encode(message) if message is not None else None)
 
     @asynccontextmanager
-    async def _send(self, request: httpx2.Request) -> AsyncIterator[httpx2.Response]:
+    async def _send(self, request: _Request) -> AsyncIterator[http11.Response]:
         try:
-            response = await self._forwarder.client.send(request, stream=True)
-        except httpx2.TransportError as exc:
+            async with self._forwarder.http.request(
+                request.method, request.target, request.head, request.body
+            ) as response:
+                yield response
+        except http11.HTTPError as exc:
             raise self._unreachable(exc) from None
-        try:
-            yield response
-        finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
 
-    async def _check_status(self, response: httpx2.Response) -> None:
+    async def _check_status(self, response: http11.Response) -> None:
         if 200 <= response.status_code < 300:
             return
         detail = ""
         if _media_type(response) == "application/json":
-            with contextlib.suppress(ValueError, httpx2.HTTPError):
-                body = await response.aread()
-                decoded = jsonrpc.decode(body[:_ERROR_BODY_LIMIT])
+            with contextlib.suppress(ValueError, http11.HTTPError):
+                body = await response.aread(limit=_ERROR_BODY_LIMIT)
+                decoded = jsonrpc.decode(body)
                 error = decoded.get("error") if isinstance(decoded, dict) else None
                 message = error.get("message") if isinstance(error, dict) else None
                 if isinstance(message, str):
@@ -444,54 +473,71 @@ class StreamableHTTPUpstream:
             f"{response.reason_phrase}{_redact(detail, self._url or '')}".rstrip()
         )
 
-    def _unreachable(self, exc: httpx2.TransportError) -> BackendError:
+    def _unreachable(self, exc: Exception) -> BackendError:
         reason = _redact(str(exc) or type(exc).__name__, self._url or "")
         return BackendError(f"service '{self.service}' is unreachable: {reason}")
 
     # -- the server's own stream and the end of the session ------------------------------
 
-    def _start_listener(self) -> None:
+    async def _start_listener(self) -> None:
+        """Open the server's own stream, and wait (briefly) until it is open.
+
+        A server sends what it has for the client on that stream, sometimes even what
+        concerns a request in flight; opened lazily, it would miss what the client's
+        first call makes the server send.
+        """
         if self._closed or self.session_id is None:
             return
         if self._listener is not None:
             self._listener.cancel()
         scope = anyio.CancelScope()
         self._listener = scope
-        self._forwarder.task_group.start_soon(self._listen, scope, self.session_id)
+        opened = anyio.Event()
+        self._forwarder.task_group.start_soon(self._listen, scope, self.session_id, opened)
+        with anyio.move_on_after(_LISTENER_OPEN_WAIT):
+            await opened.wait()
 
-    async def _listen(self, scope: anyio.CancelScope, session_id: str) -> None:
-        """Carry the server's unsolicited messages, reconnecting with backoff."""
+    async def _listen(self, scope: anyio.CancelScope, session_id: str, opened: anyio.Event) -> None:
+        """Carry the server's unsolicited messages, reconnecting with backoff; `opened` is
+        set once the stream is open, or could not be."""
+        with scope:
+            try:
+                await self._carry_server_stream(session_id, opened)
+            finally:
+                opened.set()
+
+    async def _carry_server_stream(self, session_id: str, opened: anyio.Event) -> None:
         delay = self._forwarder.reconnect_delay
         last_event_id: str | None = None
-        with scope:
-            while not self._closed and self.session_id == session_id:
-                try:
-                    request = await self._build("GET")
-                    if last_event_id is not None:
-                        request.headers["Last-Event-ID"] = last_event_id
-                    async with self._send(request) as response:
-                        if response.status_code in (404, 405):
-                            return  # no such stream, or the session ended: a request renews it
-                        await self._check_status(response)
-                        if _media_type(response) != "text/event-stream":
-                            return
-                        delay = self._forwarder.reconnect_delay
-                        async for event in httpx2.EventSource(response):
-                            if event.id:
-                                last_event_id = event.id
-                            message = self._decode_event(event)
-                            if message is not None and "method" in message:
-                                await self._unsolicited(message)
-                except (BackendError, httpx2.TransportError, httpx2.SSEError) as exc:
-                    logger.info(
-                        "the event stream of service %s broke (%s); reconnecting in %gs",
-                        self.service,
-                        exc,
-                        delay,
-                        extra={"service": self.service, "principal": self.principal.display_name},
-                    )
-                await anyio.sleep(delay)
-                delay = min(delay * 2, self._forwarder.max_reconnect_delay)
+        while not self._closed and self.session_id == session_id:
+            try:
+                resume = (("Last-Event-ID", last_event_id),) if last_event_id is not None else ()
+                request = await self._build("GET", extra=resume)
+                async with self._send(request) as response:
+                    if response.status_code in (404, 405):
+                        return  # no such stream, or the session ended: a request renews it
+                    await self._check_status(response)
+                    if _media_type(response) != "text/event-stream":
+                        return
+                    opened.set()
+                    delay = self._forwarder.reconnect_delay
+                    async for event in events(response.aiter_bytes()):
+                        if event.id:
+                            last_event_id = event.id
+                        message = self._decode_event(event)
+                        if message is not None and "method" in message:
+                            await self._unsolicited(message)
+            except (BackendError, http11.HTTPError) as exc:
+                opened.set()
+                logger.info(
+                    "the event stream of service %s broke (%s); reconnecting in %gs",
+                    self.service,
+                    exc,
+                    delay,
+                    extra={"service": self.service, "principal": self.principal.display_name},
+                )
+            await anyio.sleep(delay)
+            delay = min(delay * 2, self._forwarder.max_reconnect_delay)
 
     async def _end_backend_session(self) -> None:
         if self.session_id is None:
@@ -517,6 +563,7 @@ class StreamableHTTPForwarder(Running):
     ) -> None:
         self.user_tokens = user_tokens
         self.client = client or backend_client(timeout=httpx2.Timeout(10.0, read=None))
+        self.http = http11.BackendHTTP()
         self.delete_timeout = delete_timeout
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
@@ -543,6 +590,7 @@ class StreamableHTTPForwarder(Running):
         async with anyio.create_task_group() as task_group:
             for upstream in list(self._upstreams):
                 task_group.start_soon(upstream.aclose)
+        await self.http.aclose()
         await self.client.aclose()
 
     def _forget(self, upstream: StreamableHTTPUpstream) -> None:
