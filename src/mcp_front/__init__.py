@@ -10,7 +10,11 @@ from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_policy import ServiceAccess
 from mcp_front.auth.tokens import SigningKey, SigningKeys, TokenIssuer
 from mcp_front.backends import BackendError, MessageSink, Upstream
+from mcp_front.backends.aggregate import AggregateRegistry
+from mcp_front.backends.inline import InlineToolRegistry
+from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSession, StdioSessionPool
+from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.config import (
     ConfigError,
     GatewayConfig,
@@ -36,6 +40,7 @@ from mcp_front.transports.session import FrontSession, SessionRegistry
 __all__ = [
     "ANONYMOUS",
     "AccessPolicy",
+    "AggregateRegistry",
     "AudienceValidator",
     "AuditEvent",
     "AuditLog",
@@ -52,6 +57,7 @@ __all__ = [
     "Identity",
     "IdentityProvider",
     "IdentityProviderError",
+    "InlineToolRegistry",
     "Keyring",
     "MemoryStore",
     "MessageSink",
@@ -60,6 +66,7 @@ __all__ = [
     "ProxyConfig",
     "ResourceGuard",
     "SQLiteStore",
+    "SSEForwarder",
     "ServerConfig",
     "ServiceAccess",
     "ServicePolicy",
@@ -71,6 +78,7 @@ __all__ = [
     "StdioSession",
     "StdioSessionPool",
     "Store",
+    "StreamableHTTPForwarder",
     "TokenIssuer",
     "Upstream",
     "__version__",

@@ -17,3 +17,8 @@ def test_version_is_the_installed_distribution() -> None:
 
 def test_policy_and_audit_are_public() -> None:
     assert {"AuditEvent", "AuditLog", "ServiceAccess", "ServicePolicy"} <= set(mcp_front.__all__)
+
+
+def test_every_backend_is_public() -> None:
+    backends = {"AggregateRegistry", "InlineToolRegistry", "SSEForwarder", "StdioSessionPool"}
+    assert backends | {"StreamableHTTPForwarder"} <= set(mcp_front.__all__)
