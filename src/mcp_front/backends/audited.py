@@ -16,7 +16,7 @@ import anyio
 from mcp_front.audit import AuditEvent, AuditLog, AuditOutcome, arguments_sha256
 from mcp_front.auth.principal import Principal
 from mcp_front.auth.service_policy import ServiceAccess
-from mcp_front.backends.base import MessageSink, Upstream
+from mcp_front.backends.base import MessageSink, Upstream, WrappedUpstream, called_tool
 from mcp_front.backends.policy import PolicyDenied
 from mcp_front.config import ToolFilter
 from mcp_front.config.errors import format_path
@@ -31,7 +31,7 @@ def _no_refusal(principal: Principal, tool: str) -> str | None:
     return None
 
 
-class AuditedUpstream:
+class AuditedUpstream(WrappedUpstream):
     """An `Upstream` that records each `tools/call` through it in `log`.
 
     With `record_calls=False` only the calls this layer's rules refuse are recorded: an
@@ -48,7 +48,7 @@ class AuditedUpstream:
         refusal: Refusal = _no_refusal,
         record_calls: bool = True,
     ) -> None:
-        self._upstream = upstream
+        super().__init__(upstream)
         self._record_calls = record_calls
         self._log = log
         self._service = service
@@ -57,16 +57,15 @@ class AuditedUpstream:
 
     async def request(self, message: Message, related: MessageSink) -> Message:
         if message["method"] != "tools/call":
-            return await self._upstream.request(message, related)
+            return await self.inner.request(message, related)
         params = message.get("params") or {}
-        name = params.get("name")
-        tool = name if isinstance(name, str) else None
+        tool = called_tool(message)
         digest = arguments_sha256(params["arguments"]) if "arguments" in params else None
         started = time.perf_counter()
         outcome: AuditOutcome = "error"
         rule: str | None = None
         try:
-            response = await self._upstream.request(message, related)
+            response = await self.inner.request(message, related)
             outcome, rule = self._outcome(tool, response)
             return response
         except anyio.get_cancelled_exc_class():
@@ -100,15 +99,6 @@ class AuditedUpstream:
         if isinstance(result, dict) and result.get("isError") is True:
             return "tool_error", None
         return "ok", None
-
-    async def notify(self, message: Message) -> None:
-        await self._upstream.notify(message)
-
-    async def respond(self, message: Message) -> None:
-        await self._upstream.respond(message)
-
-    async def aclose(self) -> None:
-        await self._upstream.aclose()
 
 
 def refusal_of(service: str, access: ServiceAccess | None, tool_filter: ToolFilter | None) -> Refusal:

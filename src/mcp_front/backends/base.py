@@ -56,3 +56,42 @@ class Upstream(Protocol):
 
 UpstreamFactory = Callable[[MessageSink], Awaitable[Upstream]]
 """Opens an upstream whose unsolicited server messages go to the given sink."""
+
+
+class WrappedUpstream:
+    """An `Upstream` that passes everything to `inner`: the base of the layers that
+    govern a session (tool filter, policy, audit), which override only `request`."""
+
+    def __init__(self, inner: Upstream) -> None:
+        self.inner = inner
+
+    async def request(self, message: Message, related: MessageSink) -> Message:
+        return await self.inner.request(message, related)
+
+    async def notify(self, message: Message) -> None:
+        await self.inner.notify(message)
+
+    async def respond(self, message: Message) -> None:
+        await self.inner.respond(message)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def called_tool(message: Message) -> str | None:
+    """The tool a `tools/call` names, if it names one."""
+    name = (message.get("params") or {}).get("name")
+    return name if isinstance(name, str) else None
+
+
+def listing_narrowed(response: Message, offered: Callable[[str], bool]) -> Message:
+    """A `tools/list` response with only the tools `offered` keeps."""
+    result = response.get("result")
+    if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+        return response
+    tools = [
+        tool
+        for tool in result["tools"]
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str) and offered(tool["name"])
+    ]
+    return {**response, "result": {**result, "tools": tools}}

@@ -9,11 +9,18 @@ may well be entitled to ask for access.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from mcp_front.auth.principal import Principal
 from mcp_front.auth.service_policy import AccessDecision, ServiceAccess
-from mcp_front.backends.base import BackendError, MessageSink, Upstream
+from mcp_front.backends.base import (
+    BackendError,
+    MessageSink,
+    Upstream,
+    WrappedUpstream,
+    called_tool,
+    listing_narrowed,
+)
 from mcp_front.transports import jsonrpc
 from mcp_front.transports.jsonrpc import Message
 from mcp_front.transports.session import UpstreamOpener
@@ -38,48 +45,27 @@ def denial_response(request_id: jsonrpc.RequestId, decision: AccessDecision) -> 
     )
 
 
-class PolicyUpstream:
+class PolicyUpstream(WrappedUpstream):
     """An `Upstream` that offers `principal` only the tools the policy lets it call."""
 
     def __init__(self, upstream: Upstream, access: ServiceAccess, principal: Principal) -> None:
-        self._upstream = upstream
+        super().__init__(upstream)
         self._access = access
         self._principal = principal
 
     async def request(self, message: Message, related: MessageSink) -> Message:
         method = message["method"]
-        if method == "tools/call":
-            name = (message.get("params") or {}).get("name")
-            if isinstance(name, str):
-                decision = self._access.check_tool(self._principal, name)
-                if not decision.allowed:
-                    return denial_response(message["id"], decision)
-        response = await self._upstream.request(message, related)
+        if method == "tools/call" and (name := called_tool(message)) is not None:
+            decision = self._access.check_tool(self._principal, name)
+            if not decision.allowed:
+                return denial_response(message["id"], decision)
+        response = await self.inner.request(message, related)
         if method == "tools/list":
-            return self._filtered_listing(response)
+            return listing_narrowed(response, self._may_call)
         return response
 
-    def _filtered_listing(self, response: Message) -> Message:
-        result = response.get("result")
-        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
-            return response
-        tools: list[Any] = [
-            tool
-            for tool in result["tools"]
-            if isinstance(tool, dict)
-            and isinstance(tool.get("name"), str)
-            and self._access.check_tool(self._principal, tool["name"]).allowed
-        ]
-        return {**response, "result": {**result, "tools": tools}}
-
-    async def notify(self, message: Message) -> None:
-        await self._upstream.notify(message)
-
-    async def respond(self, message: Message) -> None:
-        await self._upstream.respond(message)
-
-    async def aclose(self) -> None:
-        await self._upstream.aclose()
+    def _may_call(self, tool: str) -> bool:
+        return self._access.check_tool(self._principal, tool).allowed
 
 
 def policy_opener(opener: UpstreamOpener, access: ServiceAccess) -> UpstreamOpener:

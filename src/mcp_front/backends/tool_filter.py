@@ -8,50 +8,26 @@ gets the same answer as a tool that does not exist.
 
 from __future__ import annotations
 
-from typing import Any
-
-from mcp_front.backends.base import MessageSink, Upstream
+from mcp_front.backends.base import MessageSink, Upstream, WrappedUpstream, called_tool, listing_narrowed
 from mcp_front.config import ToolFilter
 from mcp_front.transports import jsonrpc
 from mcp_front.transports.jsonrpc import Message
 
 
-class ToolFilteredUpstream:
+class ToolFilteredUpstream(WrappedUpstream):
     """An `Upstream` that offers only the tools `tool_filter` permits."""
 
     def __init__(self, upstream: Upstream, tool_filter: ToolFilter) -> None:
-        self._upstream = upstream
+        super().__init__(upstream)
         self._filter = tool_filter
 
     async def request(self, message: Message, related: MessageSink) -> Message:
         method = message["method"]
         if method == "tools/call":
-            name = (message.get("params") or {}).get("name")
-            if not isinstance(name, str) or not self._filter.permits(name):
+            name = called_tool(message)
+            if name is None or not self._filter.permits(name):
                 return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, f"Unknown tool: {name}")
-        response = await self._upstream.request(message, related)
+        response = await self.inner.request(message, related)
         if method == "tools/list":
-            return self._filtered_listing(response)
+            return listing_narrowed(response, self._filter.permits)
         return response
-
-    def _filtered_listing(self, response: Message) -> Message:
-        result = response.get("result")
-        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
-            return response
-        tools: list[Any] = [
-            tool
-            for tool in result["tools"]
-            if isinstance(tool, dict)
-            and isinstance(tool.get("name"), str)
-            and self._filter.permits(tool["name"])
-        ]
-        return {**response, "result": {**result, "tools": tools}}
-
-    async def notify(self, message: Message) -> None:
-        await self._upstream.notify(message)
-
-    async def respond(self, message: Message) -> None:
-        await self._upstream.respond(message)
-
-    async def aclose(self) -> None:
-        await self._upstream.aclose()
