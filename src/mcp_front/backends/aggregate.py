@@ -70,8 +70,14 @@ _CHANGED: Final = {
     "notifications/prompts/list_changed": ("prompts/list",),
     "notifications/resources/list_changed": ("resources/list", "resources/templates/list"),
 }
-_BY_NAME: Final = {"tools/call": "tool", "prompts/get": "prompt"}
-_BY_URI: Final = ("resources/read", "resources/subscribe", "resources/unsubscribe")
+_ROUTED: Final = {
+    "tools/call": ("name", "tool"),
+    "prompts/get": ("name", "prompt"),
+    "resources/read": ("uri", "resource"),
+    "resources/subscribe": ("uri", "resource"),
+    "resources/unsubscribe": ("uri", "resource"),
+}
+"""Requests for one item, routed to its member: the param naming it, and what it is."""
 
 
 @dataclass(eq=False)
@@ -128,10 +134,8 @@ class AggregateUpstream:
             return _result(message, {})
         if method in _LISTINGS:
             return await self._list(message, _LISTINGS[method])
-        if method in _BY_NAME:
-            return await self._route_by_name(message, related, _BY_NAME[method])
-        if method in _BY_URI:
-            return await self._route_by_uri(message, related)
+        if method in _ROUTED:
+            return await self._route(message, related, *_ROUTED[method])
         if method == "completion/complete":
             return await self._complete(message, related)
         if method == "logging/setLevel":
@@ -289,23 +293,16 @@ class AggregateUpstream:
 
     # -- requests routed to one member ---------------------------------------------------
 
-    async def _route_by_name(self, message: Message, related: MessageSink, kind: str) -> Message:
+    async def _route(self, message: Message, related: MessageSink, key: str, kind: str) -> Message:
+        """Send a request that names one item (`params[key]`) to the item's member."""
         params = message.get("params") or {}
-        name = params.get("name")
-        resolved = self._namespace.resolve(name) if isinstance(name, str) else None
+        value = params.get(key)
+        resolve = self._namespace.resolve_uri if key == "uri" else self._namespace.resolve
+        resolved = resolve(value) if isinstance(value, str) else None
         if resolved is None:
-            return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, f"Unknown {kind}: {name}")
-        member_name, own_name = resolved
-        return await self._routed(member_name, message, {**params, "name": own_name}, related)
-
-    async def _route_by_uri(self, message: Message, related: MessageSink) -> Message:
-        params = message.get("params") or {}
-        uri = params.get("uri")
-        resolved = self._namespace.resolve_uri(uri) if isinstance(uri, str) else None
-        if resolved is None:
-            return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, f"Unknown resource: {uri}")
-        member_name, own_uri = resolved
-        return await self._routed(member_name, message, {**params, "uri": own_uri}, related)
+            return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, f"Unknown {kind}: {value}")
+        member_name, own = resolved
+        return await self._routed(member_name, message, {**params, key: own}, related)
 
     async def _complete(self, message: Message, related: MessageSink) -> Message:
         params = message.get("params") or {}
