@@ -16,7 +16,7 @@ from mcp.client.session import ClientRequestContext
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
 
 from tests.support.clients import Transport, connect, mcp_error_in, text_of
-from tests.support.everything import everything_server
+from tests.support.everything import everything_backends
 from tests.support.gateway import RunningGateway, bearer, running_gateway, stdio_service
 from tests.support.net import free_port
 
@@ -28,12 +28,8 @@ DISCOVERY_TIMEOUT = 1.5
 
 @pytest.fixture(scope="module")
 def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    logs = tmp_path_factory.mktemp("everything")
-    with (
-        everything_server("sse", logs / "sse.log") as sse,
-        everything_server("streamableHttp", logs / "http.log") as streamable,
-    ):
-        yield {"sse": sse.url, "streamable-http": streamable.url}
+    with everything_backends(tmp_path_factory.mktemp("everything")) as urls:
+        yield urls
 
 
 def services(backends: dict[str, str]) -> dict[str, Any]:

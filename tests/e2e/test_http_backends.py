@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from tests.support.clients import Transport, connect, text_of
-from tests.support.everything import everything_server
+from tests.support.everything import everything_backends
 from tests.support.gateway import RunningGateway, bearer, running_gateway
 from tests.support.net import free_port
 from tests.support.raw import ACCEPT, initialize_message
@@ -21,12 +21,8 @@ ENDPOINT = {"streamable-http": "mcp", "sse": "sse"}
 
 @pytest.fixture(scope="module")
 def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    logs = tmp_path_factory.mktemp("everything")
-    with (
-        everything_server("sse", logs / "sse.log") as sse,
-        everything_server("streamableHttp", logs / "http.log") as streamable,
-    ):
-        yield {"sse": sse.url, "streamable-http": streamable.url}
+    with everything_backends(tmp_path_factory.mktemp("everything")) as urls:
+        yield urls
 
 
 @pytest.fixture

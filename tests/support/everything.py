@@ -34,3 +34,14 @@ def everything_server(mode: Literal["sse", "streamableHttp"], log_path: Path) ->
         log_path=log_path,
     ) as server:
         yield server
+
+
+@contextmanager
+def everything_backends(log_dir: Path) -> Iterator[dict[str, str]]:
+    """The server as an SSE and as a streamable-HTTP backend: the URL of each, by the
+    gateway's `transportType`."""
+    with (
+        everything_server("sse", log_dir / "sse.log") as sse,
+        everything_server("streamableHttp", log_dir / "streamable-http.log") as streamable,
+    ):
+        yield {"sse": sse.url, "streamable-http": streamable.url}
