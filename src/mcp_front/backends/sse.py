@@ -36,12 +36,13 @@ import httpx2
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.exchanges import ExchangeTable
 from mcp_front.backends.http_client import backend_client
 from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
 from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message, MessageKind
+from mcp_front.transports.jsonrpc import Message
 
 logger = logging.getLogger("mcp_front.backends.sse")
 
@@ -80,14 +81,6 @@ class _Connection:
     alive: bool = True
 
 
-@dataclass(slots=True)
-class _Pending:
-    connection: _Connection
-    done: anyio.Event = field(default_factory=anyio.Event)
-    response: Message | None = None
-    error: BackendError | None = None
-
-
 class _StaleEndpoint(Exception):
     """The backend no longer knows the session behind the endpoint (HTTP 404 on a POST)."""
 
@@ -107,10 +100,8 @@ class SSEUpstream:
         self.service = service
         self._server = server
         self.principal = principal
-        self._unsolicited = unsolicited
         self._connection: _Connection | None = None
-        self._pending: dict[int, _Pending] = {}
-        self._progress: dict[str | int, MessageSink] = {}
+        self._exchanges = ExchangeTable(unsolicited, forwarder.next_request_id)
         self._initialize_params: dict[str, Any] | None = None
         self._client_initialized = False
         self._connect_lock = anyio.Lock()
@@ -127,10 +118,7 @@ class SSEUpstream:
         if self._closed:
             raise BackendError(f"the session with service '{self.service}' is closed")
         is_initialize = message["method"] == "initialize"
-        token = jsonrpc.progress_token(message)
-        if token is not None:
-            self._progress[token] = related
-        try:
+        with self._exchanges.progress_to(message, related):
             for attempt in (1, 2):
                 connection = await self._ensure_connection(replay=not is_initialize)
                 try:
@@ -145,9 +133,6 @@ class SSEUpstream:
                     self._initialize_params = params if isinstance(params, dict) else {}
                 return response
             raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            if token is not None:
-                self._progress.pop(token, None)
 
     async def notify(self, message: Message) -> None:
         if self._closed:
@@ -319,10 +304,7 @@ class SSEUpstream:
             error = BackendError(f"the session with service '{self.service}' is closed")
         else:
             error = BackendError(self._dropped_message())
-        for pending in self._pending.values():
-            if pending.connection is connection and pending.response is None and pending.error is None:
-                pending.error = error
-                pending.done.set()
+        self._exchanges.fail_all(error, channel=connection)
 
     def _dropped_message(self) -> str:
         return (
@@ -355,29 +337,25 @@ class SSEUpstream:
 
     async def _exchange(self, connection: _Connection, message: Message, budget: float) -> Message:
         """Send one request under a gateway-assigned id and wait for the matching answer."""
-        backend_id = self._forwarder.next_request_id()
-        pending = _Pending(connection)
-        self._pending[backend_id] = pending
+        exchange = self._exchanges.start(connection)
+        backend_id = exchange.backend_id
         try:
             with anyio.fail_after(budget):
                 await self._post(connection, {**message, "id": backend_id})
-                await pending.done.wait()
+                response = await exchange.outcome()
         except TimeoutError:
             await self._cancel_at_backend(connection, backend_id, "the request timed out")
             raise BackendError(
                 f"service '{self.service}' did not answer within {budget:g}s", code=jsonrpc.REQUEST_TIMEOUT
             ) from None
         except anyio.get_cancelled_exc_class():
-            if pending.response is None:
+            if not exchange.settled:
                 with anyio.CancelScope(shield=True):
                     await self._cancel_at_backend(connection, backend_id, "the client went away")
             raise
         finally:
-            del self._pending[backend_id]
-        if pending.error is not None:
-            raise pending.error
-        assert pending.response is not None
-        return {**pending.response, "id": message["id"]}
+            self._exchanges.finish(exchange)
+        return {**response, "id": message["id"]}
 
     async def _cancel_at_backend(self, connection: _Connection, backend_id: int, reason: str) -> None:
         if not connection.alive:
@@ -415,16 +393,8 @@ class SSEUpstream:
                 extra={"service": self.service, "principal": self.principal.display_name},
             )
             return
-        if kind is MessageKind.RESPONSE:
-            pending = self._pending.get(message["id"]) if isinstance(message["id"], int) else None
-            if pending is not None and pending.response is None and pending.error is None:
-                pending.response = message
-                pending.done.set()
-            return
-        token = jsonrpc.progress_token(message) if kind is MessageKind.NOTIFICATION else None
-        sink = self._progress.get(token, self._unsolicited) if token is not None else self._unsolicited
         try:
-            await sink(message)
+            await self._exchanges.route(message, kind)
         except Exception:
             logger.exception(
                 "delivering a message from %s failed",

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,10 +23,11 @@ from anyio.abc import TaskGroup
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink
 from mcp_front.backends.child_process import ChildGone, ChildProcess, ProcessLabel, child_environment
+from mcp_front.backends.exchanges import ExchangeTable
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
 from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message, MessageKind
+from mcp_front.transports.jsonrpc import Message
 
 logger = logging.getLogger("mcp_front.backends.stdio")
 
@@ -37,12 +38,6 @@ class StdioLimits:
     max_processes: int = 256
     idle_timeout: timedelta = timedelta(minutes=30)
     sweep_interval: timedelta = timedelta(minutes=1)
-
-
-@dataclass(slots=True)
-class _Pending:
-    done: anyio.Event = field(default_factory=anyio.Event)
-    response: Message | None = None
 
 
 class StdioSession:
@@ -60,11 +55,9 @@ class StdioSession:
         self.service = service
         self._server = server
         self.principal = principal
-        self._unsolicited = unsolicited
         self._child: ChildProcess | None = None
         self._expected_exit: set[int] = set()
-        self._pending: dict[int, _Pending] = {}
-        self._progress: dict[str | int, MessageSink] = {}
+        self._exchanges = ExchangeTable(unsolicited, pool.next_request_id)
         self._initialize_params: dict[str, Any] | None = None
         self._client_initialized = False
         self._start_lock = anyio.Lock()
@@ -92,30 +85,28 @@ class StdioSession:
         try:
             is_initialize = message["method"] == "initialize"
             child = await self._ensure_child(replay=not is_initialize)
-            token = jsonrpc.progress_token(message)
-            if token is not None:
-                self._progress[token] = related
             try:
-                if is_initialize:
-                    with anyio.fail_after(self._startup_budget):
-                        response = await self._exchange(child, message)
-                    if "result" in response:
-                        params = message.get("params")
-                        self._initialize_params = params if isinstance(params, dict) else {}
-                else:
-                    response = await self._exchange(child, message)
+                with self._exchanges.progress_to(message, related):
+                    response = await self._send_request(child, message, is_initialize)
             except TimeoutError:
                 raise BackendError(
                     f"service '{self.service}' did not answer initialize within {self._startup_budget:g}s",
                     code=jsonrpc.REQUEST_TIMEOUT,
                 ) from None
-            finally:
-                if token is not None:
-                    self._progress.pop(token, None)
             return response
         finally:
             self.in_flight -= 1
             self.last_used = time.monotonic()
+
+    async def _send_request(self, child: ChildProcess, message: Message, is_initialize: bool) -> Message:
+        if not is_initialize:
+            return await self._exchange(child, message)
+        with anyio.fail_after(self._startup_budget):
+            response = await self._exchange(child, message)
+        if "result" in response:
+            params = message.get("params")
+            self._initialize_params = params if isinstance(params, dict) else {}
+        return response
 
     async def notify(self, message: Message) -> None:
         if self._closed:
@@ -243,31 +234,25 @@ class StdioSession:
 
     async def _exchange(self, child: ChildProcess, message: Message) -> Message:
         """Send one request under a gateway-assigned id and wait for the matching answer."""
-        backend_id = self._pool.next_request_id()
-        pending = _Pending()
-        self._pending[backend_id] = pending
+        exchange = self._exchanges.start()
         try:
-            await child.send(jsonrpc.encode({**message, "id": backend_id}))
-            await pending.done.wait()
+            await child.send(jsonrpc.encode({**message, "id": exchange.backend_id}))
+            response = await exchange.outcome()
         except ChildGone:
             raise BackendError(self._stopped_message(child)) from None
         except BaseException:
-            if pending.response is None and child.running:
+            if not exchange.settled and child.running:
+                cancelled = {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": exchange.backend_id, "reason": "the client went away"},
+                }
                 with anyio.CancelScope(shield=True), anyio.move_on_after(1), contextlib.suppress(ChildGone):
-                    await child.send(
-                        jsonrpc.encode(
-                            {
-                                "jsonrpc": "2.0",
-                                "method": "notifications/cancelled",
-                                "params": {"requestId": backend_id, "reason": "the client went away"},
-                            }
-                        )
-                    )
+                    await child.send(jsonrpc.encode(cancelled))
             raise
         finally:
-            del self._pending[backend_id]
-        assert pending.response is not None
-        return {**pending.response, "id": message["id"]}
+            self._exchanges.finish(exchange)
+        return {**response, "id": message["id"]}
 
     async def _on_line(self, line: bytes) -> None:
         try:
@@ -280,15 +265,7 @@ class StdioSession:
                 extra={"service": self.service, "principal": self.principal.display_name},
             )
             return
-        if kind is MessageKind.RESPONSE:
-            pending = self._pending.get(message["id"]) if isinstance(message["id"], int) else None
-            if pending is not None and pending.response is None:
-                pending.response = message
-                pending.done.set()
-            return
-        token = jsonrpc.progress_token(message) if kind is MessageKind.NOTIFICATION else None
-        sink = self._progress.get(token, self._unsolicited) if token is not None else self._unsolicited
-        await sink(message)
+        await self._exchanges.route(message, kind)
 
     async def _watch(self, child: ChildProcess) -> None:
         await child.exited.wait()
@@ -306,11 +283,7 @@ class StdioSession:
                 tail,
                 extra={"service": self.service, "principal": self.principal.display_name, "pid": child.pid},
             )
-        reason = self._stopped_message(child)
-        for backend_id, pending in list(self._pending.items()):
-            if pending.response is None:
-                pending.response = jsonrpc.error_response(backend_id, jsonrpc.INTERNAL_ERROR, reason)
-                pending.done.set()
+        self._exchanges.fail_all(BackendError(self._stopped_message(child)))
 
     def _stopped_message(self, child: ChildProcess) -> str:
         code = "" if child.returncode is None else f" (exit code {child.returncode})"
