@@ -73,6 +73,19 @@ def echo_request(request_id: int, text: str) -> Message:
     }
 
 
+def tools_list_request(request_id: int) -> Message:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/list", "params": {}}
+
+
+def result_tools(response: Message | None) -> list[Message]:
+    """The tools of a `tools/list` answer; raises `BenchError` on anything else."""
+    result = response.get("result") if response is not None else None
+    tools = result.get("tools") if isinstance(result, dict) else None
+    if not isinstance(tools, list):
+        raise BenchError(f"tools/list failed: {json.dumps(response)[:300]}")
+    return tools
+
+
 def result_text(response: Message) -> str:
     """The text of a `tools/call` answer; raises `BenchError` on anything else."""
     result = response.get("result")
@@ -243,6 +256,11 @@ class HTTPSession:
             raise BenchError(f"tools/call at {self._url} got no answer")
         return result_text(response)
 
+    async def list_tools(self) -> list[Message]:
+        """`tools/list` (one page, no cursor): the tools it returned."""
+        response, _ = await self._post(tools_list_request(next(self._ids)))
+        return result_tools(response)
+
     async def _post(self, message: Message) -> tuple[Message | None, httpx2.Headers]:
         """Send one message; the answer to it (if it is a request) and the response headers."""
         request_id = message.get("id")
@@ -359,6 +377,18 @@ class SocketHTTPSession:
         if response is None:
             raise BenchError(f"tools/call at {self._path} got no answer")
         return result_text(response)
+
+    async def list_tools(self) -> list[Message]:
+        """`tools/list` (one page, no cursor): the tools it returned."""
+        response, _ = await self._exchange("POST", tools_list_request(next(self._ids)))
+        return result_tools(response)
+
+    async def drop_connection(self) -> None:
+        """Close the TCP connection (the session stays): the next request opens a new one."""
+        if self._stream is not None:
+            with suppress(OSError, anyio.BrokenResourceError):
+                await self._stream.aclose()
+        self._stream = self._reader = None
 
     async def _exchange(self, method: str, message: Message | None) -> tuple[Message | None, dict[str, str]]:
         if self._stream is None or self._reader is None:

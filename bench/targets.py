@@ -226,6 +226,31 @@ def http_backend_spec() -> SpecBuilder:
     return build
 
 
+def http_member_spec(tools: int, list_delay_ms: float = 0.0) -> SpecBuilder:
+    """`python -m bench.http_backend_server` with `tools` tools and `tools/list` delayed `list_delay_ms`."""
+
+    def build(port: int) -> ServerSpec:
+        return ServerSpec(
+            name=f"http-backend-{tools}-tools",
+            argv=[
+                sys.executable,
+                "-m",
+                "bench.http_backend_server",
+                "--port",
+                str(port),
+                "--tools",
+                str(tools),
+                "--list-delay-ms",
+                f"{list_delay_ms:g}",
+            ],
+            port=port,
+            path="/mcp",
+            cwd=ROOT,
+        )
+
+    return build
+
+
 def gateway_http_spec(config_dir: Path, backend_url: str, command: list[str] | None = None) -> SpecBuilder:
     """`mcp-front serve` with one streamable-HTTP service at `backend_url`, a static bearer token."""
     gateway = command or gateway_command()
