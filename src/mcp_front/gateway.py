@@ -163,6 +163,7 @@ class Gateway:
             self.origins,
             heartbeat=self.heartbeat,
             ping_interval=self._ping_interval,
+            native_modern=server.type == "direct" and server.transport_type == "streamable-http",
         )
         sse = SSETransport(
             name,

@@ -31,13 +31,11 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import anyio
-import httpx2
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends import http11
+from mcp_front.backends import http11, streamable_http_modern
 from mcp_front.backends.base import BackendError, MessageSink
 from mcp_front.backends.event_stream import ServerSentEvent, events
-from mcp_front.backends.http_client import backend_client
 from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
@@ -143,6 +141,9 @@ class StreamableHTTPUpstream:
     async def request(self, message: Message, related: MessageSink) -> Message:
         if self._closed:
             raise BackendError(f"the session with service '{self.service}' is closed")
+        if streamable_http_modern.is_modern(message):
+            # Self-contained 2026-07-28 request: one POST of its own, outside any session.
+            return await streamable_http_modern.request(self, message, related)
         if message["method"] == "initialize":
             return await self._initialize(message, related)
         generation = self._generation
@@ -550,19 +551,17 @@ class StreamableHTTPUpstream:
 
 
 class StreamableHTTPForwarder(Running):
-    """Opens `StreamableHTTPUpstream`s over one shared, pooled HTTP client."""
+    """Opens `StreamableHTTPUpstream`s over one shared pool of backend connections."""
 
     def __init__(
         self,
         *,
         user_tokens: UserTokenSource | None = None,
-        client: httpx2.AsyncClient | None = None,
         delete_timeout: float = 2.0,
         reconnect_delay: float = 0.5,
         max_reconnect_delay: float = 30.0,
     ) -> None:
         self.user_tokens = user_tokens
-        self.client = client or backend_client(timeout=httpx2.Timeout(10.0, read=None))
         self.http = http11.BackendHTTP()
         self.delete_timeout = delete_timeout
         self.reconnect_delay = reconnect_delay
@@ -591,7 +590,6 @@ class StreamableHTTPForwarder(Running):
             for upstream in list(self._upstreams):
                 task_group.start_soon(upstream.aclose)
         await self.http.aclose()
-        await self.client.aclose()
 
     def _forget(self, upstream: StreamableHTTPUpstream) -> None:
         self._upstreams.discard(upstream)

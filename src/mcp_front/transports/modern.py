@@ -1,11 +1,23 @@
 """The 2026-07-28 protocol era on `/<service>/mcp`: self-contained requests, no handshake.
 
 A modern request carries its protocol version, client info and capabilities in
-`params._meta` and needs no session. Backends still speak the handshake era, so
-each (principal, service) gets one shared upstream that the gateway initialises
-itself; requests are forwarded with their envelope removed, and results come back
-in the shape the 2026-07-28 wire requires. There is no back channel in this era:
-a backend's request to the client is answered with an error.
+`params._meta` and needs no session. Each (principal, service) gets one shared upstream,
+through the service's governed layers (audit, policy, tool filter), and one of two routes:
+
+- **native**, for a streamable-HTTP service whose backend speaks the era: the first
+  request of a principal probes it with `server/discover`, and when the backend lists
+  the request's version, requests go down as the client sent them (envelope included)
+  and results come back as the backend gave them, `input_required` ones included. The
+  upstream derives the routing headers from the body (`backends.streamable_http_modern`).
+- **handshake**, for every other backend: the gateway initialises the upstream itself,
+  forwards requests with their envelope removed, and reshapes results as the era
+  requires. There is no back channel here: a backend's request to the client is
+  answered with an error.
+
+Either way a `tools/call`'s `Mcp-Param-*` headers are checked against its arguments and
+the tool's `inputSchema` (from the listings that pass through, or one listing when the
+tool was not seen yet) before anything is forwarded; a disagreement is a 400
+`HEADER_MISMATCH`. Results are per user, so none is ever publicly cacheable.
 """
 
 from __future__ import annotations
@@ -18,9 +30,11 @@ from typing import Any, Final
 import anyio
 from mcp.shared.inbound import (
     ERROR_CODE_HTTP_STATUS,
+    MCP_PARAM_HEADER_PREFIX,
     InboundLadderRejection,
     classify_inbound_request,
     find_duplicated_routing_header,
+    validate_mcp_param_headers,
 )
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from mcp_types.jsonrpc import HEADER_MISMATCH
@@ -30,6 +44,7 @@ from starlette.responses import Response
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, Upstream
+from mcp_front.backends.streamable_http_modern import ToolSchemas, envelope, list_tools, modern_version
 from mcp_front.transports import http, jsonrpc
 from mcp_front.transports.jsonrpc import Message, MessageKind
 from mcp_front.transports.session import UpstreamOpener
@@ -43,6 +58,7 @@ CACHEABLE_METHODS: Final = frozenset(
     {"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"}
 )
 GATEWAY_CLIENT_INFO: Final = {"name": "mcp-front", "version": "1"}
+_PARAM_HEADER_PREFIX: Final = MCP_PARAM_HEADER_PREFIX.lower()
 
 
 def is_modern(version: str | None) -> bool:
@@ -50,21 +66,29 @@ def is_modern(version: str | None) -> bool:
 
 
 class _Channel:
-    """One principal's shared, gateway-initialised upstream for a service."""
+    """One principal's shared upstream for a service, and what the gateway learnt through it."""
 
     def __init__(self) -> None:
         self.upstream: Upstream | None = None
         self.initialize_result: dict[str, Any] | None = None
+        self.native_versions: frozenset[str] | None = None
+        """The versions the backend serves natively; `None` until it was asked."""
         self.ready = anyio.Lock()
         self.in_flight: dict[int, MessageSink] = {}
+        self.tools = ToolSchemas()
 
 
 class ModernRequests:
-    """Serves 2026-07-28 requests for one service."""
+    """Serves 2026-07-28 requests for one service.
 
-    def __init__(self, service: str, open_upstream: UpstreamOpener) -> None:
+    `native=True` (a streamable-HTTP service) lets requests pass through natively when
+    the backend speaks the era; the upstream must then accept modern messages.
+    """
+
+    def __init__(self, service: str, open_upstream: UpstreamOpener, *, native: bool = False) -> None:
         self.service = service
         self._open_upstream = open_upstream
+        self._native = native
         self._channels: dict[str, _Channel] = {}
         self._tokens = itertools.count(1)
 
@@ -87,10 +111,7 @@ class ModernRequests:
             )
         verdict = classify_inbound_request(message, headers=dict(request.headers))
         if isinstance(verdict, InboundLadderRejection):
-            status = ERROR_CODE_HTTP_STATUS.get(verdict.code, 400)
-            return http.rpc_error(
-                status, verdict.code, verdict.message, request_id=request_id, data=verdict.data
-            )
+            return _rejection(verdict, request_id)
         if message["method"] == "initialize":
             return http.rpc_error(
                 400,
@@ -101,36 +122,131 @@ class ModernRequests:
             )
         return None
 
+    async def check_arguments(
+        self, principal: Principal, request: Request, message: Message
+    ) -> Response | None:
+        """The error response for a `tools/call` whose `Mcp-Param-*` headers disagree with
+        its arguments, checked against the tool's `inputSchema` (`check` already passed).
+
+        Whatever the backend, it never sees the client's headers: a native one gets them
+        derived from the body. So a client may not route on one value and act on another.
+        """
+        if message["method"] != "tools/call":
+            return None
+        params = message.get("params") or {}
+        name, arguments = params.get("name"), params.get("arguments") or {}
+        if not isinstance(name, str) or not isinstance(arguments, dict):
+            return None  # the backend refuses malformed params itself
+        if not arguments and not any(header.startswith(_PARAM_HEADER_PREFIX) for header in request.headers):
+            return None
+        try:
+            channel, native = await self._route(principal, message)
+        except BackendError as exc:
+            return http.json_message(jsonrpc.error_response(message["id"], exc.code, exc.message))
+        known = channel.tools.knows(name)
+        if not known:
+            await self._list_tools(channel, native, message)
+        elif not channel.tools.header_map(name):
+            return None  # no annotated argument, so no header to disagree (the common case, kept cheap)
+        rejection = validate_mcp_param_headers(channel.tools.schema(name), arguments, request.headers)
+        if rejection is not None and known:
+            # The schema was remembered from an earlier listing; the tool may have changed since.
+            await self._list_tools(channel, native, message)
+            rejection = validate_mcp_param_headers(channel.tools.schema(name), arguments, request.headers)
+        return _rejection(rejection, message["id"]) if rejection is not None else None
+
     async def answer(self, principal: Principal, message: Message, related: MessageSink) -> Message | None:
         """The response to one modern request (its checks already passed)."""
         request_id = message["id"]
+        method = message["method"]
         try:
-            channel = await self._channel(principal, message)
-            if message["method"] == "server/discover":
+            channel, native = await self._route(principal, message)
+            if method == "server/discover" and not native:
                 return {"jsonrpc": "2.0", "id": request_id, "result": _discover_result(channel)}
-            assert channel.upstream is not None
-            forwarded, restore = self._strip_envelope(message, related)
-            key = next(self._tokens)
-            channel.in_flight[key] = restore
-            try:
-                response = await channel.upstream.request(forwarded, restore)
-            finally:
-                del channel.in_flight[key]
+            response = await self._forward(channel, native, message, related)
         except BackendError as exc:
             return jsonrpc.error_response(request_id, exc.code, exc.message)
+        if method == "tools/list":
+            channel.tools.absorb(message, response)
         result = response.get("result")
         if isinstance(result, dict):
-            response = {**response, "result": _modern_result(message["method"], result)}
+            shaped = _private(result) if native else _modern_result(method, result)
+            response = {**response, "result": shaped}
         return response
 
-    async def _channel(self, principal: Principal, message: Message) -> _Channel:
+    async def _route(self, principal: Principal, message: Message) -> tuple[_Channel, bool]:
+        """The principal's channel, ready for this request, and whether it goes natively."""
         channel = self._channels.setdefault(principal.subject, _Channel())
         async with channel.ready:
             if channel.upstream is None:
                 channel.upstream = await self._open_upstream(principal, self._no_back_channel(channel))
+            if self._native and channel.native_versions is None:
+                channel.native_versions = await self._probe(channel.upstream, message)
+            if channel.native_versions and modern_version(message) in channel.native_versions:
+                return channel, True
             if channel.initialize_result is None:
-                channel.initialize_result = await self._initialize(channel.upstream, message)
-        return channel
+                try:
+                    channel.initialize_result = await self._initialize(channel.upstream, message)
+                except BackendError:
+                    # The probe may have failed for the same passing reason: ask again next time.
+                    channel.native_versions = None
+                    raise
+        return channel, False
+
+    async def _probe(self, upstream: Upstream, message: Message) -> frozenset[str]:
+        """The modern versions the backend serves natively, from its `server/discover`."""
+        probe = {
+            "jsonrpc": "2.0",
+            "id": "mcp-front-discover",
+            "method": "server/discover",
+            "params": {"_meta": envelope(message)},
+        }
+        try:
+            response = await upstream.request(probe, _discard)
+        except BackendError as exc:
+            logger.info(
+                "service %s does not answer server/discover (%s): using the handshake", self.service, exc
+            )
+            return frozenset()
+        result = response.get("result")
+        versions = result.get("supportedVersions") if isinstance(result, dict) else None
+        served = frozenset(
+            version
+            for version in (versions if isinstance(versions, list) else [])
+            if isinstance(version, str) and version in MODERN_PROTOCOL_VERSIONS
+        )
+        logger.info(
+            "service %s serves %s natively",
+            self.service,
+            ", ".join(sorted(served)) or "no 2026-07-28-era version",
+        )
+        return served
+
+    async def _forward(
+        self, channel: _Channel, native: bool, message: Message, related: MessageSink
+    ) -> Message:
+        assert channel.upstream is not None
+        if native:
+            return await channel.upstream.request(message, related)
+        forwarded, restore = self._strip_envelope(message, related)
+        key = next(self._tokens)
+        channel.in_flight[key] = restore
+        try:
+            return await channel.upstream.request(forwarded, restore)
+        finally:
+            del channel.in_flight[key]
+
+    async def _list_tools(self, channel: _Channel, native: bool, message: Message) -> None:
+        """Learn the tools' schemas through the governed upstream, so a hidden tool's stays unknown."""
+
+        async def exchange(listing: Message) -> Message:
+            return await self._forward(channel, native, listing, _discard)
+
+        try:
+            await list_tools(exchange, envelope(message), channel.tools)
+        except BackendError as exc:
+            # Without a schema there is nothing to check against; the call itself will tell.
+            logger.info("service %s: tools/list for Mcp-Param checks failed: %s", self.service, exc)
 
     async def _initialize(self, upstream: Upstream, message: Message) -> dict[str, Any]:
         meta = message.get("params", {}).get("_meta", {})
@@ -235,3 +351,18 @@ def _modern_result(method: str, result: Mapping[str, Any]) -> dict[str, Any]:
         shaped.setdefault("cacheScope", "private")
         shaped.setdefault("ttlMs", 0)
     return shaped
+
+
+def _private(result: dict[str, Any]) -> dict[str, Any]:
+    """A native result as the backend gave it, except that a public cache may not keep it:
+    the gateway narrows results per user (policy, tool filter, per-user credentials)."""
+    if result.get("cacheScope") == "public":
+        return {**result, "cacheScope": "private"}
+    return result
+
+
+def _rejection(rejection: InboundLadderRejection, request_id: jsonrpc.RequestId | None) -> Response:
+    status = ERROR_CODE_HTTP_STATUS.get(rejection.code, 400)
+    return http.rpc_error(
+        status, rejection.code, rejection.message, request_id=request_id, data=rejection.data
+    )

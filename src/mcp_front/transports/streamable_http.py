@@ -37,14 +37,17 @@ class StreamableHTTPTransport:
         *,
         heartbeat: Heartbeat | None = None,
         ping_interval: float = http.PING_INTERVAL,
+        native_modern: bool = False,
     ) -> None:
+        """`native_modern`: the backend is a streamable-HTTP server, which may take
+        2026-07-28 requests natively (see `modern.ModernRequests`)."""
         self.service = service
         self._registry = registry
         self._open_upstream = open_upstream
         self._origins = origins
         self._ping_interval = ping_interval
         self._heartbeat = heartbeat or Heartbeat(ping_interval)
-        self._modern = modern.ModernRequests(service, open_upstream)
+        self._modern = modern.ModernRequests(service, open_upstream, native=native_modern)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -152,6 +155,10 @@ class StreamableHTTPTransport:
         if jsonrpc.classify(message) is MessageKind.NOTIFICATION:
             return Response(status_code=202)
         principal: Principal = scope["user"]
+        # Before the answer starts: a mismatch must be a plain 400, never an event stream.
+        error = await self._modern.check_arguments(principal, request, message)
+        if error is not None:
+            return error
 
         async def produce(related: MessageSink) -> Message | None:
             return await self._modern.answer(principal, message, related)
