@@ -20,19 +20,31 @@ from starlette.types import Message as ASGIMessage
 from starlette.types import Scope, Send
 
 from mcp_front.transports import http
+from mcp_front.transports.event_log import EventLog, EventStream
 from mcp_front.transports.jsonrpc import Message
 
 
 class Answer:
-    """The response to one request, written to the client exactly once."""
+    """The response to one request, written to the client exactly once.
 
-    def __init__(self, send: Send, headers: dict[str, str]) -> None:
+    With an `EventLog`, an answer that becomes an event stream is resumable: its events
+    carry ids and are kept, so a client whose connection drops gets the rest (the
+    response included) on a GET with `Last-Event-ID`. `prime` sends an empty first event,
+    so the client has an id to resume from before the server said anything.
+    """
+
+    def __init__(
+        self, send: Send, headers: dict[str, str], *, log: EventLog | None = None, prime: bool = False
+    ) -> None:
         self._send = send
         self.headers = headers
         self.streaming = False
         self.finished = False
         self.last_write = time.monotonic()
         self._lock = anyio.Lock()
+        self._log = log
+        self._prime = prime
+        self._events: EventStream | None = None
 
     async def related(self, message: Message) -> None:
         """Deliver a server message about this request; it starts the event stream."""
@@ -40,7 +52,7 @@ class Answer:
             if self.finished:
                 return
             await self._start_stream()
-            await self._body(http.sse_event(message))
+            await self._body(self._event(message))
 
     async def stream_now(self) -> None:
         async with self._lock:
@@ -58,7 +70,9 @@ class Answer:
         async with self._lock:
             self.finished = True
             if self.streaming:
-                final = http.sse_event(response) if response is not None else b""
+                final = self._event(response) if response is not None else b""
+                if self._events is not None:
+                    self._events.finish()
                 with contextlib.suppress(OSError):
                     await self._send({"type": "http.response.body", "body": final, "more_body": False})
             elif response is None:
@@ -73,6 +87,13 @@ class Answer:
         raw_headers = [*http.SSE_HEADERS, *((k.encode(), v.encode()) for k, v in self.headers.items())]
         await self._send({"type": "http.response.start", "status": 200, "headers": raw_headers})
         self.last_write = time.monotonic()
+        if self._log is not None:
+            self._events = self._log.open()
+            if self._prime:
+                await self._body(self._events.record(None))
+
+    def _event(self, message: Message) -> bytes:
+        return self._events.record(message) if self._events is not None else http.sse_event(message)
 
     async def _body(self, chunk: bytes) -> None:
         with contextlib.suppress(OSError):

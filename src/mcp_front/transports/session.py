@@ -20,6 +20,7 @@ import anyio
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, Upstream
 from mcp_front.transports import jsonrpc
+from mcp_front.transports.event_log import EventLog
 from mcp_front.transports.jsonrpc import Message, RequestId
 
 logger = logging.getLogger("mcp_front.transports")
@@ -34,6 +35,8 @@ class FrontSession:
         self.principal = principal
         self.upstream: Upstream | None = None
         self.standalone: MessageSink | None = None
+        self.events = EventLog()
+        """The session's recent events, for clients that resume a stream."""
         self.last_seen = time.monotonic()
         self.closed = anyio.Event()
         self._request_sinks: dict[RequestId, MessageSink] = {}

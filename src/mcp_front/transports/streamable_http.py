@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, is_version_at_least
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -16,6 +16,7 @@ from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink
 from mcp_front.transports import http, jsonrpc, modern
 from mcp_front.transports.answer import Answer, Heartbeat
+from mcp_front.transports.event_log import MAX_EVENTS_PER_STREAM, EventLog, EventStream
 from mcp_front.transports.jsonrpc import Message, MessageKind
 from mcp_front.transports.session import FrontSession, SessionRegistry, UpstreamOpener
 
@@ -23,6 +24,8 @@ logger = logging.getLogger("mcp_front.transports")
 
 SESSION_HEADER = "mcp-session-id"
 PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
+PRIMING_VERSION = "2025-11-25"
+"""The first protocol version whose clients expect an empty event that only primes an id."""
 
 
 class StreamableHTTPTransport:
@@ -138,9 +141,11 @@ class StreamableHTTPTransport:
             {SESSION_HEADER: session.id},
             request,
             send,
-            # A dropped stream is not a cancellation in this era; the answer is just lost.
+            # A dropped stream is not a cancellation in this era: the request goes on, and
+            # the client may resume its stream with Last-Event-ID.
             cancel_on_disconnect=False,
             new_session=is_initialize,
+            log=session.events,
         )
         if is_initialize and (response is None or "error" in response):
             await self._registry.close(session)
@@ -176,12 +181,16 @@ class StreamableHTTPTransport:
         *,
         cancel_on_disconnect: bool,
         new_session: bool = False,
+        log: EventLog | None = None,
     ) -> Message | None:
         """Forward one request and send its answer (see `Answer`); return the response.
 
         A new session whose initialize failed gets no session id.
         """
-        answer = Answer(send, headers)
+        version = request.headers.get(PROTOCOL_VERSION_HEADER)
+        # Clients older than 2025-11-25 may read an event without data as a broken message.
+        prime = log is not None and version is not None and is_version_at_least(version, PRIMING_VERSION)
+        answer = Answer(send, headers, log=log, prime=prime)
         if http.prefers_event_stream(request.headers):
             await answer.stream_now()
         response: Message | None = None
@@ -209,29 +218,69 @@ class StreamableHTTPTransport:
         if error is not None:
             return error
         assert session is not None
+        last_event_id = request.headers.get("last-event-id")
+        resumed = session.events.find(last_event_id) if last_event_id else None
+        if resumed is not None and not resumed[0].standalone:
+            await self._resume(session, *resumed, receive, send)
+            return None
         if session.standalone is not None:
             return http.rpc_error(
                 409, jsonrpc.INVALID_REQUEST, "Conflict: this session already has a GET stream"
             )
+        events = resumed[0] if resumed is not None else session.events.open(standalone=True)
+        missed = events.after(resumed[1]) if resumed is not None else []
         send_stream, receive_stream = anyio.create_memory_object_stream[Message](64)
         session.standalone = send_stream.send
-        raw_headers = [*http.SSE_HEADERS, (SESSION_HEADER.encode(), session.id.encode())]
         try:
             async with anyio.create_task_group() as task_group, receive_stream:
                 task_group.start_soon(http.cancel_on_disconnect, receive, task_group.cancel_scope)
                 task_group.start_soon(http.cancel_on_event, session.closed, task_group.cancel_scope)
-                await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
-                await send({"type": "http.response.body", "body": http.PING_EVENT, "more_body": True})
+                await self._start_event_stream(session, send, [http.PING_EVENT, *missed])
                 while True:
                     chunk = http.PING_EVENT
                     with anyio.move_on_after(self._ping_interval):
-                        chunk = http.sse_event(await receive_stream.receive())
+                        chunk = events.record(await receive_stream.receive())
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await http.end_stream(send)
         finally:
             session.standalone = None
             send_stream.close()
         return None
+
+    async def _resume(
+        self, session: FrontSession, events: EventStream, last_seen: int, receive: Receive, send: Send
+    ) -> None:
+        """Replay what a request's stream sent after `last_seen`, then carry the rest of it."""
+        send_stream, receive_stream = anyio.create_memory_object_stream[bytes](MAX_EVENTS_PER_STREAM)
+        missed = events.after(last_seen)
+        if events.finished.is_set():
+            send_stream.close()
+        else:
+            events.attach(send_stream)
+        try:
+            async with anyio.create_task_group() as task_group, receive_stream:
+                task_group.start_soon(http.cancel_on_disconnect, receive, task_group.cancel_scope)
+                task_group.start_soon(http.cancel_on_event, session.closed, task_group.cancel_scope)
+                await self._start_event_stream(session, send, missed)
+                while True:
+                    chunk = http.PING_EVENT
+                    with anyio.move_on_after(self._ping_interval):
+                        try:
+                            chunk = await receive_stream.receive()
+                        except anyio.EndOfStream:
+                            break
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                task_group.cancel_scope.cancel()
+            await http.end_stream(send)
+        finally:
+            events.detach()
+
+    @staticmethod
+    async def _start_event_stream(session: FrontSession, send: Send, chunks: list[bytes]) -> None:
+        raw_headers = [*http.SSE_HEADERS, (SESSION_HEADER.encode(), session.id.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def _delete(self, request: Request) -> Response:
         session, error = self._session(request)

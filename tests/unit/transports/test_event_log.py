@@ -1,0 +1,57 @@
+"""`EventLog`: ids, replay after an id, and memory bounds."""
+
+from __future__ import annotations
+
+import anyio
+
+from mcp_front.transports import event_log
+from mcp_front.transports.event_log import EventLog
+
+
+def message(n: int, size: int = 10) -> dict[str, object]:
+    return {"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n, "pad": "x" * size}}
+
+
+def test_events_get_ids_and_replay_after_one() -> None:
+    log = EventLog()
+    stream = log.open()
+    first = stream.record(None)
+    assert first == b"id: 1/1\ndata: \n\n"
+    events = [stream.record(message(n)) for n in range(3)]
+    assert events[0].startswith(b"id: 1/2\nevent: message\ndata: {")
+    found = log.find("1/2")
+    assert found is not None
+    assert found[0] is stream
+    assert stream.after(found[1]) == events[1:]
+    for unknown in ("2/1", "1", "a/b", "", "1/x"):
+        assert log.find(unknown) is None
+
+
+def test_a_stream_keeps_its_newest_events() -> None:
+    stream = EventLog().open()
+    for n in range(event_log.MAX_EVENTS_PER_STREAM + 10):
+        stream.record(message(n))
+    assert len(stream.events) == event_log.MAX_EVENTS_PER_STREAM
+    assert stream.events[0][0] == 11
+
+
+def test_a_session_forgets_its_oldest_streams_and_bytes() -> None:
+    log = EventLog()
+    streams = [log.open() for _ in range(event_log.MAX_STREAMS_PER_SESSION + 2)]
+    assert log.find("1/1") is None
+    big = event_log.MAX_BYTES_PER_SESSION // 4
+    for stream in streams[-5:]:
+        stream.record(message(0, size=big))
+        stream.record(message(1, size=big))
+    assert sum(stream.size for stream in streams[-5:]) <= event_log.MAX_BYTES_PER_SESSION
+    assert [len(stream.events) for stream in streams[-5:]] == [0, 0, 0, 1, 2]
+
+
+async def test_a_resumed_stream_gets_new_events_until_it_finishes() -> None:
+    stream = EventLog().open()
+    send, receive = anyio.create_memory_object_stream[bytes](10)
+    stream.attach(send)
+    live = stream.record(message(1))
+    stream.finish()
+    async with receive:
+        assert [chunk async for chunk in receive] == [live]
