@@ -60,7 +60,11 @@ class CompiledRule:
         if not self.restricts:
             return True
         email = (principal.email or "").strip().lower()
-        if principal.subject in self.subjects or (email and email in self.users):
+        # A signed-in user is matched by email only: an identity provider's subject is
+        # an opaque id that could equal the name of a static credential.
+        if principal.kind == "service" and principal.subject in self.subjects:
+            return True
+        if email and email in self.users:
             return True
         if principal.groups & self.groups:
             return True

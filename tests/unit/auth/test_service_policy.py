@@ -34,6 +34,12 @@ def test_users_match_email_case_insensitively_and_subjects_exactly() -> None:
     assert not rules.check_service(CI_BOT).allowed
 
 
+def test_a_signed_in_user_never_matches_by_subject() -> None:
+    lookalike = Principal(subject="ci-bot", email="eve@evil.test")
+
+    assert not access(allowedUsers=["ci-bot"]).check_service(lookalike).allowed
+
+
 def test_a_refusal_names_the_rule_by_key_path_and_in_words() -> None:
     decision = access(allowedGroups=["eng"], allowedUsers=["bob@x.org", "al@x.org"]).check_service(STRANGER)
 

@@ -46,8 +46,8 @@ Domain = Annotated[str, AfterValidator(_check_domain)]
 class PolicyRule(ConfigModel):
     """Who a rule lets in: anyone matching at least one of the lists it gives.
 
-    Users match a principal's email (case-insensitively) or its subject, which for a
-    `serviceAuths` credential is its `user`; groups match the IdP's group claim exactly.
+    Users match a signed-in user's email (case-insensitively), or a `serviceAuths`
+    credential's `user`; groups match the IdP's group claim exactly.
     """
 
     allowed_users: list[User] = Field(default_factory=list, examples=[["alice@example.com"]])
