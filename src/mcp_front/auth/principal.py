@@ -24,6 +24,12 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
 
     @property
+    def key(self) -> str:
+        """What isolation and limits are keyed by: the subject within its kind, so that a
+        static credential's name can never stand for a signed-in user with that id."""
+        return f"{self.kind}:{self.subject}"
+
+    @property
     def display_name(self) -> str:
         """What logs show for this caller: the email when there is one."""
         return self.email or self.subject

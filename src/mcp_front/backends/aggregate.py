@@ -525,19 +525,19 @@ class AggregateRegistry(Running):
         return len(self._upstreams)
 
     def connections_of(self, principal: Principal) -> int:
-        return self._connections[principal.subject]
+        return self._connections[principal.key]
 
     def reserve(self, principal: Principal, discovery: DiscoveryConfig) -> bool:
         limit = discovery.max_conns_per_user
-        if limit and self._connections[principal.subject] >= limit:
+        if limit and self._connections[principal.key] >= limit:
             return False
-        self._connections[principal.subject] += 1
+        self._connections[principal.key] += 1
         return True
 
     def release(self, principal: Principal) -> None:
-        self._connections[principal.subject] -= 1
-        if self._connections[principal.subject] <= 0:
-            del self._connections[principal.subject]
+        self._connections[principal.key] -= 1
+        if self._connections[principal.key] <= 0:
+            del self._connections[principal.key]
 
     def forget(self, upstream: AggregateUpstream) -> None:
         self._upstreams.discard(upstream)

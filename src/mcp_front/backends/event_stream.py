@@ -38,7 +38,9 @@ class EventStreamDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         text = self._text.decode(chunk)
-        if self._first and text:
+        if not text:
+            return []
+        if self._first:
             self._first = False
             text = text.removeprefix("\ufeff")
         if self._skip_lf and text.startswith("\n"):

@@ -346,7 +346,7 @@ class StdioSessionPool:
         return sum(1 for s in self._sessions if s.has_process)
 
     def processes_of(self, principal: Principal) -> int:
-        return sum(1 for s in self._sessions if s.has_process and s.principal.subject == principal.subject)
+        return sum(1 for s in self._sessions if s.has_process and s.principal.key == principal.key)
 
     async def shutdown(self) -> None:
         async with anyio.create_task_group() as task_group:
@@ -375,7 +375,7 @@ class StdioSessionPool:
         new one refused.
         """
         limits = self.limits
-        subject = session.principal.subject
+        subject = session.principal.key
         while True:
             if (
                 self.processes_of(session.principal) + self._starting.count(subject)
@@ -409,7 +409,7 @@ class StdioSessionPool:
         idle = [
             s
             for s in self._sessions
-            if s.has_process and not s.in_flight and (subject is None or s.principal.subject == subject)
+            if s.has_process and not s.in_flight and (subject is None or s.principal.key == subject)
         ]
         return min(idle, key=lambda s: s.last_used, default=None)
 

@@ -176,7 +176,7 @@ class ModernRequests:
 
     async def _route(self, principal: Principal, message: Message) -> tuple[_Channel, bool]:
         """The principal's channel, ready for this request, and whether it goes natively."""
-        channel = self._channels.setdefault(principal.subject, _Channel())
+        channel = self._channels.setdefault(principal.key, _Channel())
         async with channel.ready:
             if channel.upstream is None:
                 channel.upstream = await self._open_upstream(principal, self._no_back_channel(channel))

@@ -43,7 +43,7 @@ class FrontSession:
         self._cancel_scopes: dict[RequestId, anyio.CancelScope] = {}
 
     def owned_by(self, principal: Principal) -> bool:
-        return secrets.compare_digest(self.principal.subject, principal.subject)
+        return secrets.compare_digest(self.principal.key, principal.key)
 
     async def deliver_unsolicited(self, message: Message) -> None:
         """Route a server message that answers no particular request.
@@ -192,7 +192,7 @@ class SessionRegistry:
                 task_group.cancel_scope.cancel()
 
     async def _make_room(self, principal: Principal) -> None:
-        own = [s for s in self._sessions.values() if s.principal.subject == principal.subject]
+        own = [s for s in self._sessions.values() if s.principal.key == principal.key]
         if len(own) < self.limits.max_per_principal:
             return
         oldest = min(own, key=lambda s: s.last_seen)

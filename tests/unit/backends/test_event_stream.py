@@ -63,3 +63,9 @@ def test_any_cut_gives_the_same_events(cuts: list[int]) -> None:
 def test_a_retry_that_is_not_a_number_and_an_id_with_nul_are_ignored() -> None:
     events = EventStreamDecoder().feed(b"retry: soon\nid: a\x00b\ndata: x\n\n")
     assert events == [ServerSentEvent("message", "x")]
+
+
+def test_an_empty_chunk_between_cr_and_lf_changes_nothing() -> None:
+    decoder = EventStreamDecoder()
+    events = [*decoder.feed(b"data: a\r"), *decoder.feed(b""), *decoder.feed(b"\ndata: b\n\n")]
+    assert events == [ServerSentEvent("message", "a\nb")]
