@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -12,60 +11,18 @@ import httpx2
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder, StreamableHTTPUpstream
 from mcp_front.config import ServerConfig, UserTokenTemplate
 from mcp_front.transports.jsonrpc import Message
-from tests.servers.probe_server import server as probe_server
 from tests.support.net import free_port
+from tests.support.recorded_backend import running_backend
 from tests.support.sinks import Inbox
 
 ALICE = Principal(subject="alice-sub", email="alice@example.com")
-
-
-@dataclass
-class Backend:
-    url: str
-    requests: list[dict[str, str]] = field(default_factory=list)
-    """Method, path and headers of every HTTP request the backend received."""
-
-    def headers_of(self, method: str) -> list[dict[str, str]]:
-        return [r for r in self.requests if r[":method"] == method]
-
-
-class RecordHeaders:
-    def __init__(self, app: ASGIApp, backend: Backend) -> None:
-        self.app = app
-        self.backend = backend
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-            self.backend.requests.append({":method": scope["method"], ":path": scope["path"], **headers})
-        await self.app(scope, receive, send)
-
-
-@asynccontextmanager
-async def running_backend(*, json_response: bool = False) -> AsyncIterator[Backend]:
-    port = free_port()
-    backend = Backend(url=f"http://127.0.0.1:{port}/mcp")
-    app = probe_server.streamable_http_app(json_response=json_response)
-    config = uvicorn.Config(
-        RecordHeaders(app, backend), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve)
-        with anyio.fail_after(10):
-            while not server.started:
-                await anyio.sleep(0.02)
-        try:
-            yield backend
-        finally:
-            server.should_exit = True
 
 
 def service_config(url: str, **extra: Any) -> ServerConfig:
