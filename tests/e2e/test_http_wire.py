@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from tests.support.gateway import RunningGateway, bearer, running_gateway, stdio_service
-from tests.support.raw import ACCEPT, RawSession, events, initialize_message
+from tests.support.raw import ACCEPT, RawSession, events, initialize_message, modern_headers, modern_request
 
 pytestmark = pytest.mark.e2e
 
@@ -147,24 +147,6 @@ async def test_disallowed_origin_is_forbidden_and_allowed_one_passes(
     response = await alice.post(gw.service_url("probe"), json=initialize_message(), headers=headers)
     assert response.status_code == 200
     assert response.headers["mcp-session-id"]
-
-
-def modern_request(
-    request_id: int, method: str, params: dict[str, object] | None = None
-) -> dict[str, object]:
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "1"},
-    }
-    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**(params or {}), "_meta": meta}}
-
-
-def modern_headers(method: str, name: str | None = None) -> dict[str, str]:
-    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
-    if name is not None:
-        headers["Mcp-Name"] = name
-    return headers
 
 
 async def test_modern_discover_and_call_without_a_session(

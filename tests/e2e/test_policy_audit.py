@@ -14,7 +14,7 @@ from mcp import MCPError
 
 from tests.support.clients import Transport, connect, text_of
 from tests.support.gateway import RunningGateway, bearer, running_gateway, stdio_service
-from tests.support.raw import ACCEPT, initialize_message
+from tests.support.raw import ACCEPT, initialize_message, modern_headers, modern_request
 
 pytestmark = pytest.mark.e2e
 
@@ -122,8 +122,17 @@ async def test_a_user_outside_the_service_rule_gets_403_with_a_json_rpc_body(
         assert response.status_code == 403
         assert response.json()["error"]["message"] == expected_message
 
+        response = await http.post(
+            gw.service_url("probe"),
+            json=modern_request(5, "tools/list"),
+            headers=modern_headers("tools/list"),
+        )
+        assert response.status_code == 403
+        assert response.json()["id"] == 5
+        assert response.json()["error"]["message"] == expected_message
+
     denials = audit_events(audit_file)
-    assert len(denials) == 2
+    assert len(denials) == 3
     for denial in denials:
         assert {k: denial[k] for k in ("event", "principal", "service", "tool", "outcome", "rule")} == {
             "event": "denied",

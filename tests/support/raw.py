@@ -73,3 +73,21 @@ def initialize_message(request_id: int = 1) -> dict[str, Any]:
             "clientInfo": {"name": "raw-test", "version": "1"},
         },
     }
+
+
+def modern_request(
+    request_id: int, method: str, params: dict[str, object] | None = None
+) -> dict[str, object]:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "1"},
+    }
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**(params or {}), "_meta": meta}}
+
+
+def modern_headers(method: str, name: str | None = None) -> dict[str, str]:
+    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
+    if name is not None:
+        headers["Mcp-Name"] = name
+    return headers

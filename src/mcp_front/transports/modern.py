@@ -155,6 +155,18 @@ class ModernRequests:
             rejection = validate_mcp_param_headers(channel.tools.schema(name), arguments, request.headers)
         return _rejection(rejection, message["id"]) if rejection is not None else None
 
+    async def refusal(self, principal: Principal, message: Message) -> Response | None:
+        """The HTTP error for a caller the service refuses outright (policy: 403), found
+        before the answer starts; other failures are answered as JSON-RPC errors."""
+        if jsonrpc.classify(message) is not MessageKind.REQUEST:
+            return None
+        try:
+            await self._route(principal, message)
+        except BackendError as exc:
+            if exc.status == 403:
+                return http.rpc_error(403, exc.code, exc.message, request_id=message["id"])
+        return None
+
     async def answer(self, principal: Principal, message: Message, related: MessageSink) -> Message | None:
         """The response to one modern request (its checks already passed)."""
         request_id = message["id"]

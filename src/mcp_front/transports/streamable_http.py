@@ -160,7 +160,11 @@ class StreamableHTTPTransport:
         if jsonrpc.classify(message) is MessageKind.NOTIFICATION:
             return Response(status_code=202)
         principal: Principal = scope["user"]
-        # Before the answer starts: a mismatch must be a plain 400, never an event stream.
+        # Before the answer starts: a refusal must be a plain 403 and a mismatch a plain
+        # 400, never an event stream.
+        error = await self._modern.refusal(principal, message)
+        if error is not None:
+            return error
         error = await self._modern.check_arguments(principal, request, message)
         if error is not None:
             return error
