@@ -50,6 +50,7 @@ def services(backends: dict[str, str]) -> dict[str, Any]:
             "type": "aggregate",
             "servers": ["probe", "ev-sse", "ev-http", "down", "stuck"],
             "discovery": {"timeout": f"{DISCOVERY_TIMEOUT}s"},
+            "options": {"toolFilter": {"mode": "block", "list": ["ev-sse.get-sum"]}},
             "serviceAuths": [bearer("t0k3n", user="alice"), bearer("b0bs", user="bob")],
         },
     }
@@ -188,3 +189,15 @@ async def test_each_call_through_the_aggregate_is_audited_once_by_its_member(
         ("bob", "probe", "cwd", "denied"),
     ]
     assert events[1]["rule"] == "mcpServers.probe.policy.tools.cwd"
+
+
+async def test_the_aggregates_own_tool_filter_holds_for_namespaced_names(gw: RunningGateway) -> None:
+    async with connect(gw.service_url("all"), token="t0k3n") as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "ev-sse.get-sum" not in names
+        assert "ev-http.get-sum" in names
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - the SDK wraps it in task groups
+            await client.call_tool("ev-sse.get-sum", {"a": 1, "b": 2})
+        error = mcp_error_in(raised.value)
+        assert error is not None
+        assert error.error.message == "Unknown tool: ev-sse.get-sum"

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcp_front.config import ConfigError, load_config
-from tests.support.clients import Transport, connect, text_of
+from tests.support.clients import Transport, connect, mcp_error_in, text_of
 from tests.support.gateway import RunningGateway, bearer, running_gateway
 from tests.support.net import free_port
 
@@ -96,8 +96,16 @@ def inline_service(api: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def gw() -> AsyncIterator[RunningGateway]:
-    async with http_api() as api, running_gateway({"tools": inline_service(api)}) as running:
-        yield running
+    async with http_api() as api:
+        services = {
+            "tools": inline_service(api),
+            "narrowed": {
+                **inline_service(api),
+                "options": {"toolFilter": {"mode": "allow", "list": ["argv"]}},
+            },
+        }
+        async with running_gateway(services) as running:
+            yield running
 
 
 @pytest.mark.parametrize("front", ["streamable-http", "sse"])
@@ -127,6 +135,16 @@ async def test_inline_tools_over_every_front_transport(gw: RunningGateway, front
         result = await client.call_tool("argv", {"text": 42})
         assert result.is_error
         assert "arguments.text: 42 is not of type 'string'" in text_of(result)
+
+
+async def test_a_tool_filter_narrows_inline_tools_in_list_and_call(gw: RunningGateway) -> None:
+    async with connect(gw.service_url("narrowed"), token="t0k3n") as client:
+        assert {tool.name for tool in (await client.list_tools()).tools} == {"argv"}
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - the SDK wraps it in task groups
+            await client.call_tool("lookup", {"id": "x"})
+        error = mcp_error_in(raised.value)
+        assert error is not None
+        assert error.error.message == "Unknown tool: lookup"
 
 
 async def test_inline_tools_in_the_modern_era(gw: RunningGateway) -> None:
