@@ -82,7 +82,7 @@ class DiscoveryConfig(ConfigModel):
     timeout: PositiveDuration = timedelta(seconds=10)
     """How long to wait for slow services; the tools found by then are listed."""
     cache_ttl: PositiveDuration = timedelta(seconds=60)
-    """How long a user's tool list is reused."""
+    """How long a session reuses a complete combined list; a member's `list_changed` ends it sooner."""
     max_conns_per_user: int = Field(default=0, ge=0)
     """Backend connections one user may hold; 0 for no limit."""
 
