@@ -3,7 +3,6 @@ tool over both front transports, and hostile arguments stay inert data."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -21,7 +19,7 @@ from starlette.routing import Route
 from mcp_front.config import ConfigError, load_config
 from tests.support.clients import Transport, connect, mcp_error_in, text_of
 from tests.support.gateway import RunningGateway, bearer, running_gateway
-from tests.support.net import free_port
+from tests.support.net import free_port, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -46,18 +44,8 @@ async def echo(request: Request) -> JSONResponse:
 async def http_api() -> AsyncIterator[str]:
     port = free_port()
     app = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(app, port, lifespan="off"):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def inline_service(api: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ fallback for a backend that does not."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -14,7 +13,6 @@ from typing import Annotated, Any
 
 import httpx2
 import pytest
-import uvicorn
 from mcp import MCPError
 from mcp.client.context import ClientRequestContext
 from mcp.server.mcpserver import Context, MCPServer
@@ -27,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tests.support.clients import connect, text_of
 from tests.support.everything import everything_server
 from tests.support.gateway import RunningGateway, bearer, running_gateway
-from tests.support.net import free_port
+from tests.support.net import free_port, serving
 from tests.support.raw import ACCEPT
 
 pytestmark = pytest.mark.e2e
@@ -126,19 +124,8 @@ async def running_backend() -> AsyncIterator[Backend]:
     port = free_port()
     recorded = Backend(url=f"http://127.0.0.1:{port}/mcp")
     app = Recorded(backend.streamable_http_app(host="127.0.0.1"), recorded)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(app, port):
         yield recorded
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ tests of the command line start `mcp-front serve` as a subprocess instead.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
@@ -14,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 
 from mcp_front import Gateway, create_app
-from tests.support.net import free_port
+from tests.support.net import free_port, serving
 
 SERVERS = Path(__file__).resolve().parent.parent / "servers"
 
@@ -59,19 +57,6 @@ async def running_gateway(
     port = free_port()
     proxy_config = {"baseURL": f"http://127.0.0.1:{port}", "addr": f"127.0.0.1:{port}", **(proxy or {})}
     app = create_app({"proxy": proxy_config, "mcpServers": servers}, ping_interval=ping_interval)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    base_path = app.state.gateway.config.proxy.base_path
-    try:
+    async with serving(app, port):
+        base_path = app.state.gateway.config.proxy.base_path
         yield RunningGateway(f"http://127.0.0.1:{port}{base_path}", app)
-    finally:
-        server.should_exit = True
-        await task

@@ -8,12 +8,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
-import anyio
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.servers.probe_server import server as probe_server
-from tests.support.net import free_port
+from tests.support.net import free_port, serving
 
 
 @dataclass
@@ -49,16 +47,5 @@ async def running_backend(
     else:
         backend = Backend(url=f"http://127.0.0.1:{port}/mcp")
         app = probe_server.streamable_http_app(json_response=json_response)
-    config = uvicorn.Config(
-        RecordHeaders(app, backend), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve)
-        with anyio.fail_after(10):
-            while not server.started:
-                await anyio.sleep(0.02)
-        try:
-            yield backend
-        finally:
-            server.should_exit = True
+    async with serving(RecordHeaders(app, backend), port):
+        yield backend
