@@ -56,6 +56,9 @@ class AuditEvent:
     outcome: AuditOutcome
     principal: str
     """The principal's subject."""
+    principal_kind: str = "user"
+    """"user" (signed in), "service" (a `serviceAuths` credential) or "anonymous": a
+    credential's name and a user's subject may be equal strings."""
     email: str | None = None
     client_id: str | None = None
     tool: str | None = None
@@ -83,6 +86,7 @@ class AuditEvent:
             service=service,
             outcome=outcome,
             principal=principal.subject,
+            principal_kind=principal.kind,
             email=principal.email,
             client_id=principal.client_id,
             tool=tool,
@@ -96,6 +100,7 @@ class AuditEvent:
             "time": _rfc3339(self.time),
             "event": self.event,
             "principal": self.principal,
+            "principal_kind": self.principal_kind,
             "email": self.email,
             "client_id": self.client_id,
             "service": self.service,
@@ -107,7 +112,9 @@ class AuditEvent:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False)
+        # ASCII only: U+2028 and friends in a client-chosen tool name would otherwise split
+        # the line for many JSON-lines readers.
+        return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=True)
 
 
 class AuditLogError(Exception):

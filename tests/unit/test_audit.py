@@ -29,7 +29,7 @@ def test_an_event_serialises_every_field_in_a_stable_order() -> None:
     line = AuditEvent(**{**_fields(event), "time": moment}).to_json()
 
     assert line == (
-        '{"time":"2025-01-02T03:04:05.678Z","event":"tool_call","principal":"u-1",'
+        '{"time":"2025-01-02T03:04:05.678Z","event":"tool_call","principal":"u-1","principal_kind":"user",'
         '"email":"alice@example.com","client_id":"client-9","service":"db","tool":"query",'
         '"outcome":"ok","duration_ms":1.5,"rule":null,"arguments_sha256":null}'
     )
@@ -126,3 +126,11 @@ async def test_the_gateway_refuses_to_start_when_the_audit_file_cannot_be_opened
     with pytest.raises(GatewayError, match=r"^proxy\.audit\.file: cannot append to "):
         async with gateway.run():
             pass
+
+
+def test_a_line_separator_in_a_tool_name_cannot_split_the_line() -> None:
+    line = AuditEvent.of(
+        ALICE, event="denied", service="db", outcome="denied", tool="a\u2028b\u0085c"
+    ).to_json()
+    assert len(line.splitlines()) == 1
+    assert line.isascii()

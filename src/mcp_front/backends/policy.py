@@ -55,7 +55,11 @@ class PolicyUpstream(WrappedUpstream):
 
     async def request(self, message: Message, related: MessageSink) -> Message:
         method = message["method"]
-        if method == "tools/call" and (name := called_tool(message)) is not None:
+        if method == "tools/call":
+            name = called_tool(message)
+            if name is None:
+                # A backend that reads a non-string name loosely could run a refused tool.
+                return jsonrpc.error_response(message["id"], jsonrpc.INVALID_PARAMS, "Invalid tool name")
             decision = self._access.check_tool(self._principal, name)
             if not decision.allowed:
                 return denial_response(message["id"], decision)

@@ -47,6 +47,8 @@ class EventStream:
     events: collections.deque[tuple[int, bytes]] = field(default_factory=collections.deque)
     finished: anyio.Event = field(default_factory=anyio.Event)
     size: int = 0
+    evicted: bool = False
+    """Forgotten by the log to stay in its bounds: it still carries events live, keeps none."""
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _listener: MemoryObjectSendStream[bytes] | None = None
 
@@ -54,18 +56,24 @@ class EventStream:
         """Give the message its id, keep the event for replay, and return it encoded."""
         number = next(self._sequence)
         event = encode_event(f"{self.number}/{number}", message)
+        if self.evicted:
+            self._deliver(event)
+            return event
         self.events.append((number, event))
         self.size += len(event)
         self.log.grew(len(event), self)
         if len(self.events) > MAX_EVENTS_PER_STREAM:
             self.drop_oldest()
+        self._deliver(event)
+        return event
+
+    def _deliver(self, event: bytes) -> None:
         if self._listener is not None:
             try:
                 self._listener.send_nowait(event)
             except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 # A resumed client that stopped reading: it can resume again from the log.
                 self.detach()
-        return event
 
     def after(self, number: int) -> list[bytes]:
         return [event for seq, event in self.events if seq > number]
@@ -75,8 +83,10 @@ class EventStream:
         self.detach()
         self._listener = listener
 
-    def detach(self) -> None:
-        if self._listener is not None:
+    def detach(self, listener: MemoryObjectSendStream[bytes] | None = None) -> None:
+        """Stop sending to the resumed client (only to `listener`, if given: a later
+        resume may have replaced it)."""
+        if self._listener is not None and (listener is None or listener is self._listener):
             self._listener.close()
             self._listener = None
 
@@ -108,7 +118,9 @@ class EventLog:
     def find(self, last_event_id: str) -> tuple[EventStream, int] | None:
         """The stream an event id belongs to and the event's number in it."""
         stream_part, slash, number_part = last_event_id.partition("/")
-        if not slash or not stream_part.isdigit() or not number_part.isdigit():
+        if not slash or len(last_event_id) > 40 or not last_event_id.isascii():
+            return None
+        if not stream_part.isdigit() or not number_part.isdigit():
             return None
         stream = self._streams.get(int(stream_part))
         return (stream, int(number_part)) if stream is not None else None
@@ -128,4 +140,6 @@ class EventLog:
     def _forget_oldest(self) -> None:
         _, oldest = self._streams.popitem(last=False)
         self._bytes -= oldest.size
-        oldest.detach()
+        oldest.evicted = True
+        oldest.events.clear()
+        oldest.size = 0

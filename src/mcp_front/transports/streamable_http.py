@@ -277,7 +277,7 @@ class StreamableHTTPTransport:
                 task_group.cancel_scope.cancel()
             await http.end_stream(send)
         finally:
-            events.detach()
+            events.detach(send_stream)
 
     @staticmethod
     async def _start_event_stream(session: FrontSession, send: Send, chunks: list[bytes]) -> None:

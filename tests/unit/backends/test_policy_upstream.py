@@ -82,3 +82,14 @@ async def test_a_policy_without_rules_for_this_service_adds_no_layer() -> None:
     open_backend = opener_of(backend, [])
 
     assert policy_opener(open_backend, ServiceAccess.of("db", None)) is open_backend
+
+
+@pytest.mark.parametrize("name", [["execute_sql"], {"0": "execute_sql"}, None, 7])
+async def test_a_call_whose_name_is_not_a_string_is_refused(name: object) -> None:
+    backend = FakeUpstream()
+    message = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": name}}
+
+    response = await PolicyUpstream(backend, ACCESS, DEV).request(message, discard)
+
+    assert response["error"]["code"] == -32602
+    assert backend.requests == []

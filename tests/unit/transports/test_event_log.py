@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import anyio
 
 from mcp_front.transports import event_log
@@ -55,3 +57,34 @@ async def test_a_resumed_stream_gets_new_events_until_it_finishes() -> None:
     stream.finish()
     async with receive:
         assert [chunk async for chunk in receive] == [live]
+
+
+def test_an_evicted_stream_still_delivers_but_keeps_nothing() -> None:
+    log = EventLog()
+    first = log.open()
+    send, receive = anyio.create_memory_object_stream[bytes](10)
+    first.attach(send)
+    for _ in range(event_log.MAX_STREAMS_PER_SESSION):
+        log.open()
+    live = first.record(message(1))
+    assert first.events == collections.deque()
+    assert receive.receive_nowait() == live
+    assert log.find(f"{first.number}/1") is None
+
+
+async def test_a_later_resume_is_not_detached_by_an_earlier_ones_cleanup() -> None:
+    stream = EventLog().open()
+    earlier, _ = anyio.create_memory_object_stream[bytes](10)
+    later, later_receive = anyio.create_memory_object_stream[bytes](10)
+    stream.attach(earlier)
+    stream.attach(later)
+    stream.detach(earlier)
+    event = stream.record(message(1))
+    assert later_receive.receive_nowait() == event
+
+
+def test_malformed_event_ids_are_not_found() -> None:
+    log = EventLog()
+    log.open()
+    for bad in ("²/1", "1/" + "9" * 5000, "1/-1", "1/1/1"):
+        assert log.find(bad) is None
