@@ -19,9 +19,9 @@ from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.auth.service_policy import ServiceAccess
 from mcp_front.backends.aggregate import AggregateRegistry
 from mcp_front.backends.audited import audited_opener
-from mcp_front.backends.base import MessageSink, Upstream
+from mcp_front.backends.base import BackendError, MessageSink, Upstream
 from mcp_front.backends.inline import InlineToolRegistry
-from mcp_front.backends.policy import policy_opener
+from mcp_front.backends.policy import POLICY_DENIED, policy_opener
 from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
@@ -92,6 +92,7 @@ class Gateway:
         self._ping_interval = ping_interval
         self.heartbeat = Heartbeat(ping_interval)
         self.authorization_server = self._build_authorization_server(store, identity_provider)
+        self._credentials: dict[str, StaticCredentials | None] = {}
         self.audit = AuditLog.from_config(proxy.audit)
         self.services = {
             name: self._build_service(name, server) for name, server in config.mcp_servers.items()
@@ -150,7 +151,7 @@ class Gateway:
         await stack.enter_async_context(server.run())
 
     def _build_service(self, name: str, server: ServerConfig) -> Service:
-        credentials = StaticCredentials(name, server.service_auths) if server.service_auths else None
+        credentials = self._credentials_of(name)
         oauth = self.authorization_server.oauth_resource(name) if self.authorization_server else None
         if credentials is None and oauth is None:
             logger.warning("service %s accepts anonymous requests: it has no serviceAuths", name)
@@ -212,15 +213,44 @@ class Gateway:
         }
         return openers[server.transport_type or "stdio"]
 
+    def _credentials_of(self, name: str) -> StaticCredentials | None:
+        """A service's static credentials, built once (verifying them hashes passwords)."""
+        if name not in self._credentials:
+            auths = self.config.mcp_servers[name].service_auths
+            self._credentials[name] = StaticCredentials(name, auths) if auths else None
+        return self._credentials[name]
+
     def _aggregate_opener(self, name: str, server: ServerConfig) -> UpstreamOpener:
         # Members open exactly as their own services do, so their filters, policies and
         # per-user isolation hold inside the aggregate too.
-        members = {member: self._opener(member, self.config.mcp_servers[member]) for member in server.servers}
+        members = {member: self._member_opener(member) for member in server.servers}
 
         async def open_aggregate(principal: Principal, unsolicited: MessageSink) -> Upstream:
             return self.aggregates.open(name, server, principal, unsolicited, members)
 
         return open_aggregate
+
+    def _member_opener(self, member: str) -> UpstreamOpener:
+        """How an aggregate opens `member` for a caller: only a caller the member's own guard
+        would let in, since the aggregate's guard is not the member's."""
+        opener = self._opener(member, self.config.mcp_servers[member])
+        credentials = self._credentials_of(member)
+        accepts_users = self.authorization_server is not None
+        guarded = credentials is not None or accepts_users
+
+        async def open_member(principal: Principal, unsolicited: MessageSink) -> Upstream:
+            admitted = (
+                not guarded
+                or (principal.kind == "user" and accepts_users)
+                or (credentials is not None and credentials.admits(principal))
+            )
+            if not admitted:
+                raise BackendError(
+                    f"{principal.display_name} may not use service '{member}'", code=POLICY_DENIED, status=403
+                )
+            return await opener(principal, unsolicited)
+
+        return open_member
 
     def _governed(
         self, name: str, server: ServerConfig, opener: UpstreamOpener, *, record_calls: bool = True

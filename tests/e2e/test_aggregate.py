@@ -32,26 +32,31 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         yield urls
 
 
+USERS = [bearer("t0k3n", user="alice"), bearer("b0bs", user="bob")]
+
+
 def services(backends: dict[str, str]) -> dict[str, Any]:
     return {
         "probe": stdio_service(
-            serviceAuths=[bearer("t0k3n")], policy={"tools": {"cwd": {"allowedUsers": ["alice"]}}}
+            serviceAuths=USERS, policy={"tools": {"cwd": {"allowedUsers": ["alice"]}}}
         ),
-        "ev-sse": {"transportType": "sse", "url": backends["sse"], "serviceAuths": [bearer("t0k3n")]},
+        "ev-sse": {"transportType": "sse", "url": backends["sse"], "serviceAuths": USERS},
         "ev-http": {
             "transportType": "streamable-http",
             "url": backends["streamable-http"],
-            "serviceAuths": [bearer("t0k3n")],
+            "serviceAuths": USERS,
         },
+        # Only carol may use it, so it stays out of alice's and bob's aggregate.
+        "private": stdio_service(serviceAuths=[bearer("c4r0l", user="carol")]),
         "down": {"transportType": "sse", "url": f"http://127.0.0.1:{free_port()}/sse"},
         # Never answers `initialize`.
         "stuck": {"transportType": "stdio", "command": sys.executable, "args": ["-c", "input(); input()"]},
         "all": {
             "type": "aggregate",
-            "servers": ["probe", "ev-sse", "ev-http", "down", "stuck"],
+            "servers": ["probe", "ev-sse", "ev-http", "private", "down", "stuck"],
             "discovery": {"timeout": f"{DISCOVERY_TIMEOUT}s"},
             "options": {"toolFilter": {"mode": "block", "list": ["ev-sse.get-sum"]}},
-            "serviceAuths": [bearer("t0k3n", user="alice"), bearer("b0bs", user="bob")],
+            "serviceAuths": USERS,
         },
     }
 
@@ -76,7 +81,7 @@ async def test_tools_of_every_live_member_are_listed_namespaced_and_callable(
         names = {tool.name for tool in (await client.list_tools()).tools}
         elapsed = time.monotonic() - started
         assert {"probe.echo", "ev-sse.echo", "ev-http.echo", "ev-http.get-sum"} <= names
-        assert not [name for name in names if name.startswith(("down.", "stuck."))]
+        assert not [name for name in names if name.startswith(("down.", "stuck.", "private."))]
         assert all(name.split(".", 1)[0] in {"probe", "ev-sse", "ev-http"} for name in names)
         # The stuck member would hold the list for a minute: it is left out within the timeout.
         assert elapsed < DISCOVERY_TIMEOUT + 3
@@ -91,6 +96,7 @@ async def test_calls_to_unknown_or_unavailable_members_are_json_rpc_errors(gw: R
             ("nobody.echo", "Unknown tool: nobody.echo"),
             ("echo", "Unknown tool: echo"),
             ("down.anything", "service 'down' of 'all' is unavailable"),
+            ("private.echo", "alice may not use service 'private'"),
         ):
             with pytest.raises(Exception) as raised:  # noqa: PT011 - the SDK wraps it in task groups
                 await client.call_tool(name, {})

@@ -55,6 +55,12 @@ class StaticCredentials:
         self._cache_key = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, Principal] = OrderedDict()
 
+    def admits(self, principal: Principal) -> bool:
+        """Whether `principal` is one of these credentials' principals (an aggregate asks
+        before it opens this service for a caller it authenticated itself)."""
+        own = [*self._bearer_principals, *(credential.principal for credential in self._basic)]
+        return any(candidate.key == principal.key for candidate in own)
+
     @property
     def schemes(self) -> tuple[str, ...]:
         return (("Bearer",) if self._bearer_digests else ()) + (("Basic",) if self._basic else ())

@@ -252,7 +252,11 @@ class AggregateUpstream:
                         "%s: %s left out of %s: %s", self.service, member.name, method, exc.message
                     )
                     return
-                found[member.name] = [self._qualified_item(member.name, item, listing) for item in items]
+                found[member.name] = [
+                    qualified
+                    for item in items
+                    if (qualified := self._qualified_item(member.name, item, listing)) is not None
+                ]
             if scope.cancelled_caught:
                 logger.warning(
                     "%s: %s left out of %s: no answer within %.3g s",
@@ -265,7 +269,15 @@ class AggregateUpstream:
         async with anyio.create_task_group() as task_group:
             for member in self._members.values():
                 task_group.start_soon(collect, member)
-        items = [item for name in self._members if name in found for item in found[name]]
+        items: list[Any] = []
+        seen: set[str] = set()
+        for name in self._members:
+            for item in found.get(name, []):
+                key = item.get(listing.field)
+                if key in seen:
+                    continue
+                seen.add(key)
+                items.append(item)
         return items, len(found) == len(self._members)
 
     async def _list_member(self, member: _Member, method: str, listing: _Listing) -> list[Any]:
@@ -283,13 +295,22 @@ class AggregateUpstream:
             if not isinstance(cursor, str) or not cursor:
                 return items
 
-    def _qualified_item(self, member: str, item: dict[str, Any], listing: _Listing) -> dict[str, Any]:
+    def _qualified_item(self, member: str, item: dict[str, Any], listing: _Listing) -> dict[str, Any] | None:
+        """The item under its aggregate name; `None` for one that cannot be offered: it has
+        no name, or its qualified name would route to another member (with `-` as the
+        delimiter, member `db`'s tool `replica-drop` reads as member `db-replica`'s `drop`)."""
         value = item.get(listing.field)
         if not isinstance(value, str):
-            return item
+            return None
         if listing.capability == "resources":
             return {**item, listing.field: self._namespace.qualify_uri(member, value)}
-        return {**item, listing.field: self._namespace.qualify(member, value)}
+        qualified = self._namespace.qualify(member, value)
+        if self._namespace.resolve(qualified) != (member, value):
+            logger.warning(
+                "%s: %s offers %r, which would name another member's; left out", self.service, member, value
+            )
+            return None
+        return {**item, listing.field: qualified}
 
     # -- requests routed to one member ---------------------------------------------------
 
@@ -404,6 +425,10 @@ class AggregateUpstream:
 
     async def _connect(self, member: _Member) -> None:
         upstream: Upstream | None = None
+        if self._closed:
+            member.connecting = False
+            member.settled.set()
+            return
         with anyio.CancelScope() as scope:
             self._connects.add(scope)
             try:
@@ -430,6 +455,12 @@ class AggregateUpstream:
                         await upstream.aclose()
                 self._release(member)
             else:
+                if self._closed:
+                    # The session ended while this member was opening.
+                    with anyio.CancelScope(shield=True):
+                        await upstream.aclose()
+                    self._release(member)
+                    return
                 capabilities = result.get("capabilities")
                 member.capabilities = capabilities if isinstance(capabilities, dict) else {}
                 member.upstream, member.failure = upstream, None
