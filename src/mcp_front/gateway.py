@@ -93,6 +93,7 @@ class Gateway:
         self.heartbeat = Heartbeat(ping_interval)
         self.authorization_server = self._build_authorization_server(store, identity_provider)
         self._credentials: dict[str, StaticCredentials | None] = {}
+        self._streamable_transports: list[StreamableHTTPTransport] = []
         self.audit = AuditLog.from_config(proxy.audit)
         self.services = {
             name: self._build_service(name, server) for name, server in config.mcp_servers.items()
@@ -113,6 +114,9 @@ class Gateway:
             await stack.enter_async_context(self.inline.run())
             await stack.enter_async_context(self.aggregates.run())
             await stack.enter_async_context(self.sessions.run())
+            for transport in self._streamable_transports:
+                # 2026-07-28 channels hold backends outside any session: end them before the backends stop.
+                stack.push_async_callback(transport.aclose)
             heartbeat = await stack.enter_async_context(anyio.create_task_group())
             heartbeat.start_soon(self.heartbeat.run)
             stack.callback(heartbeat.cancel_scope.cancel)
@@ -166,6 +170,7 @@ class Gateway:
             ping_interval=self._ping_interval,
             native_modern=server.type == "direct" and server.transport_type == "streamable-http",
         )
+        self._streamable_transports.append(streamable)
         sse = SSETransport(
             name,
             self.sessions,

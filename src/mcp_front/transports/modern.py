@@ -75,6 +75,8 @@ class _Channel:
         """The versions the backend serves natively; `None` until it was asked."""
         self.ready = anyio.Lock()
         self.in_flight: dict[int, MessageSink] = {}
+        self.busy = 0
+        """Requests being forwarded through it now."""
         self.tools = ToolSchemas()
 
 
@@ -89,7 +91,10 @@ class ModernRequests:
         self.service = service
         self._open_upstream = open_upstream
         self._native = native
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[Principal, _Channel] = {}
+        """By the whole principal, not its key: the governance layers of a channel's
+        upstream hold the principal it was opened for (groups, client id), so a caller
+        whose token now says something else gets a channel of its own."""
         self._tokens = itertools.count(1)
 
     def check(self, request: Request, message: Message) -> Response | None:
@@ -188,7 +193,10 @@ class ModernRequests:
 
     async def _route(self, principal: Principal, message: Message) -> tuple[_Channel, bool]:
         """The principal's channel, ready for this request, and whether it goes natively."""
-        channel = self._channels.setdefault(principal.key, _Channel())
+        channel = self._channels.get(principal)
+        if channel is None:
+            await self._retire(principal)
+            channel = self._channels.setdefault(principal, _Channel())
         async with channel.ready:
             if channel.upstream is None:
                 channel.upstream = await self._open_upstream(principal, self._no_back_channel(channel))
@@ -238,15 +246,19 @@ class ModernRequests:
         self, channel: _Channel, native: bool, message: Message, related: MessageSink
     ) -> Message:
         assert channel.upstream is not None
-        if native:
-            return await channel.upstream.request(message, related)
-        forwarded, restore = self._strip_envelope(message, related)
-        key = next(self._tokens)
-        channel.in_flight[key] = restore
+        channel.busy += 1
         try:
-            return await channel.upstream.request(forwarded, restore)
+            if native:
+                return await channel.upstream.request(message, related)
+            forwarded, restore = self._strip_envelope(message, related)
+            key = next(self._tokens)
+            channel.in_flight[key] = restore
+            try:
+                return await channel.upstream.request(forwarded, restore)
+            finally:
+                del channel.in_flight[key]
         finally:
-            del channel.in_flight[key]
+            channel.busy -= 1
 
     async def _list_tools(self, channel: _Channel, native: bool, message: Message) -> None:
         """Learn the tools' schemas through the governed upstream, so a hidden tool's stays unknown."""
@@ -327,6 +339,17 @@ class ModernRequests:
                 logger.debug("dropped %s: no single request stream for it", message.get("method"))
 
         return refuse
+
+    async def _retire(self, principal: Principal) -> None:
+        """Close the caller's channels opened under an earlier form of its principal (its
+        groups or client changed), those with nothing in flight."""
+        for earlier, channel in list(self._channels.items()):
+            if earlier.key != principal.key or channel.busy or channel.ready.locked():
+                continue
+            del self._channels[earlier]
+            if channel.upstream is not None:
+                with anyio.CancelScope(shield=True):
+                    await channel.upstream.aclose()
 
     async def aclose(self) -> None:
         channels, self._channels = self._channels, {}

@@ -52,6 +52,10 @@ class StreamableHTTPTransport:
         self._heartbeat = heartbeat or Heartbeat(ping_interval)
         self._modern = modern.ModernRequests(service, open_upstream, native=native_modern)
 
+    async def aclose(self) -> None:
+        """End the 2026-07-28 channels, which no session owns."""
+        await self._modern.aclose()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         response: Response | None

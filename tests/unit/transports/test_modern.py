@@ -37,6 +37,7 @@ class Backend:
         self.schema = schema or WHERE_SCHEMA
         self.requests: list[Message] = []
         self.fail_next = 0
+        self.closed = False
 
     async def request(self, message: Message, related: MessageSink) -> Message:
         self.requests.append(message)
@@ -68,7 +69,7 @@ class Backend:
         return None
 
     async def aclose(self) -> None:
-        return None
+        self.closed = True
 
     def methods(self) -> list[str]:
         return [m["method"] for m in self.requests]
@@ -180,3 +181,23 @@ async def test_a_call_without_arguments_or_param_headers_needs_no_schema() -> No
     call = modern("tools/call", 3, name="where")
     assert await modern_requests.check_arguments(ADA, http_request(), call) is None
     assert backend.requests == []
+
+
+async def test_a_caller_whose_token_changed_gets_a_channel_opened_for_its_new_principal() -> None:
+    opened: list[tuple[Principal, Backend]] = []
+
+    async def open_upstream(principal: Principal, unsolicited: MessageSink) -> Upstream:
+        backend = Backend(modern=True)
+        opened.append((principal, backend))
+        return backend
+
+    modern_requests = ModernRequests("svc", open_upstream, native=True)
+    in_dba = Principal(subject="ada", email="ada@example.com", groups=frozenset({"dba"}))
+    demoted = Principal(subject="ada", email="ada@example.com")
+    await modern_requests.answer(in_dba, modern("tools/list"), Inbox())
+    await modern_requests.answer(in_dba, modern("tools/list", 2), Inbox())
+    await modern_requests.answer(demoted, modern("tools/list", 3), Inbox())
+
+    assert [principal for principal, _ in opened] == [in_dba, demoted]
+    closed = [backend.closed for _, backend in opened]
+    assert closed == [True, False]
