@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, Final
 
@@ -33,7 +35,7 @@ from mcp_front.backends.inline_arguments import (
 )
 from mcp_front.backends.inline_command import MAX_OUTPUT_BYTES, ProcessGroups, run_command
 from mcp_front.backends.inline_http import build_request, call_http, http_client
-from mcp_front.backends.inline_result import decode, error_result, output_result, tail
+from mcp_front.backends.inline_result import clean, error_result, output_result, redaction_margin, tail
 from mcp_front.backends.lifecycle import Running
 from mcp_front.config import ServerConfig
 from mcp_front.config.models.inline import InlineTool
@@ -43,6 +45,10 @@ from mcp_front.transports.jsonrpc import Message
 logger = logging.getLogger("mcp_front.backends.inline")
 
 DEFAULT_TIMEOUT: Final = timedelta(seconds=60)
+DEFAULT_CALLS_PER_PRINCIPAL: Final = 8
+"""How many calls one principal may have running at once, over all its sessions; more wait."""
+DEFAULT_CALLS_IN_TOTAL: Final = 64
+"""How many calls may run at once in the whole gateway; more wait."""
 
 
 def _answer(message: Message, result: dict[str, Any]) -> Message:
@@ -140,7 +146,9 @@ class InlineUpstream:
         self._calls.add(scope)
         try:
             with scope:
-                result = await self._run(tool, arguments)
+                # Waiting for a slot is inside the scope: the session closing cancels the wait.
+                async with self._registry.slot(self.principal):
+                    result = await self._run(tool, arguments)
             if scope.cancelled_caught:
                 raise BackendError(f"the session with service '{self.service}' closed during the call")
         finally:
@@ -168,6 +176,8 @@ class InlineUpstream:
             request = build_request(self._registry.client, tool.http, arguments, secrets)
         except ArgumentRefused as refused:
             return error_result(f"{tool.name} was not run: {refused}", secrets)
+        except (httpx2.InvalidURL, UnicodeError) as exc:
+            return error_result(f"{tool.name} was not run: the arguments cannot be sent: {exc}", secrets)
         return await call_http(
             self._registry.client, request, time_limit=self._timeout(tool), secrets=secrets
         )
@@ -185,6 +195,7 @@ class InlineUpstream:
                 time_limit=timeout,
                 groups=self._registry.groups,
                 output_limit=self._registry.output_limit,
+                redaction_margin=redaction_margin(secrets),
             )
         except OSError as exc:
             return error_result(f"{tool.name} could not start {command}: {exc.strerror or exc}", secrets)
@@ -197,22 +208,54 @@ class InlineUpstream:
                 if status is not None and status < 0
                 else f"exited with status {status}"
             )
-            stderr = tail(decode(outcome.stderr))
+            stderr = tail(clean(outcome.stderr, secrets, self._registry.output_limit), secrets)
             message = f"{tool.name} {reason}" + (f":\n{stderr}" if stderr else "")
             return error_result(message, secrets)
-        return output_result(decode(outcome.stdout), secrets, truncated=outcome.truncated)
+        # Redacted as a whole before it is cut to the limit, so no part of a secret survives.
+        stdout = clean(outcome.stdout, secrets, self._registry.output_limit)
+        return output_result(stdout, secrets, truncated=outcome.truncated)
 
 
 class InlineToolRegistry(Running):
     """Opens `InlineUpstream`s; owns the HTTP client and the running commands they share."""
 
     def __init__(
-        self, *, client: httpx2.AsyncClient | None = None, output_limit: int = MAX_OUTPUT_BYTES
+        self,
+        *,
+        client: httpx2.AsyncClient | None = None,
+        output_limit: int = MAX_OUTPUT_BYTES,
+        calls_per_principal: int = DEFAULT_CALLS_PER_PRINCIPAL,
+        calls_in_total: int = DEFAULT_CALLS_IN_TOTAL,
     ) -> None:
         self.client = client or http_client()
         self.output_limit = output_limit
         self.groups = ProcessGroups()
         self._upstreams: set[InlineUpstream] = set()
+        self.calls_per_principal = calls_per_principal
+        self._total = anyio.CapacityLimiter(calls_in_total)
+        # A principal's limiter, and how many of its calls hold or wait for a slot; dropped at 0.
+        self._per_principal: dict[str, tuple[anyio.CapacityLimiter, int]] = {}
+
+    @asynccontextmanager
+    async def slot(self, principal: Principal) -> AsyncIterator[None]:
+        """Hold one of the principal's call slots and one of the registry's, waiting for them."""
+        key = principal.key
+        limiter, users = self._per_principal.get(key) or (anyio.CapacityLimiter(self.calls_per_principal), 0)
+        self._per_principal[key] = (limiter, users + 1)
+        try:
+            async with limiter, self._total:
+                yield
+        finally:
+            limiter, users = self._per_principal[key]
+            if users <= 1:
+                del self._per_principal[key]
+            else:
+                self._per_principal[key] = (limiter, users - 1)
+
+    @property
+    def calls_running(self) -> int:
+        """How many calls hold a slot now."""
+        return int(self._total.borrowed_tokens)
 
     def open(
         self, service: str, server: ServerConfig, principal: Principal, unsolicited: MessageSink

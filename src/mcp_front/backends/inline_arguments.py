@@ -136,6 +136,10 @@ def environment(
 
 def _url_component(name: str, text: str) -> str:
     # Nothing is safe: a value cannot add a path segment, a query parameter or a fragment.
+    if text and text.strip(".") == "":
+        # "." and ".." are dot segments, which URL normalisation (httpx included) resolves,
+        # so that the request would reach another endpoint; "%2E" is left as it is.
+        return "%2E" * len(text)
     return quote(text, safe="")
 
 
@@ -152,6 +156,10 @@ def http_url(template: str, arguments: Arguments) -> str:
 def _header_value(name: str, text: str) -> str:
     if any(character in text for character in "\r\n\0"):
         raise ArgumentRefused(f'argument "{name}" contains a line break, which a header cannot hold')
+    if not all(character == "\t" or " " <= character <= "~" for character in text):
+        raise ArgumentRefused(
+            f'argument "{name}" contains a character other than printable ASCII, which a header cannot hold'
+        )
     return text
 
 

@@ -24,21 +24,30 @@ EXIT_GRACE: Final = 0.5
 
 @dataclass
 class _Capture:
-    """The first `limit` bytes of a stream; the rest is read and dropped, so the writer never blocks."""
+    """The first `limit` + `margin` bytes of a stream; the rest is read and dropped, so the
+    writer never blocks. `truncated` says the stream had more than `limit` bytes.
+
+    The `margin` is for redaction: a secret that starts before the limit is captured whole,
+    so that it can be redacted before the output is cut to `limit`.
+    """
 
     limit: int
+    margin: int = 0
     data: bytearray = field(default_factory=bytearray)
-    truncated: bool = False
+    seen: int = 0
     done: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def truncated(self) -> bool:
+        return self.seen > self.limit
 
     async def drain(self, stream: ByteReceiveStream) -> None:
         try:
             async for chunk in stream:
-                room = self.limit - len(self.data)
+                self.seen += len(chunk)
+                room = self.limit + self.margin - len(self.data)
                 if room > 0:
                     self.data += chunk[:room]
-                if len(chunk) > room:
-                    self.truncated = True
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             pass
         finally:
@@ -91,8 +100,13 @@ async def run_command(
     time_limit: float,
     groups: ProcessGroups,
     output_limit: int = MAX_OUTPUT_BYTES,
+    redaction_margin: int = 0,
 ) -> CommandOutcome:
-    """Run `argv` to its end or for `time_limit` seconds; `OSError` if it cannot start."""
+    """Run `argv` to its end or for `time_limit` seconds; `OSError` if it cannot start.
+
+    Each stream keeps up to `output_limit` + `redaction_margin` bytes: the caller redacts
+    the output and only then cuts it to `output_limit`.
+    """
     process = await anyio.open_process(
         list(argv),
         env=dict(env),
@@ -100,7 +114,8 @@ async def run_command(
         start_new_session=True,
     )
     groups.add(process.pid)
-    stdout, stderr = _Capture(output_limit), _Capture(output_limit)
+    stdout = _Capture(output_limit, redaction_margin)
+    stderr = _Capture(output_limit, redaction_margin)
     returncode: int | None = None
     try:
         with anyio.move_on_after(time_limit):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
+from urllib.parse import quote
 
+import httpx2
 import pytest
 from pydantic import SecretStr
 
@@ -16,7 +19,15 @@ from mcp_front.backends.inline_arguments import (
     json_body,
     validation_problems,
 )
-from mcp_front.backends.inline_result import error_result, output_result, redact
+from mcp_front.backends.inline_result import (
+    TAIL_CHARACTERS,
+    clean,
+    error_result,
+    output_result,
+    redact,
+    redaction_margin,
+    tail,
+)
 
 HOSTILE = ["; rm -rf /", "$(id)", "`id`", "a\nb", "x' || true; '", "*", "~", "a b\tc", "|cat /etc/passwd"]
 
@@ -189,3 +200,64 @@ class TestResults:
         assert error_result("failed with s3cr3t-value", secrets)["content"][0]["text"] == "failed with …"
         # Values too short to be secrets are left alone rather than blanking ordinary text.
         assert redact("abcdef", secrets) == "abcdef"
+
+
+class TestDotSegments:
+    @pytest.mark.parametrize(("value", "encoded"), [(".", "%2E"), ("..", "%2E%2E"), ("...", "%2E%2E%2E")])
+    def test_a_value_of_only_dots_is_encoded(self, value: str, encoded: str) -> None:
+        url = http_url("https://api.example.com/v1/users/{{id}}/profile", {"id": value})
+        assert url == f"https://api.example.com/v1/users/{encoded}/profile"
+        # httpx resolves "." and ".." segments, but leaves their encoded forms alone.
+        assert httpx2.URL(url).raw_path == f"/v1/users/{encoded}/profile".encode()
+
+    @pytest.mark.parametrize("value", ["a.b", ".hidden", "v1.2", "..a"])
+    def test_other_dots_stay(self, value: str) -> None:
+        assert (
+            http_url("https://api.example.com/x/{{id}}", {"id": value})
+            == f"https://api.example.com/x/{value}"
+        )
+
+
+class TestHeaderCharacters:
+    @pytest.mark.parametrize("value", ["é€", "\x01", "\x7f", "a\x1bb"])
+    def test_a_header_value_outside_printable_ascii_is_refused(self, value: str) -> None:
+        with pytest.raises(
+            ArgumentRefused, match='argument "trace" contains a character other than printable'
+        ):
+            http_headers({"X-Trace": "t-{{trace}}"}, {"trace": value}, [])
+
+    def test_printable_ascii_and_tabs_pass(self) -> None:
+        assert http_headers({"X-T": "{{v}}"}, {"v": "a b\t~!"}, []) == {"X-T": "a b\t~!"}
+
+
+class TestRedaction:
+    SECRET: ClassVar[str] = 'p@ss/w"rd\\ü+1'
+
+    def test_the_json_escaped_and_percent_encoded_forms_are_redacted(self) -> None:
+        escaped = json.dumps(self.SECRET)[1:-1]
+        encoded = quote(self.SECRET, safe="")
+        unescaped = json.dumps(self.SECRET, ensure_ascii=False)
+        text = f"raw {self.SECRET} json {escaped} url {encoded} json2 {unescaped}"
+        assert redact(text, [self.SECRET]) == 'raw … json … url … json2 "…"'
+
+    def test_the_tail_is_cut_after_redaction(self) -> None:
+        secret = "sup3r-s3cret-t0ken"
+        # The last 2000 characters start with all but the first character of the secret.
+        text = "A" * 3000 + secret + "B" * (TAIL_CHARACTERS - len(secret) + 1)
+        cut_tail = tail(text, [secret])
+        assert secret[1:] not in cut_tail
+        assert secret[-8:] not in cut_tail
+
+    def test_captured_output_is_redacted_before_it_is_cut(self) -> None:
+        secret = "sup3r-s3cret-t0ken"
+        limit = 100
+        # The secret straddles the limit; the capture keeps `redaction_margin` bytes more.
+        data = ("A" * (limit - 5) + secret + "B" * 50).encode()[: limit + redaction_margin([secret])]
+        text = clean(data, [secret], limit)
+        assert secret[:5] not in text
+        assert text == "A" * (limit - 5) + "…BB"  # cut to `limit` bytes: "…" takes three
+
+    def test_the_margin_covers_the_longest_form(self) -> None:
+        assert redaction_margin([]) == 0
+        assert redaction_margin(["abc"]) == 0  # too short to be redacted at all
+        assert redaction_margin(["a/b/c"]) == len(quote("a/b/c", safe=""))

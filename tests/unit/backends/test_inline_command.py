@@ -127,3 +127,31 @@ async def test_exit_status_and_streams_are_reported() -> None:
 async def test_a_missing_program_is_an_os_error() -> None:
     with pytest.raises(FileNotFoundError):
         await run_command(["/nonexistent/tool"], {}, time_limit=5, groups=ProcessGroups())
+
+
+async def test_the_capture_keeps_a_redaction_margin_past_the_limit() -> None:
+    script = "import sys; sys.stdout.write('x' * 150); sys.stderr.write('e' * 120)"
+    outcome = await run_command(
+        [sys.executable, "-c", script],
+        {},
+        time_limit=30,
+        groups=ProcessGroups(),
+        output_limit=100,
+        redaction_margin=30,
+    )
+    assert outcome.truncated
+    assert outcome.stdout == b"x" * 130
+    assert outcome.stderr == b"e" * 120
+
+
+async def test_output_within_the_limit_is_not_truncated() -> None:
+    outcome = await run_command(
+        [sys.executable, "-c", "print('x' * 99, end='')"],
+        {},
+        time_limit=30,
+        groups=ProcessGroups(),
+        output_limit=100,
+        redaction_margin=30,
+    )
+    assert not outcome.truncated
+    assert outcome.stdout == b"x" * 99

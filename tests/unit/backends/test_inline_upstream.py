@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import httpx2
@@ -15,12 +15,13 @@ import pytest
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError
 from mcp_front.backends.inline import InlineToolRegistry, InlineUpstream
-from mcp_front.backends.inline_http import http_client
+from mcp_front.backends.inline_http import call_http, http_client
 from mcp_front.config import ServerConfig, load_config
 from mcp_front.transports import jsonrpc
 from mcp_front.transports.jsonrpc import Message
 
 ALICE = Principal(subject="alice-sub", email="alice@example.com")
+BOB = Principal(subject="bob-sub", email="bob@example.com")
 SECRET = "sup3r-s3cret-t0ken"
 PRINT_ARGV = "import json, sys; print(json.dumps(sys.argv[1:]))"
 STRING = {"type": "string"}
@@ -241,6 +242,10 @@ class TestHttpTools:
                 return httpx2.Response(500, text=f"internal trouble with {SECRET}")
             if request.url.path == "/slow":
                 await anyio.sleep(5)
+            if request.url.path == "/long-fail":
+                # The last 2000 characters begin with all but the first character of the secret.
+                body = "A" * 3000 + SECRET + "B" * (2000 - len(SECRET) + 1)
+                return httpx2.Response(500, text=body)
             if request.url.path == "/cookie":
                 return httpx2.Response(200, json={}, headers={"Set-Cookie": "session=abc; Path=/"})
             return httpx2.Response(200, json={"method": request.method, "url": str(request.url)})
@@ -329,3 +334,231 @@ class TestHttpTools:
         await call(upstream, "cookie")
         await call(upstream, "cookie")
         assert "cookie" not in seen[1].headers
+
+
+class TestSecretsAtCuts:
+    """A secret is redacted before output is cut, so no part of it survives the cut."""
+
+    async def test_stdout_cut_at_the_cap(self) -> None:
+        script = "import os; print('A' * 95 + os.environ['TOKEN'] + 'B' * 50)"
+        echo = tool("echo", command=sys.executable, args=["-c", script], env={"TOKEN": {"$env": "TOKEN"}})
+        registry = InlineToolRegistry(output_limit=100)
+        try:
+            result = await call(registry.open("tools", with_secret(echo), ALICE, ignore), "echo")
+        finally:
+            await registry.aclose()
+        assert result["isError"] is False
+        assert text(result).startswith("A" * 95 + "…")
+        assert SECRET[:5] not in json.dumps(result)
+        assert result["content"][-1]["text"] == "(output truncated)"
+
+    async def test_the_end_of_stderr(self, registry: InlineToolRegistry) -> None:
+        script = (
+            "import os, sys; print('token', os.environ['TOKEN'], 'for', sys.argv[1], file=sys.stderr);"
+            " sys.exit(1)"
+        )
+        fail = tool("q", {"query": STRING}, command=sys.executable, args=["-c", script, "{{query}}"],
+                    env={"TOKEN": {"$env": "TOKEN"}})  # fmt: skip
+        upstream = registry.open("tools", with_secret(fail), ALICE, ignore)
+        # The last 2000 characters begin with all but the first character of the secret.
+        result = await call(upstream, "q", {"query": "A" * (2000 - (len(SECRET) - 1) - len(" for "))})
+        assert result["isError"] is True
+        assert SECRET[1:] not in text(result)
+        assert SECRET[-8:] not in text(result)
+
+    async def test_the_end_of_an_http_error_body(self) -> None:
+        async def handler(request: httpx2.Request) -> httpx2.Response:
+            return httpx2.Response(500, text="A" * 3000 + SECRET + "B" * (2000 - len(SECRET) + 1))
+
+        client = http_client()
+        client._transport = httpx2.MockTransport(handler)
+        registry = InlineToolRegistry(client=client)
+        broken = tool(
+            "broken", http={"url": "https://api.example.com/x", "headers": {"X-K": {"$env": "TOKEN"}}}
+        )
+        try:
+            result = await call(registry.open("tools", with_secret(broken), ALICE, ignore), "broken")
+        finally:
+            await registry.aclose()
+        assert result["isError"] is True
+        assert SECRET[-8:] not in text(result)
+
+    async def test_an_http_body_cut_at_the_cap(self) -> None:
+        async def handler(request: httpx2.Request) -> httpx2.Response:
+            return httpx2.Response(200, text="A" * 95 + SECRET + "B" * 50)
+
+        client = http_client()
+        client._transport = httpx2.MockTransport(handler)
+        try:
+            request = client.build_request("GET", "https://api.example.com/x")
+            result = await call_http(client, request, time_limit=5, secrets=[SECRET], response_limit=100)
+        finally:
+            await client.aclose()
+        assert text(result).startswith("A" * 95 + "…")
+        assert SECRET[:5] not in json.dumps(result)
+
+    async def test_encoded_forms_are_redacted(self) -> None:
+        secret = 'k3y/with"quote'
+
+        async def handler(request: httpx2.Request) -> httpx2.Response:
+            return httpx2.Response(
+                200, json={"token": secret, "url": "https://x.example/?t=k3y%2Fwith%22quote"}
+            )
+
+        client = http_client()
+        client._transport = httpx2.MockTransport(handler)
+        try:
+            request = client.build_request("GET", "https://api.example.com/x")
+            result = await call_http(client, request, time_limit=5, secrets=[secret])
+        finally:
+            await client.aclose()
+        assert result["structuredContent"] == {"token": "…", "url": "https://x.example/?t=…"}
+        assert "k3y" not in json.dumps(result)
+
+
+class TestHttpArgumentsRefused:
+    @pytest.fixture
+    def seen(self) -> list[httpx2.Request]:
+        return []
+
+    @pytest.fixture
+    async def mocked(self, seen: list[httpx2.Request]) -> AsyncIterator[InlineToolRegistry]:
+        async def handler(request: httpx2.Request) -> httpx2.Response:
+            seen.append(request)
+            return httpx2.Response(200, json={"url": str(request.url)})
+
+        client = http_client()
+        client._transport = httpx2.MockTransport(handler)
+        running = InlineToolRegistry(client=client)
+        yield running
+        await running.aclose()
+
+    async def test_dot_segments_stay_in_their_segment(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        url = "https://api.example.com/v1/repos/{{owner}}/{{name}}/issues"
+        repo = tool("repo", {"owner": STRING, "name": STRING}, http={"method": "GET", "url": url})
+        upstream = mocked.open("tools", server(repo), ALICE, ignore)
+        result = await call(upstream, "repo", {"owner": "..", "name": "."})
+        assert result["isError"] is False
+        assert seen[0].url.raw_path == b"/v1/repos/%2E%2E/%2E/issues"
+
+    async def test_get_arguments_cannot_replace_the_configured_query(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        url = "https://api.example.com/search?scope=public&limit=10&q={{q}}"
+        search = tool("search", {"q": STRING, "scope": STRING, "limit": {"type": "integer"}},
+                      http={"method": "GET", "url": url})  # fmt: skip
+        upstream = mocked.open("tools", server(search), ALICE, ignore)
+        result = await call(upstream, "search", {"q": "x", "scope": "admin"})
+        assert result["isError"] is True
+        assert 'argument "scope" would replace the query parameter "scope"' in text(result)
+        assert seen == []
+        result = await call(upstream, "search", {"q": "x"})
+        assert result["isError"] is False
+        # "q" filled its placeholder; it is not sent a second time.
+        assert seen[0].url.params.multi_items() == [("scope", "public"), ("limit", "10"), ("q", "x")]
+
+    async def test_get_arguments_used_as_placeholders_are_not_appended(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        item = tool("item", {"id": STRING, "trace": STRING, "verbose": {"type": "boolean"}},
+                    http={"method": "GET", "url": "https://api.example.com/items/{{id}}",
+                          "headers": {"X-Trace": "{{trace}}"}})  # fmt: skip
+        upstream = mocked.open("tools", server(item), ALICE, ignore)
+        await call(upstream, "item", {"id": "7", "trace": "t-1", "verbose": True})
+        assert seen[0].url.path == "/items/7"
+        assert seen[0].url.params.multi_items() == [("verbose", "true")]
+        assert seen[0].headers["x-trace"] == "t-1"
+
+    async def test_a_url_too_long_is_an_error_result(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        fetch = tool("fetch", {"q": STRING, "n": STRING},
+                     http={"method": "GET", "url": "https://api.example.com/s/{{q}}?n={{n}}"})  # fmt: skip
+        upstream = mocked.open("tools", server(fetch), ALICE, ignore)
+        result = await call(upstream, "fetch", {"q": "a" * 70000, "n": "1"})
+        assert result["isError"] is True
+        assert 'fetch was not run: argument "q" would make the URL invalid' in text(result)
+        assert seen == []
+
+    async def test_a_long_query_argument_is_an_error_result(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        search = tool("search", {"q": STRING}, http={"method": "GET", "url": "https://api.example.com/s"})
+        upstream = mocked.open("tools", server(search), ALICE, ignore)
+        result = await call(upstream, "search", {"q": "a" * 70000})
+        assert result["isError"] is True
+        assert 'argument "q" would make the URL invalid' in text(result)
+        assert seen == []
+
+    @pytest.mark.parametrize("value", ["é€", "\x01"])
+    async def test_a_header_value_outside_printable_ascii_is_an_error_result(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request], value: str
+    ) -> None:
+        post = tool(
+            "post", {"q": STRING}, http={"url": "https://api.example.com/s", "headers": {"X-T": "{{q}}"}}
+        )
+        upstream = mocked.open("tools", server(post), ALICE, ignore)
+        result = await call(upstream, "post", {"q": value})
+        assert result["isError"] is True
+        assert 'argument "q" contains a character other than printable ASCII' in text(result)
+        assert seen == []
+
+
+class TestConcurrency:
+    SLOW: ClassVar[dict[str, Any]] = tool(
+        "slow", command=sys.executable, args=["-c", "import time; time.sleep(30)"]
+    )
+
+    async def test_calls_wait_for_a_slot_per_principal_and_in_total(self) -> None:
+        registry = InlineToolRegistry(calls_per_principal=2, calls_in_total=3)
+        alice = registry.open("tools", server(self.SLOW), ALICE, ignore)
+        alice_again = registry.open("tools", server(self.SLOW), ALICE, ignore)
+        bob = registry.open("tools", server(self.SLOW), BOB, ignore)
+        try:
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as task_group:
+                    for upstream in (alice, alice_again) * 3:
+                        task_group.start_soon(call, upstream, "slow")
+                    while len(registry.groups) < 2:
+                        await anyio.sleep(0.02)
+                    await anyio.sleep(0.3)
+                    # Both of Alice's sessions share her two slots.
+                    assert len(registry.groups) == 2
+                    for _ in range(3):
+                        task_group.start_soon(call, bob, "slow")
+                    while len(registry.groups) < 3:
+                        await anyio.sleep(0.02)
+                    await anyio.sleep(0.3)
+                    assert len(registry.groups) == 3
+                    assert registry.calls_running == 3
+                    task_group.cancel_scope.cancel()
+        finally:
+            await registry.aclose()
+        assert registry.calls_running == 0
+        assert registry._per_principal == {}
+
+    async def test_a_call_waiting_for_a_slot_ends_with_its_session(self) -> None:
+        registry = InlineToolRegistry(calls_per_principal=1)
+        upstream = registry.open("tools", server(self.SLOW), ALICE, ignore)
+        closed: list[str] = []
+
+        async def call_and_expect_closed() -> None:
+            with pytest.raises(BackendError, match="closed during the call") as raised:
+                await call(upstream, "slow")
+            closed.append(str(raised.value))
+
+        try:
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as task_group:
+                    task_group.start_soon(call_and_expect_closed)
+                    task_group.start_soon(call_and_expect_closed)
+                    while len(registry.groups) == 0:
+                        await anyio.sleep(0.02)
+                    await upstream.aclose()
+        finally:
+            await registry.aclose()
+        assert len(closed) == 2
+        assert registry.calls_running == 0
+        assert len(registry.groups) == 0
