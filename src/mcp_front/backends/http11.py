@@ -10,14 +10,18 @@ ASGI server already uses) as it arrives, with the body streamed, never buffered 
 Connections are kept alive per origin. A connection the backend closed while it sat
 idle is noticed when the close arrives and never reused; the rare request that still
 races a close, and fails before any byte of the answer, is retried once on a new
-connection. Redirects are not followed and no cookies are kept: a backend session must
-not leak into another user's.
+connection if it never left or may run twice (GET, HEAD, DELETE): a POST that was
+written may have taken effect. Bytes that no request asked for (after a response, or
+on an idle connection) put the connection out of step, and it is closed. Redirects are
+not followed and no cookies are kept: a backend session must not leak into another
+user's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -32,6 +36,14 @@ DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 _HIGH_WATER: Final = 1024 * 1024
 """Unread body bytes past which the socket stops being read, so a slow consumer of a
 fast stream does not grow memory without bound."""
+MAX_RESPONSE_HEAD: Final = 64 * 1024
+"""Bytes of a response's status line and headers past which the backend is cut off."""
+MAX_REASON: Final = 1024
+"""Characters of a reason phrase past which the backend is cut off."""
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "DELETE"})
+"""Methods a request may be sent twice with; a POST may have taken effect already."""
+_CONTROL_IN_NAME: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class HTTPError(Exception):
@@ -91,7 +103,9 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._error: BaseException | None = None
-        self._parser = httptools.HttpResponseParser(self)
+        self._violation: HTTPError | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        """A fresh parser per request; `None` while no request is in flight."""
         self._wakeup = asyncio.Event()
         self._reset()
 
@@ -103,6 +117,9 @@ class _Connection(asyncio.Protocol):
         self.complete = False
         self.keep_alive = False
         self.received_any = False
+        self.written = False
+        self._until_close = False
+        self._head_bytes = 0
         self._body: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._paused = False
@@ -115,11 +132,22 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._parser is None or self.complete:
+            # Bytes no request asked for: what follows on this connection cannot be
+            # matched to a request any more.
+            self._fail(HTTPError("the backend sent data that no request asked for"))
+            self._wakeup.set()
+            return
         self.received_any = True
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-            self._fail(HTTPError(f"the backend broke the HTTP protocol: {exc}"))
+            self._fail(self._violation or HTTPError(f"the backend broke the HTTP protocol: {exc}"))
+        else:
+            if not self.headers_done:
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_RESPONSE_HEAD:
+                    self._fail(HTTPError(f"the backend sent a response head over {MAX_RESPONSE_HEAD} bytes"))
         self._wakeup.set()
 
     def eof_received(self) -> bool | None:
@@ -127,25 +155,44 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._until_close and not self.complete and self._error is None and exc is None:
+            # A body without a length ends where the connection does.
+            self.complete = True
+            self.keep_alive = False
         if not self.complete and self._error is None:
             self._error = HTTPError("the backend closed the connection")
         self._wakeup.set()
 
     # -- httptools callbacks -------------------------------------------------------------
 
+    def _violate(self, error: HTTPError) -> None:
+        """Stop the parser: `data_received` fails the connection with `error`."""
+        self._violation = error
+        raise error
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self._violate(HTTPError("the backend sent data that no request asked for"))
+
     def on_status(self, status: bytes) -> None:
         self.reason += status.decode("latin-1")
+        if len(self.reason) > MAX_REASON:
+            self._violate(HTTPError(f"the backend sent a reason phrase over {MAX_REASON} characters"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_items.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        assert self._parser is not None
         self.status = self._parser.get_status_code()
         if 100 <= self.status < 200:
             # An interim response (100 Continue, 103 Early Hints): the real one follows.
             self.header_items, self.reason = [], ""
             return
         self.headers_done = True
+        headers = Headers(self.header_items)
+        coding = (headers.get("transfer-encoding") or "").rsplit(",", 1)[-1].strip().lower()
+        self._until_close = "content-length" not in headers and coding != "chunked"
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -157,6 +204,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if 100 <= self.status < 200:
             return
+        assert self._parser is not None
         self.keep_alive = self._parser.should_keep_alive()
         self.complete = True
 
@@ -173,10 +221,13 @@ class _Connection(asyncio.Protocol):
 
     def send(self, data: bytes) -> None:
         self._reset()
+        self._violation = None
         self._wakeup.clear()
         if self.closed or self.transport is None:
             raise HTTPError("the backend closed the connection")
+        self._parser = httptools.HttpResponseParser(self)
         self.transport.write(data)
+        self.written = True
 
     async def _wait(self) -> None:
         if self._error is not None:
@@ -255,10 +306,13 @@ class BackendHTTP:
         """The request line and headers, `Host` first, ready to be followed by a body."""
         lines = [f"{method} {target.path} HTTP/1.1", f"Host: {target.origin.host_header}"]
         for name, value in headers:
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise HTTPError(f"the header {name!r} holds a line break")
+            if _CONTROL_IN_NAME.search(name) or _CONTROL_IN_VALUE.search(value):
+                raise HTTPError(f"the header {name!r} holds a line break or another control character")
             lines.append(f"{name}: {value}")
-        return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        try:
+            return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        except UnicodeEncodeError:
+            raise HTTPError("the request line or a header holds a character that is not Latin-1") from None
 
     @asynccontextmanager
     async def request(
@@ -274,10 +328,16 @@ class BackendHTTP:
                 connection.send(data)
                 await connection.wait_headers()
             except HTTPError:
-                if not (reused and not connection.received_any):
+                if not (
+                    reused
+                    and not connection.received_any
+                    and (not connection.written or method in _IDEMPOTENT)
+                ):
                     raise
                 # The backend closed the idle connection just as it was reused, before
-                # answering anything: the request never reached it, so send it afresh.
+                # answering anything. Seen closed before the write, the request never
+                # left; written, it may have reached the backend, and only a request
+                # that may run twice is sent again.
                 connection.close()
                 self._all.discard(connection)
                 connection = await self._connect(target.origin)

@@ -35,7 +35,7 @@ import anyio
 from mcp_front.auth.principal import Principal
 from mcp_front.backends import http11, streamable_http_modern
 from mcp_front.backends.base import BackendError, MessageSink
-from mcp_front.backends.event_stream import ServerSentEvent, events
+from mcp_front.backends.event_stream import EventStreamTooLarge, ServerSentEvent, events
 from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
@@ -348,6 +348,10 @@ class StreamableHTTPUpstream:
         except http11.HTTPError as exc:
             if resumption.last_event_id is None:
                 raise self._unreachable(exc) from None
+        except EventStreamTooLarge as exc:
+            raise BackendError(
+                f"service '{self.service}' sent an event stream that is too large: {exc}"
+            ) from None
         if resumption.last_event_id is None:
             raise BackendError(f"service '{self.service}' closed its event stream before answering")
         return resumption
@@ -504,6 +508,13 @@ class StreamableHTTPUpstream:
         with scope:
             try:
                 await self._carry_server_stream(session_id, opened)
+            except Exception as exc:  # a task of the shared task group must never raise
+                logger.error(
+                    "the event stream of service %s stopped on an unexpected %s",
+                    self.service,
+                    type(exc).__name__,
+                    extra={"service": self.service, "principal": self.principal.display_name},
+                )
             finally:
                 opened.set()
 
@@ -528,12 +539,21 @@ class StreamableHTTPUpstream:
                         message = self._decode_event(event)
                         if message is not None and "method" in message:
                             await self._unsolicited(message)
-            except (BackendError, http11.HTTPError) as exc:
+            except Exception as exc:
+                # Whatever one backend sends must not take down the task group that every
+                # session shares. Only the gateway's own errors are known to be free of
+                # the URL's secrets; of any other, only the type is logged.
                 opened.set()
+                if isinstance(exc, BackendError):
+                    reason = str(exc)
+                elif isinstance(exc, http11.HTTPError):
+                    reason = _redact(str(exc), self._url or "")
+                else:
+                    reason = type(exc).__name__
                 logger.info(
                     "the event stream of service %s broke (%s); reconnecting in %gs",
                     self.service,
-                    exc,
+                    reason,
                     delay,
                     extra={"service": self.service, "principal": self.principal.display_name},
                 )

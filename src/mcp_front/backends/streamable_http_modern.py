@@ -38,7 +38,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_front.backends import http11
 from mcp_front.backends.base import BackendError, MessageSink
-from mcp_front.backends.event_stream import events
+from mcp_front.backends.event_stream import EventStreamTooLarge, events
 from mcp_front.transports import jsonrpc
 from mcp_front.transports.jsonrpc import Message, MessageKind
 
@@ -221,22 +221,27 @@ async def _read_answer(
             f"service '{service}' is not an MCP streamable-HTTP server: it answered with "
             f"content type {media_type or '(none)'}"
         )
-    async for event in events(response.aiter_bytes()):
-        if event.event != "message" or not event.data:
-            continue
-        try:
-            message = jsonrpc.decode(event.data)
-            kind = jsonrpc.classify(message)
-        except ValueError:
-            logger.warning("service %s sent an event that is not a JSON-RPC message; ignored", service)
-            continue
-        if kind is MessageKind.RESPONSE:
-            if message["id"] == request_id:
-                return dict(message)
-        elif kind is MessageKind.NOTIFICATION:
-            await related(message)
-        else:
-            logger.debug("service %s sent a %s request in 2026-07-28; dropped", service, message["method"])
+    try:
+        async for event in events(response.aiter_bytes()):
+            if event.event != "message" or not event.data:
+                continue
+            try:
+                message = jsonrpc.decode(event.data)
+                kind = jsonrpc.classify(message)
+            except ValueError:
+                logger.warning("service %s sent an event that is not a JSON-RPC message; ignored", service)
+                continue
+            if kind is MessageKind.RESPONSE:
+                if message["id"] == request_id:
+                    return dict(message)
+            elif kind is MessageKind.NOTIFICATION:
+                await related(message)
+            else:
+                logger.debug(
+                    "service %s sent a %s request in 2026-07-28; dropped", service, message["method"]
+                )
+    except EventStreamTooLarge:
+        raise BackendError(f"service '{service}' sent an event stream that is too large") from None
     raise BackendError(f"service '{service}' closed its event stream before answering")
 
 

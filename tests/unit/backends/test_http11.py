@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
+import httptools
 import pytest
 
 from mcp_front.backends.http11 import BackendHTTP, HTTPError, Target
@@ -188,3 +189,135 @@ def test_only_absolute_http_urls_are_targets() -> None:
         with pytest.raises(HTTPError):
             Target.parse(url)
     assert Target.parse("http://[::1]:8080").origin.host_header == "[::1]:8080"
+
+
+def test_header_names_and_values_cannot_hold_control_characters() -> None:
+    target = Target.parse("https://backend.internal/mcp")
+    for name, value in (("X-Token", "a\x00b"), ("X-Token", "a\x1bb"), ("X-\x01", "v"), ("X-T", "a\x7f")):
+        with pytest.raises(HTTPError, match="control character"):
+            BackendHTTP.head("POST", target, [(name, value)])
+    assert BackendHTTP.head("GET", target, [("A", "b\tc")]).endswith(b"A: b\tc\r\n")
+
+
+def test_a_header_that_is_not_latin_1_is_an_http_error() -> None:
+    target = Target.parse("https://backend.internal/mcp")
+    with pytest.raises(HTTPError, match="not Latin-1"):
+        BackendHTTP.head("POST", target, [("X-Name", "€")])
+
+
+def drop_second_request() -> Reply:
+    """Answers the first request; reads the second and closes without a byte of answer."""
+    seen: list[bytes] = []
+
+    def reply(request: bytes) -> list[bytes]:
+        seen.append(request)
+        if len(seen) == 2:
+            raise ConnectionResetError
+        return json_reply()(request)
+
+    return reply
+
+
+async def test_a_post_is_not_sent_twice_when_the_connection_drops_after_it() -> None:
+    async with serving(drop_second_request()) as (server, target):
+        client = BackendHTTP()
+        assert await post(client, target, b'{"n":1}') == (200, b'{"ok":true}')
+        with pytest.raises(HTTPError, match="closed"):
+            await post(client, target, b'{"n":2}')
+        await client.aclose()
+    assert [request.endswith(b'{"n":2}') for request in server.requests] == [False, True]
+
+
+async def test_a_get_is_sent_again_when_the_connection_drops_after_it() -> None:
+    async with serving(drop_second_request()) as (server, target):
+        client = BackendHTTP()
+        assert await post(client, target) == (200, b'{"ok":true}')
+        head = BackendHTTP.head("GET", target, [])
+        async with client.request("GET", target, head) as response:
+            assert await response.aread() == b'{"ok":true}'
+        await client.aclose()
+    assert [request.startswith(b"GET") for request in server.requests] == [False, True, True]
+    assert server.connections == 2
+
+
+async def test_response_headers_are_bounded() -> None:
+    def reply(request: bytes) -> list[bytes]:
+        pad = [b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(100)]
+        return [b"HTTP/1.1 200 OK\r\n", *pad, b"Content-Length: 0\r\n\r\n"]
+
+    async with serving(reply) as (_, target):
+        client = BackendHTTP()
+        with anyio.fail_after(5), pytest.raises(HTTPError, match="response head over"):
+            await post(client, target)
+        assert client.connection_count == 0
+        await client.aclose()
+
+
+async def test_a_reason_phrase_is_bounded() -> None:
+    async with serving(lambda request: [b"HTTP/1.1 200 " + b"R" * 5000 + b"\r\n\r\n"]) as (_, target):
+        client = BackendHTTP()
+        with anyio.fail_after(5), pytest.raises(HTTPError, match="reason phrase"):
+            await post(client, target)
+        await client.aclose()
+
+
+async def test_a_body_without_length_ends_with_the_connection() -> None:
+    def reply(request: bytes) -> list[bytes]:
+        return [b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n", b'{"ok":', b"true}"]
+
+    async with serving(reply, close_after=1) as (server, target):
+        client = BackendHTTP()
+        with anyio.fail_after(5):
+            assert await post(client, target) == (200, b'{"ok":true}')
+            assert client.connection_count == 0
+            assert await post(client, target) == (200, b'{"ok":true}')
+        await client.aclose()
+    assert server.connections == 2
+
+
+async def test_a_response_past_the_answer_puts_the_connection_out_of_step() -> None:
+    def reply(request: bytes) -> list[bytes]:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+        return [answer + b"hello" + answer + b"EVIL!"]
+
+    async with serving(reply) as (server, target):
+        client = BackendHTTP()
+        with anyio.fail_after(5):
+            assert await post(client, target) == (200, b"hello")
+            assert client.connection_count == 0
+            assert await post(client, target) == (200, b"hello")
+        await client.aclose()
+    assert server.connections == 2
+
+
+async def test_bytes_on_an_idle_connection_close_it() -> None:
+    def reply(request: bytes) -> list[bytes]:
+        return [*json_reply()(request), b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!"]
+
+    async with serving(reply) as (server, target):
+        client = BackendHTTP()
+        with anyio.fail_after(5):
+            assert await post(client, target) == (200, b'{"ok":true}')
+            await anyio.sleep(0.05)
+            assert client.connection_count == 0
+            assert await post(client, target) == (200, b'{"ok":true}')
+        await client.aclose()
+    assert server.connections == 2
+
+
+async def test_each_request_gets_a_fresh_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    created: list[object] = []
+    real = httptools.HttpResponseParser
+
+    def parser(protocol: object) -> object:
+        created.append(protocol)
+        return real(protocol)
+
+    monkeypatch.setattr(httptools, "HttpResponseParser", parser)
+    async with serving(json_reply()) as (server, target):
+        client = BackendHTTP()
+        for _ in range(3):
+            assert await post(client, target) == (200, b'{"ok":true}')
+        await client.aclose()
+    assert server.connections == 1
+    assert len(created) == 3

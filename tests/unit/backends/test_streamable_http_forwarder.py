@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +17,7 @@ from pydantic import SecretStr
 from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
+from mcp_front.backends import event_stream
 from mcp_front.backends.base import BackendError
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder, StreamableHTTPUpstream
 from mcp_front.config import ServerConfig, UserTokenTemplate
@@ -276,3 +280,83 @@ async def test_an_http_error_names_the_status() -> None:
         async with opened(backend.url.replace("/mcp", "/nope")) as upstream:
             with pytest.raises(BackendError, match="answered HTTP 404"):
                 await upstream.request(initialize(), Inbox())
+
+
+@asynccontextmanager
+async def scripted_backend(event_stream: bytes) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A raw backend: JSON for `initialize`, 202 for the rest of the POSTs, and
+    `event_stream` (then the end of it) for every GET and every other request."""
+    gets: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length) if length else b""
+                message = json.loads(body) if body else {}
+                if head.startswith(b"GET") or ("id" in message and message.get("method") != "initialize"):
+                    if head.startswith(b"GET"):
+                        gets.append(head)
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n"
+                        % len(event_stream)
+                        + event_stream
+                    )
+                elif message.get("method") == "initialize":
+                    result = {
+                        "protocolVersion": "2025-06-18",
+                        "capabilities": {},
+                        "serverInfo": {"name": "x"},
+                    }
+                    out = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result}).encode()
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: s1\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(out) + out
+                    )
+                else:
+                    writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/mcp", gets
+    finally:
+        server.close()
+
+
+async def test_the_server_stream_outlives_whatever_breaks_it() -> None:
+    notification = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": "hi"}}
+    stream = b"retry: \xc2\xb2\nid: \x1b\ndata: " + json.dumps(notification).encode() + b"\n\n"
+    delivered: list[Message] = []
+
+    async def fragile(message: Message) -> None:
+        delivered.append(message)
+        if len(delivered) == 1:
+            raise RuntimeError("a sink that breaks once")
+
+    async with scripted_backend(stream) as (url, gets):
+        async with StreamableHTTPForwarder(reconnect_delay=0.01).run() as forwarder:
+            upstream = forwarder.open("probe", service_config(url), ALICE, fragile)
+            await handshake(upstream)
+            with anyio.fail_after(5):
+                while len(delivered) < 3:
+                    await anyio.sleep(0.01)
+            await upstream.aclose()
+    assert len(gets) >= 3
+    assert delivered[-1] == notification
+
+
+async def test_an_oversized_event_stream_answer_is_a_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(event_stream, "MAX_LINE", 1000)
+    answer = {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "x" * 2000}]}}
+    async with scripted_backend(b"data: " + json.dumps(answer).encode() + b"\n\n") as (url, _):
+        async with opened(url) as upstream:
+            await handshake(upstream)
+            with pytest.raises(BackendError, match="too large"):
+                await upstream.request(call(1, "echo"), Inbox())
