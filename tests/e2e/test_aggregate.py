@@ -37,9 +37,7 @@ USERS = [bearer("t0k3n", user="alice"), bearer("b0bs", user="bob")]
 
 def services(backends: dict[str, str]) -> dict[str, Any]:
     return {
-        "probe": stdio_service(
-            serviceAuths=USERS, policy={"tools": {"cwd": {"allowedUsers": ["alice"]}}}
-        ),
+        "probe": stdio_service(serviceAuths=USERS, policy={"tools": {"cwd": {"allowedUsers": ["alice"]}}}),
         "ev-sse": {"transportType": "sse", "url": backends["sse"], "serviceAuths": USERS},
         "ev-http": {
             "transportType": "streamable-http",
