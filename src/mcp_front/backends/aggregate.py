@@ -352,29 +352,8 @@ class AggregateUpstream:
         )
         result = response.get("result")
         if isinstance(result, dict):
-            response = {**response, "result": self._qualified_result(member.name, result)}
+            response = {**response, "result": self._namespace.qualify_result(member.name, result)}
         return {**response, "id": message["id"]}
-
-    def _qualified_result(self, member: str, result: dict[str, Any]) -> dict[str, Any]:
-        """The result with every resource URI in it (read contents, resource links and
-        embedded resources) in the aggregate's form, so the client can read them back here."""
-        changed: dict[str, Any] = {}
-        for key in ("contents", "content", "messages"):
-            value = result.get(key)
-            if isinstance(value, list):
-                changed[key] = [self._qualified_content(member, item) for item in value]
-        return {**result, **changed} if changed else result
-
-    def _qualified_content(self, member: str, item: Any) -> Any:
-        if not isinstance(item, dict):
-            return item
-        if isinstance(item.get("content"), dict):  # a prompt message
-            return {**item, "content": self._qualified_content(member, item["content"])}
-        if isinstance(item.get("resource"), dict):  # an embedded resource
-            return {**item, "resource": self._qualified_content(member, item["resource"])}
-        if isinstance(item.get("uri"), str):  # read contents, or a resource link
-            return {**item, "uri": self._namespace.qualify_uri(member, item["uri"])}
-        return item
 
     async def _broadcast_request(self, message: Message, capability: str) -> None:
         async def send(member: _Member) -> None:

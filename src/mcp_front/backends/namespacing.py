@@ -10,7 +10,7 @@ from it maps back to its member by the same rule.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 URI_SCHEME: Final = "mcp-front"
 
@@ -48,3 +48,24 @@ class Namespace:
         if not slash or not uri or member not in self.members:
             return None
         return member, uri
+
+    def qualify_result(self, member: str, result: dict[str, Any]) -> dict[str, Any]:
+        """A member's result with every resource URI in it (read contents, resource links
+        and embedded resources) in the aggregate's form, so the client can read them back."""
+        changed: dict[str, Any] = {}
+        for key in ("contents", "content", "messages"):
+            value = result.get(key)
+            if isinstance(value, list):
+                changed[key] = [self._qualified_content(member, item) for item in value]
+        return {**result, **changed} if changed else result
+
+    def _qualified_content(self, member: str, item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        if isinstance(item.get("content"), dict):  # a prompt message
+            return {**item, "content": self._qualified_content(member, item["content"])}
+        if isinstance(item.get("resource"), dict):  # an embedded resource
+            return {**item, "resource": self._qualified_content(member, item["resource"])}
+        if isinstance(item.get("uri"), str):  # read contents, or a resource link
+            return {**item, "uri": self.qualify_uri(member, item["uri"])}
+        return item
