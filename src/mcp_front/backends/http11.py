@@ -82,6 +82,24 @@ class Target:
         return cls(Origin(parts.scheme, parts.hostname, port), path)
 
 
+def without_url_secrets(text: str, url: str) -> str:
+    """`text` without `url` or its credentials or query, which may hold secrets: what an
+    error about a request to `url` may say."""
+    if not url:
+        return text
+    parts = urlsplit(url)
+    secrets = [url]
+    if parts.query:
+        secrets.append(parts.query)
+    if parts.username:
+        secrets.append(parts.username)
+    if parts.password:
+        secrets.append(parts.password)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text
+
+
 class Headers:
     """Response headers by lower-case name; a repeated header keeps its last value."""
 
@@ -267,6 +285,11 @@ class Response:
         self.status_code = connection.status
         self.reason_phrase = connection.reason
         self.headers = Headers(connection.header_items)
+
+    @property
+    def media_type(self) -> str:
+        """The `Content-Type` without its parameters, lower-cased; "" when there is none."""
+        return (self.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         while (chunk := await self._connection.next_chunk()) is not None:

@@ -28,7 +28,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import anyio
 
@@ -37,6 +36,7 @@ from mcp_front.backends import http11, streamable_http_modern
 from mcp_front.backends.base import BackendError, MessageSink
 from mcp_front.backends.event_stream import EventStreamTooLarge, ServerSentEvent, events
 from mcp_front.backends.lifecycle import Running
+from mcp_front.backends.server_stream import ServerStream
 from mcp_front.backends.templating import UserTokenSource, render_value
 from mcp_front.config import ServerConfig
 from mcp_front.transports import jsonrpc
@@ -62,8 +62,6 @@ class _SessionExpired(Exception):
 
 
 _MAX_CACHED_HEADS: Final = 16
-_LISTENER_OPEN_WAIT: Final = 2.0
-"""How long `notifications/initialized` waits for the server's own stream to open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,27 +79,6 @@ class _Resumption:
     last_event_id: str | None = None
     retry: float = 0.0
     attempts: int = 0
-
-
-def _redact(text: str, url: str) -> str:
-    """`text` without the URL's credentials or query, which may hold secrets."""
-    if not url:
-        return text
-    parts = urlsplit(url)
-    secrets = [url]
-    if parts.query:
-        secrets.append(parts.query)
-    if parts.username:
-        secrets.append(parts.username)
-    if parts.password:
-        secrets.append(parts.password)
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "…")
-    return text
-
-
-def _media_type(response: http11.Response) -> str:
-    return (response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
 
 class StreamableHTTPUpstream:
@@ -129,7 +106,7 @@ class StreamableHTTPUpstream:
         self._initialize_params: dict[str, Any] | None = None
         self._client_initialized = False
         self._reinitialize_lock = anyio.Lock()
-        self._listener: anyio.CancelScope | None = None
+        self._server_stream = ServerStream(self)
         self._closed = False
 
     @property
@@ -170,7 +147,7 @@ class StreamableHTTPUpstream:
                 await self._post_without_answer(message)
         if message["method"] == "notifications/initialized" and not self._client_initialized:
             self._client_initialized = True
-            await self._start_listener()
+            await self._server_stream.open()
 
     async def respond(self, message: Message) -> None:
         if self._closed:
@@ -189,8 +166,7 @@ class StreamableHTTPUpstream:
         if self._closed:
             return
         self._closed = True
-        if self._listener is not None:
-            self._listener.cancel()
+        self._server_stream.close()
         with anyio.CancelScope(shield=True):
             await self._end_backend_session()
         self._forwarder._forget(self)
@@ -238,7 +214,7 @@ class StreamableHTTPUpstream:
                 )
             if self._client_initialized:
                 await self._post_without_answer({"jsonrpc": "2.0", "method": "notifications/initialized"})
-                await self._start_listener()
+                await self._server_stream.open()
 
     async def _exchange(
         self, message: Message, related: MessageSink, *, capture_session: bool = False
@@ -277,7 +253,7 @@ class StreamableHTTPUpstream:
                 session_id = response.headers.get(SESSION_HEADER)
                 self.session_id = session_id or None
                 self._generation += 1
-            media_type = _media_type(response)
+            media_type = response.media_type
             if media_type == "application/json":
                 body = await response.aread()
                 return self._json_response(body, message["id"])
@@ -308,7 +284,7 @@ class StreamableHTTPUpstream:
         request = await self._build("GET", extra=(("Last-Event-ID", resumption.last_event_id or ""),))
         async with self._send(request) as response:
             await self._check_status(response)
-            if _media_type(response) != "text/event-stream":
+            if response.media_type != "text/event-stream":
                 raise BackendError(f"service '{self.service}' did not resume its event stream")
             return await self._stream_response(response, backend_id, related, resumption)
 
@@ -465,7 +441,7 @@ class StreamableHTTPUpstream:
         if 200 <= response.status_code < 300:
             return
         detail = ""
-        if _media_type(response) == "application/json":
+        if response.media_type == "application/json":
             with contextlib.suppress(ValueError, http11.HTTPError):
                 body = await response.aread(limit=_ERROR_BODY_LIMIT)
                 decoded = jsonrpc.decode(body)
@@ -475,90 +451,14 @@ class StreamableHTTPUpstream:
                     detail = f": {message}"
         raise BackendError(
             f"service '{self.service}' answered HTTP {response.status_code} "
-            f"{response.reason_phrase}{_redact(detail, self._url or '')}".rstrip()
+            f"{response.reason_phrase}{http11.without_url_secrets(detail, self._url or '')}".rstrip()
         )
 
     def _unreachable(self, exc: Exception) -> BackendError:
-        reason = _redact(str(exc) or type(exc).__name__, self._url or "")
+        reason = http11.without_url_secrets(str(exc) or type(exc).__name__, self._url or "")
         return BackendError(f"service '{self.service}' is unreachable: {reason}")
 
-    # -- the server's own stream and the end of the session ------------------------------
-
-    async def _start_listener(self) -> None:
-        """Open the server's own stream, and wait (briefly) until it is open.
-
-        A server sends what it has for the client on that stream, sometimes even what
-        concerns a request in flight; opened lazily, it would miss what the client's
-        first call makes the server send.
-        """
-        if self._closed or self.session_id is None:
-            return
-        if self._listener is not None:
-            self._listener.cancel()
-        scope = anyio.CancelScope()
-        self._listener = scope
-        opened = anyio.Event()
-        self._forwarder.task_group.start_soon(self._listen, scope, self.session_id, opened)
-        with anyio.move_on_after(_LISTENER_OPEN_WAIT):
-            await opened.wait()
-
-    async def _listen(self, scope: anyio.CancelScope, session_id: str, opened: anyio.Event) -> None:
-        """Carry the server's unsolicited messages, reconnecting with backoff; `opened` is
-        set once the stream is open, or could not be."""
-        with scope:
-            try:
-                await self._carry_server_stream(session_id, opened)
-            except Exception as exc:  # a task of the shared task group must never raise
-                logger.error(
-                    "the event stream of service %s stopped on an unexpected %s",
-                    self.service,
-                    type(exc).__name__,
-                    extra={"service": self.service, "principal": self.principal.display_name},
-                )
-            finally:
-                opened.set()
-
-    async def _carry_server_stream(self, session_id: str, opened: anyio.Event) -> None:
-        delay = self._forwarder.reconnect_delay
-        last_event_id: str | None = None
-        while not self._closed and self.session_id == session_id:
-            try:
-                resume = (("Last-Event-ID", last_event_id),) if last_event_id is not None else ()
-                request = await self._build("GET", extra=resume)
-                async with self._send(request) as response:
-                    if response.status_code in (404, 405):
-                        return  # no such stream, or the session ended: a request renews it
-                    await self._check_status(response)
-                    if _media_type(response) != "text/event-stream":
-                        return
-                    opened.set()
-                    delay = self._forwarder.reconnect_delay
-                    async for event in events(response.aiter_bytes()):
-                        if event.id:
-                            last_event_id = event.id
-                        message = self._decode_event(event)
-                        if message is not None and "method" in message:
-                            await self._unsolicited(message)
-            except Exception as exc:
-                # Whatever one backend sends must not take down the task group that every
-                # session shares. Only the gateway's own errors are known to be free of
-                # the URL's secrets; of any other, only the type is logged.
-                opened.set()
-                if isinstance(exc, BackendError):
-                    reason = str(exc)
-                elif isinstance(exc, http11.HTTPError):
-                    reason = _redact(str(exc), self._url or "")
-                else:
-                    reason = type(exc).__name__
-                logger.info(
-                    "the event stream of service %s broke (%s); reconnecting in %gs",
-                    self.service,
-                    reason,
-                    delay,
-                    extra={"service": self.service, "principal": self.principal.display_name},
-                )
-            await anyio.sleep(delay)
-            delay = min(delay * 2, self._forwarder.max_reconnect_delay)
+    # -- the end of the session ---------------------------------------------------------
 
     async def _end_backend_session(self) -> None:
         if self.session_id is None:

@@ -207,7 +207,7 @@ async def _read_answer(
     upstream: StreamableHTTPUpstream, response: http11.Response, request_id: Any, related: MessageSink
 ) -> Message:
     service = upstream.service
-    media_type = (response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    media_type = response.media_type
     if media_type == "application/json":
         answer = _response_to(await response.aread(), request_id)
         # Errors of this era come with a 4xx status and are still the answer.
