@@ -68,8 +68,21 @@ class Profile:
     """mcp_front functions by samples with them as the innermost mcp_front frame."""
 
 
-def analyse(collapsed: Path, top: int = 12) -> Profile:
-    """Summarise py-spy's collapsed stacks (`-f raw`)."""
+Components = tuple[tuple[str, str], ...]
+"""(name, pattern) pairs: a stack belongs to the first whose pattern is in its frame."""
+
+
+def analyse(
+    collapsed: Path,
+    top: int = 12,
+    *,
+    leaf_components: Components | None = None,
+    frame_components: Components | None = None,
+) -> Profile:
+    """Summarise py-spy's collapsed stacks (`-f raw`): by component (the innermost frame
+    matching `leaf_components`, else the innermost matching `frame_components`)."""
+    leaves = _LEAF_COMPONENTS if leaf_components is None else leaf_components
+    framed = _FRAME_COMPONENTS if frame_components is None else frame_components
     components: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0
@@ -80,19 +93,19 @@ def analyse(collapsed: Path, top: int = 12) -> Profile:
         count = int(count_text)
         total += count
         frames = [_LINE_NUMBER.sub(")", frame) for frame in stack.split(";")]
-        components[_component(frames)] += count
+        components[_component(frames, leaves, framed)] += count
         inner = [frame for frame in frames if "mcp_front/" in frame and "mcp_front/cli.py" not in frame]
         if inner:
             own[inner[-1]] += count
     return Profile(total, components.most_common(), own.most_common(top))
 
 
-def _component(frames: list[str]) -> str:
-    for name, pattern in _LEAF_COMPONENTS:
+def _component(frames: list[str], leaves: Components, framed: Components) -> str:
+    for name, pattern in leaves:
         if pattern in frames[-1]:
             return name
     for frame in reversed(frames):
-        for name, pattern in _FRAME_COMPONENTS:
+        for name, pattern in framed:
             if pattern in frame:
                 return name
     return "other"

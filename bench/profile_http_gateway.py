@@ -21,18 +21,16 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import anyio
 
-from bench import clients, targets
+from bench import clients, profile_gateway, targets
 from bench.measure import LoadResult, LoadSpec, run_load
 from bench.processes import BenchError, ProcessSupervisor, ServerProcess, free_port, ignoring_interrupts
 from bench.profile_gateway import (
     _FRAME_COMPONENTS,
     _LEAF_COMPONENTS,
-    _LINE_NUMBER,
     PY_SPY_TIMEOUT,
     SAMPLE_RATE,
     Profile,
@@ -61,32 +59,9 @@ _HTTP_LEAF_COMPONENTS: tuple[tuple[str, str], ...] = (
 
 def analyse(collapsed: Path, top: int = 12) -> Profile:
     """Summarise py-spy's collapsed stacks (`-f raw`) by the components of this path."""
-    components: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        frames = [_LINE_NUMBER.sub(")", frame) for frame in stack.split(";")]
-        components[_component(frames)] += count
-        inner = [frame for frame in frames if "mcp_front/" in frame and "mcp_front/cli.py" not in frame]
-        if inner:
-            own[inner[-1]] += count
-    return Profile(total, components.most_common(), own.most_common(top))
-
-
-def _component(frames: list[str]) -> str:
-    for name, pattern in _HTTP_LEAF_COMPONENTS:
-        if pattern in frames[-1]:
-            return name
-    for frame in reversed(frames):
-        for name, pattern in _HTTP_FRAME_COMPONENTS:
-            if pattern in frame:
-                return name
-    return "other"
+    return profile_gateway.analyse(
+        collapsed, top, leaf_components=_HTTP_LEAF_COMPONENTS, frame_components=_HTTP_FRAME_COMPONENTS
+    )
 
 
 async def _profile_load(
