@@ -5,8 +5,14 @@ Two namespaces hold them:
 - `oauth_clients`, key `client_id`: a JSON record with the client information (never its
   secret), the SHA-256 digests of its current secrets, whether it was ever used, and the
   fingerprint of its registration;
-- `oauth_client_registrations`, key the fingerprint: the `client_id` registered with that
-  metadata, so an identical registration finds the same client again.
+- `oauth_client_registrations`, key the fingerprint: the `client_id` of the public client
+  registered with that metadata, so an identical registration finds the same client again.
+
+Only public clients are found again: Claude registers anew on every connect, and handing
+it the same `client_id` keeps one client per application instead of thousands. A
+confidential client never is: its secret was shown once, and whoever sends the same
+metadata again (a name and redirect URIs are no secret) gets a new client of their own,
+never a secret for an existing one.
 
 A client that is never used (`touch`) disappears after `unused_client_ttl`; the first use
 removes that expiry from both entries.
@@ -34,8 +40,6 @@ __all__ = ["CLIENTS_NAMESPACE", "REGISTRATIONS_NAMESPACE", "RegistrationResult",
 CLIENTS_NAMESPACE: Final = "oauth_clients"
 REGISTRATIONS_NAMESPACE: Final = "oauth_client_registrations"
 CONFIDENTIAL_METHODS: Final = frozenset({"client_secret_post", "client_secret_basic"})
-MAX_LIVE_SECRETS: Final = 5
-"""How many secrets of one reused confidential client stay valid (the most recent ones)."""
 
 _CAS_ATTEMPTS: Final = 8
 
@@ -44,9 +48,9 @@ _CAS_ATTEMPTS: Final = 8
 class RegistrationResult:
     """The outcome of `StoredClients.register`.
 
-    `client_secret` is the secret just issued to a confidential client, in clear for this
-    one response; it is stored only as a digest. `reused` tells an identical earlier
-    registration was found and its client returned.
+    `client_secret` is the secret just issued to a new confidential client, in clear for
+    this one response; it is stored only as a digest. `reused` tells an identical earlier
+    registration of a public client was found and its client returned.
     """
 
     client: OAuthClientInformationFull
@@ -143,16 +147,16 @@ class StoredClients:
         return client if matches_any(digest(client_secret), digests) is not None else None
 
     async def register(self, metadata: OAuthClientMetadata) -> RegistrationResult:
-        """Register `metadata` (already validated), or find the client an identical registration made.
+        """Register `metadata` (already validated); for a public client, or find the client an
+        identical registration made.
 
-        A new confidential client gets a fresh secret. A reused one gets a fresh secret too
-        (the earlier one was shown once and cannot be shown again); its `MAX_LIVE_SECRETS`
-        most recent secrets all stay valid, so installations sharing the same metadata do not
-        lock each other out. A reused client that was never used starts a new
-        `unused_client_ttl`.
+        A confidential client is always new, with a fresh secret. A reused public client that
+        was never used starts a new `unused_client_ttl`.
         """
-        key = fingerprint(metadata)
         method = metadata.token_endpoint_auth_method or "client_secret_basic"
+        if method in CONFIDENTIAL_METHODS:
+            return await self._create(metadata, method, fingerprint=None)
+        key = fingerprint(metadata)
         for _ in range(_CAS_ATTEMPTS):
             existing = await self._store.get(REGISTRATIONS_NAMESPACE, key)
             if existing is not None:
@@ -161,7 +165,20 @@ class StoredClients:
                     return result
                 await self._store.compare_and_set(REGISTRATIONS_NAMESPACE, key, existing, None)
                 continue
-            secret = random_token(32) if method in CONFIDENTIAL_METHODS else None
+            created = await self._create(metadata, method, fingerprint=key)
+            if await self._store.add(
+                REGISTRATIONS_NAMESPACE, key, created.client.client_id.encode(), ttl=self._ttl
+            ):
+                return created
+            # Lost a race to an identical registration: reuse the winner.
+            await self._store.delete(CLIENTS_NAMESPACE, created.client.client_id)
+        raise RuntimeError("client registration did not settle under concurrent updates")
+
+    async def _create(
+        self, metadata: OAuthClientMetadata, method: str, *, fingerprint: str | None
+    ) -> RegistrationResult:
+        secret = random_token(32) if method in CONFIDENTIAL_METHODS else None
+        for _ in range(_CAS_ATTEMPTS):
             client = OAuthClientInformationFull.model_validate(
                 {
                     **metadata.model_dump(mode="json", exclude_none=True),
@@ -174,14 +191,12 @@ class StoredClients:
                 "client": client.model_dump(mode="json", exclude_none=True),
                 "secrets": [] if secret is None else [digest(secret).hex()],
                 "used": False,
-                "fingerprint": key,
+                "fingerprint": fingerprint,
             }
-            if not await self._store.add(CLIENTS_NAMESPACE, client.client_id, _encode(record), ttl=self._ttl):
-                continue  # a client-id collision: practically impossible, but never overwrite
-            if await self._store.add(REGISTRATIONS_NAMESPACE, key, client.client_id.encode(), ttl=self._ttl):
+            # A client-id collision is practically impossible, but never overwrite.
+            if await self._store.add(CLIENTS_NAMESPACE, client.client_id, _encode(record), ttl=self._ttl):
                 return RegistrationResult(client, secret, reused=False)
-            await self._store.delete(CLIENTS_NAMESPACE, client.client_id)  # lost a race: reuse the winner
-        raise RuntimeError("client registration did not settle under concurrent updates")
+        raise RuntimeError("client registration found no free client id")
 
     async def _reuse(self, client_id: str, key: str) -> RegistrationResult | None:
         for _ in range(_CAS_ATTEMPTS):
@@ -190,17 +205,13 @@ class StoredClients:
                 return None
             record: dict[str, Any] = json.loads(raw)
             client = OAuthClientInformationFull.model_validate(record["client"])
-            secret = None
             if client.token_endpoint_auth_method in CONFIDENTIAL_METHODS:
-                secret = random_token(32)
-                record["secrets"] = [*record["secrets"], digest(secret).hex()][-MAX_LIVE_SECRETS:]
-            elif record["used"]:
+                return None  # an index entry from an earlier version: never reuse a confidential client
+            if record["used"]:
                 return RegistrationResult(client, None, reused=True)
-            ttl = None if record["used"] else self._ttl
-            if await self._store.compare_and_set(CLIENTS_NAMESPACE, client_id, raw, _encode(record), ttl=ttl):
-                if ttl is not None:
-                    await self._store.put(REGISTRATIONS_NAMESPACE, key, client_id.encode(), ttl=ttl)
-                return RegistrationResult(client, secret, reused=True)
+            if await self._store.compare_and_set(CLIENTS_NAMESPACE, client_id, raw, raw, ttl=self._ttl):
+                await self._store.put(REGISTRATIONS_NAMESPACE, key, client_id.encode(), ttl=self._ttl)
+                return RegistrationResult(client, None, reused=True)
         raise RuntimeError("client registration did not settle under concurrent updates")
 
     async def touch(self, client_id: str) -> None:
@@ -219,6 +230,8 @@ class StoredClients:
             record["used"] = True
             if await self._store.compare_and_set(CLIENTS_NAMESPACE, client_id, raw, _encode(record)):
                 key = record["fingerprint"]
+                if key is None:
+                    return
                 owner = await self._store.get(REGISTRATIONS_NAMESPACE, key)
                 if owner is None or owner == client_id.encode():
                     await self._store.put(REGISTRATIONS_NAMESPACE, key, client_id.encode())
@@ -230,5 +243,6 @@ class StoredClients:
         if raw is None:
             return False
         key = json.loads(raw)["fingerprint"]
-        await self._store.compare_and_set(REGISTRATIONS_NAMESPACE, key, client_id.encode(), None)
+        if key is not None:
+            await self._store.compare_and_set(REGISTRATIONS_NAMESPACE, key, client_id.encode(), None)
         return True

@@ -9,12 +9,7 @@ import anyio
 import pytest
 from mcp.shared.auth import OAuthClientInformationFull
 
-from mcp_front.auth.client_store import (
-    CLIENTS_NAMESPACE,
-    MAX_LIVE_SECRETS,
-    REGISTRATIONS_NAMESPACE,
-    StoredClients,
-)
+from mcp_front.auth.client_store import CLIENTS_NAMESPACE, REGISTRATIONS_NAMESPACE, StoredClients
 from mcp_front.auth.clients import RegisteredClients
 from mcp_front.auth.registration import validate_client_metadata
 from mcp_front.storage import MemoryStore
@@ -134,23 +129,39 @@ async def test_different_registration_is_a_new_client(clients: StoredClients, ch
     assert other.client.client_id != first.client.client_id
 
 
-async def test_reused_confidential_client_gets_a_new_secret(clients: StoredClients) -> None:
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+async def test_identical_confidential_registration_is_a_new_client(
+    clients: StoredClients, store: MemoryStore, method: str
+) -> None:
+    """Whoever knows a confidential client's name and redirect URIs gets a client of their
+    own, never a secret for the existing one; the existing secret keeps working."""
+    first = await clients.register(metadata(token_endpoint_auth_method=method))
+    await clients.touch(first.client.client_id)
+    seen = {first.client.client_id}
+    for _ in range(8):
+        again = await clients.register(metadata(token_endpoint_auth_method=method))
+        assert not again.reused
+        assert again.client.client_id not in seen
+        seen.add(again.client.client_id)
+        assert await clients.authenticate(first.client.client_id, again.client_secret) is None
+    assert await clients.authenticate(first.client.client_id, first.client_secret) is not None
+    assert await store.scan(REGISTRATIONS_NAMESPACE) == []
+
+
+async def test_an_index_entry_never_hands_out_a_confidential_client(
+    clients: StoredClients, store: MemoryStore
+) -> None:
+    """A fingerprint index entry naming a confidential client (as an earlier version wrote
+    them) is ignored: the registration gets a new client."""
     first = await clients.register(metadata(token_endpoint_auth_method="client_secret_basic"))
-    again = await clients.register(metadata(token_endpoint_auth_method="client_secret_basic"))
-    assert again.reused
-    assert again.client.client_id == first.client.client_id
-    assert again.client_secret is not None
-    assert again.client_secret != first.client_secret
-    client_id = first.client.client_id
-    assert await clients.authenticate(client_id, again.client_secret) is not None
-    assert await clients.authenticate(client_id, first.client_secret) is not None
-    secrets = [first.client_secret]
-    for _ in range(MAX_LIVE_SECRETS):
-        secrets.append(
-            (await clients.register(metadata(token_endpoint_auth_method="client_secret_basic"))).client_secret
-        )
-    assert await clients.authenticate(client_id, first.client_secret) is None
-    assert await clients.authenticate(client_id, secrets[-1]) is not None
+    from mcp_front.auth.client_store import fingerprint
+
+    public = metadata(token_endpoint_auth_method="none")
+    await store.put(REGISTRATIONS_NAMESPACE, fingerprint(public), first.client.client_id.encode())
+    result = await clients.register(public)
+    assert not result.reused
+    assert result.client.client_id != first.client.client_id
+    assert result.client_secret is None
 
 
 async def test_concurrent_identical_registrations_make_one_client(clients: StoredClients) -> None:
@@ -192,11 +203,12 @@ async def test_touched_client_never_expires(
     await clients.touch(client_id)
     clock.now += timedelta(days=400).total_seconds()
     assert await clients.authenticate(client_id, result.client_secret) is not None
-    again = await clients.register(metadata(token_endpoint_auth_method="client_secret_post"))
-    assert again.reused
-    assert again.client.client_id == client_id
+    public = await clients.register(metadata(token_endpoint_auth_method="none"))
+    await clients.touch(public.client.client_id)
     clock.now += timedelta(days=400).total_seconds()
-    assert await clients.authenticate(client_id, again.client_secret) is not None
+    again = await clients.register(metadata(token_endpoint_auth_method="none"))
+    assert again.reused
+    assert again.client.client_id == public.client.client_id
     assert len(await store.scan(REGISTRATIONS_NAMESPACE)) == 1
 
 
