@@ -10,14 +10,12 @@ goes to the identity provider with the gateway's own state, nonce and PKCE verif
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import AnyUrl, ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -29,7 +27,6 @@ from mcp_front.auth.transactions import (
     LoginCookie,
     Transactions,
     binding_of,
-    is_loopback_http,
 )
 from mcp_front.crypto import random_token
 from mcp_front.idp.base import IdentityProvider
@@ -45,6 +42,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _MAX_PARAM = 2048
+_LOOPBACK_URI = re.compile(
+    r"http://(?P<host>127\.0\.0\.1|\[::1\]|localhost)(?::(?P<port>[0-9]{1,5}))?(?P<rest>[/?].*)?"
+)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -73,37 +73,37 @@ def match_redirect_uri(
 ) -> str | None:
     """The redirect URI to use, or None if `requested` is not one the client registered.
 
-    Exact string match (after the URL normalisation registration applied); with
-    `loopback_port_flexibility`, an http loopback URI matches on any port (RFC 8252 §7.3)
-    when scheme, host, path and query are equal. An omitted `requested` is allowed only
-    when exactly one URI is registered.
+    Strings are compared exactly, with no normalisation (RFC 9700 §4.1.3), so
+    ``http://evil@127.0.0.1:5555/cb``, ``…/x/../cb`` or ``http://127.1:5555/cb`` never match
+    ``http://127.0.0.1:5555/cb``. The one freedom, with `loopback_port_flexibility`, is the
+    port of an http loopback URI (RFC 8252 §7.3): the URIs must then be equal once the port
+    is taken out of each. An omitted `requested` is allowed only when exactly one URI is
+    registered.
     """
     if requested is None:
         return registered[0] if len(registered) == 1 else None
     if len(requested) > _MAX_PARAM or "#" in requested:
         return None
-    candidates = {requested}
-    with contextlib.suppress(ValidationError):
-        candidates.add(str(AnyUrl(requested)))
-    if candidates & set(registered):
+    if requested in registered:
         return requested
-    if not (loopback_port_flexibility and is_loopback_http(requested)):
+    if not loopback_port_flexibility:
         return None
-    want = urlsplit(requested)
-    try:
-        _ = want.port
-    except ValueError:
+    portless = _without_loopback_port(requested)
+    if portless is None:
         return None
-    for uri in registered:
-        have = urlsplit(uri)
-        if (
-            is_loopback_http(uri)
-            and (have.hostname or "").lower() == (want.hostname or "").lower()
-            and (have.path or "/") == (want.path or "/")
-            and have.query == want.query
-        ):
-            return requested
-    return None
+    return requested if any(_without_loopback_port(uri) == portless for uri in registered) else None
+
+
+def _without_loopback_port(uri: str) -> str | None:
+    """An http loopback URI written exactly as ``http://<loopback host>[:<port>]<rest>``,
+    with the port taken out; None for any other URI."""
+    match = _LOOPBACK_URI.fullmatch(uri)
+    if match is None:
+        return None
+    port = match["port"]
+    if port is not None and (port != str(int(port)) or not 0 < int(port) < 65536):
+        return None
+    return f"http://{match['host']}{match['rest'] or ''}"
 
 
 async def _params(request: Request) -> dict[str, list[str]]:
@@ -140,10 +140,13 @@ def authorize_endpoint(
     resource_fallback: bool = False,
     allow_loopback_port_flexibility: bool = True,
     transactions: Transactions | None = None,
+    trusted_clients: frozenset[str] = frozenset(),
 ) -> Endpoint:
     """The `/authorize` endpoint (GET, and POST with a form body).
 
     `callback_url` is the gateway's own callback registered at the identity provider.
+    `trusted_clients` are sent back to their redirect URI at once when their request is
+    refused; every other client's user sees the error first.
     `resource_fallback` lets a request without `resource` through with the issuer as the
     audience (an issuer-wide token): a compatibility switch for clients that omit it.
     """
@@ -188,24 +191,35 @@ def authorize_endpoint(
                 "so the gateway stopped here.",
             )
 
-        # (b) From here on, errors go back to the client.
+        # (b) From here on, errors go back to the client: at once for a trusted client, and
+        # for any other through a page the user leaves by choice (RFC 9700 §4.11.2), since
+        # an automatic redirect to whatever a stranger registered is an open redirector.
         state: str | None = None
+
+        def refuse(error: str, description: str) -> Response:
+            back = error_redirect(redirect_uri, issuer, state, error, description)
+            if client_id in trusted_clients:
+                return back
+            reason = OAuthError(error, description).description
+            return error_page(
+                "This sign-in request is invalid",
+                f"The application's request could not be accepted: {reason}",
+                back_to=back.headers["location"],
+            )
+
         try:
             state = _single(params, "state")
             checked = _check(params)
         except OAuthError as error:
-            return error_redirect(redirect_uri, issuer, state, error.error, error.description)
+            return refuse(error.error, error.description)
         resource = checked.resource
         if resource:
             try:
                 service = audiences.service_for(resource)
             except ValueError as bad:
-                return error_redirect(redirect_uri, issuer, state, "invalid_target", f"resource: {bad}")
+                return refuse("invalid_target", f"resource: {bad}")
             if service is None:
-                return error_redirect(
-                    redirect_uri,
-                    issuer,
-                    state,
+                return refuse(
                     "invalid_target",
                     "the resource is not a service of this gateway: use the URL of the service "
                     "(its protected resource metadata names it)",
@@ -214,10 +228,7 @@ def authorize_endpoint(
         elif resource_fallback:
             resource = issuer_audience
         else:
-            return error_redirect(
-                redirect_uri,
-                issuer,
-                state,
+            return refuse(
                 "invalid_target",
                 "send the resource parameter (RFC 8707) with the URL of the service to connect, "
                 "e.g. the service's /mcp URL",

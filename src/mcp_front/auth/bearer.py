@@ -22,8 +22,9 @@ from mcp_front.auth.tokens import InvalidToken, TokenIssuer
 
 logger = logging.getLogger("mcp_front.auth")
 
-RevocationCheck = Callable[[str], Awaitable[bool]]
-"""Whether an access token's `jti` has been revoked."""
+RevocationCheck = Callable[[str, str | None], Awaitable[bool]]
+"""Whether an access token was revoked, given its `jti` and its `sid` (None without one):
+the token itself, or the sign-in session (refresh family) it was issued from."""
 
 _CACHE_SIZE = 10_000
 _VERIFIED_CACHE_SIZE = 4_096
@@ -33,6 +34,7 @@ _VERIFIED_CACHE_SIZE = 4_096
 class _Verified:
     principal: Principal
     jti: str
+    session: str | None
     expires_at: float
     keys: object
     """The key set that verified the token: a rotation that drops a key forgets its tokens."""
@@ -65,7 +67,7 @@ class AccessTokenVerifier:
         cached = self._verified.get((token, resource))
         if cached is not None and cached.keys is issuer.keys and self._wall_clock() < cached.expires_at:
             self._verified.move_to_end((token, resource))
-            if await self._revoked(cached.jti):
+            if await self._revoked(cached.jti, cached.session):
                 logger.info("access token refused for %s: revoked", resource)
                 return None
             return cached.principal
@@ -80,7 +82,9 @@ class AccessTokenVerifier:
             # The reason is for operators; clients only ever learn "invalid_token".
             logger.info("access token refused for %s: %s", resource, exc.reason)
             return None
-        if await self._revoked(claims.jti):
+        session = claims.extra.get("sid")
+        session = session if isinstance(session, str) else None
+        if await self._revoked(claims.jti, session):
             logger.info("access token refused for %s: revoked", resource)
             return None
         groups = claims.extra.get("groups", ())
@@ -93,19 +97,21 @@ class AccessTokenVerifier:
             if isinstance(groups, list)
             else frozenset(),
         )
-        self._verified[(token, resource)] = _Verified(principal, claims.jti, claims.expires_at, issuer.keys)
+        self._verified[(token, resource)] = _Verified(
+            principal, claims.jti, session, claims.expires_at, issuer.keys
+        )
         if len(self._verified) > _VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         return principal
 
-    async def _revoked(self, jti: str) -> bool:
+    async def _revoked(self, jti: str, session: str | None) -> bool:
         if self._is_revoked is None:
             return False
         now = self._clock()
         cached = self._revocations.get(jti)
         if cached is not None and cached[0] > now:
             return cached[1]
-        revoked = await self._is_revoked(jti)
+        revoked = await self._is_revoked(jti, session)
         self._revocations[jti] = (now + self._cache_seconds, revoked)
         self._revocations.move_to_end(jti)
         if len(self._revocations) > _CACHE_SIZE:

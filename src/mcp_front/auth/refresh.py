@@ -20,8 +20,11 @@ previous token can, and that is exactly who may retry.
 Lifetime: every rotation issues a token valid for `ttl` and extends the family to match
 (a sliding lifetime), so a client that refreshes at least once per `ttl` stays signed in.
 
-Access tokens are stateless JWTs and not tracked per family; `RevokedAccessTokens` keeps the
-ids (`jti`) of revoked ones until they would have expired anyway.
+Access tokens are stateless JWTs. Each carries the `sid` of the family it was issued from
+(`session_of`), and `RevokedAccessTokens` keeps the ids (`jti`) of revoked tokens and the
+sessions of revoked families until every token they cover would have expired anyway: when a
+family is revoked (at `/revoke`, by reuse detection, by a replayed code), its access tokens
+stop working too, as soon as the resource's revocation cache next asks (RFC 7009 §2.1).
 """
 
 from __future__ import annotations
@@ -51,12 +54,16 @@ __all__ = [
     "RefreshRefusal",
     "RefreshTokens",
     "RevokedAccessTokens",
+    "session_of",
 ]
 
 TOKENS_NAMESPACE = "oauth.refresh.tokens"
 FAMILIES_NAMESPACE = "oauth.refresh.families"
 REVOKED_JTI_NAMESPACE = "oauth.revoked.jti"
+REVOKED_SESSION_NAMESPACE = "oauth.revoked.sessions"
 _SEAL_LABEL = b"mcp-front refresh grace successor"
+_VERIFICATION_LEEWAY = timedelta(seconds=60)
+"""Outlasts the leeway with which an expired access token is still accepted."""
 _MAX_ATTEMPTS = 5
 
 
@@ -79,6 +86,17 @@ class RefreshFamily:
     family_id: str
     grant: RefreshGrant
     expires_at: float
+
+    @property
+    def session(self) -> str:
+        """The `sid` of the access tokens issued from this family."""
+        return session_of(self.family_id)
+
+
+def session_of(family_id: str) -> str:
+    """The session id access tokens of a family carry: derived from the family id, which it
+    does not reveal (a family id is never shown to anyone)."""
+    return digest(f"sid:{family_id}").hex()[:32]
 
 
 class RefreshRefusal(enum.StrEnum):
@@ -131,7 +149,10 @@ class RefreshTokens:
         ttl: timedelta = timedelta(days=30),
         grace: timedelta = timedelta(seconds=10),
         clock: Callable[[], float] = time.time,
+        revoked_access_tokens: RevokedAccessTokens | None = None,
     ) -> None:
+        """`revoked_access_tokens`, when given, learns of every revoked family, so the access
+        tokens issued from it are refused too."""
         if ttl <= timedelta(0):
             raise ValueError("ttl must be positive")
         if grace < timedelta(0) or grace >= ttl:
@@ -140,17 +161,19 @@ class RefreshTokens:
         self.ttl = ttl
         self.grace = grace
         self._clock = clock
+        self._revoked_access_tokens = revoked_access_tokens
 
-    async def issue_family(self, grant: RefreshGrant) -> str:
-        """Start a family for `grant`; its first refresh token."""
+    async def issue_family(self, grant: RefreshGrant) -> tuple[str, RefreshFamily]:
+        """Start a family for `grant`; its first refresh token, and the family."""
         family_id = random_token(16)
         token = random_token(32)
         key = _key(token)
-        family = _Family(grant=grant, current=key, expires_at=self._clock() + self.ttl.total_seconds())
+        expires_at = self._clock() + self.ttl.total_seconds()
+        family = _Family(grant=grant, current=key, expires_at=expires_at)
         await self._store.put(TOKENS_NAMESPACE, key, family_id.encode(), ttl=self.ttl)
         if not await self._store.add(FAMILIES_NAMESPACE, family_id, family.to_bytes(), ttl=self.ttl):
             raise RuntimeError("refresh family collision")  # pragma: no cover - 128 random bits
-        return token
+        return token, RefreshFamily(family_id, grant, expires_at)
 
     async def family(self, token: str) -> RefreshFamily | None:
         """The live family `token` belongs to (current or an earlier token of it), or None."""
@@ -165,8 +188,8 @@ class RefreshTokens:
             return None
         return RefreshFamily(family_id, family.grant, family.expires_at)
 
-    async def rotate(self, token: str, client_id: str) -> tuple[str, RefreshGrant]:
-        """Exchange `token` (presented by `client_id`) for its successor; the family's grant.
+    async def rotate(self, token: str, client_id: str) -> tuple[str, RefreshFamily]:
+        """Exchange `token` (presented by `client_id`) for its successor; the family.
 
         Raises `InvalidRefreshToken`. Reuse of a token other than the current one, except
         the previous one within `grace`, revokes the whole family first.
@@ -201,14 +224,14 @@ class RefreshTokens:
                 if await self._store.compare_and_set(
                     FAMILIES_NAMESPACE, family_id, raw, rotated.to_bytes(), ttl=self.ttl
                 ):
-                    return successor, family.grant
+                    return successor, RefreshFamily(family_id, family.grant, rotated.expires_at)
                 await self._store.delete(TOKENS_NAMESPACE, successor_key)
                 continue  # rotated concurrently: re-read, this is now a retry of `previous`
             if self._in_grace(family, used, now):
                 assert family.successor is not None
                 opened = _open(token, family.successor, family_id)
                 if opened is not None:
-                    return opened, family.grant
+                    return opened, RefreshFamily(family_id, family.grant, family.expires_at)
             await self.revoke_family_by_id(family_id)
             raise InvalidRefreshToken(RefreshRefusal.REUSED)
         raise InvalidRefreshToken(RefreshRefusal.CONFLICT)
@@ -219,10 +242,14 @@ class RefreshTokens:
         return await self.revoke_family_by_id(family_id if family_id is not None else token_or_family)
 
     async def revoke_family_by_id(self, family_id: str) -> bool:
-        """Revoke a family: every token of it stops working at once. True if it was live."""
+        """Revoke a family: every refresh token of it stops working at once, and the access
+        tokens issued from it as soon as resources next check. True if it was live."""
         if not family_id or "\x00" in family_id:
             return False
-        return await self._store.delete(FAMILIES_NAMESPACE, family_id)
+        live = await self._store.delete(FAMILIES_NAMESPACE, family_id)
+        if self._revoked_access_tokens is not None:
+            await self._revoked_access_tokens.revoke_session(session_of(family_id))
+        return live
 
     def _in_grace(self, family: _Family, used: str, now: float) -> bool:
         return (
@@ -242,24 +269,41 @@ class RefreshTokens:
 
 
 class RevokedAccessTokens:
-    """The ids of revoked access tokens, each kept until its token would have expired.
+    """Revoked access tokens, by id (`jti`) or by session (`sid`: every token of a family).
 
-    `is_revoked` is one store read; a resource guard may cache answers briefly (a revoked id
-    never becomes un-revoked, so caching a True is always safe).
+    Each record is kept until every token it covers would have expired: a `jti` until its
+    token's `exp`, a session for `access_token_ttl` (no token of a revoked family is issued
+    after it). `is_revoked` is at most two store reads; a resource guard may cache answers
+    briefly (a revocation is never undone, so caching a True is always safe).
     """
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        access_token_ttl: timedelta = timedelta(hours=1),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
+        self._session_ttl = access_token_ttl + _VERIFICATION_LEEWAY
         self._clock = clock
 
     async def revoke(self, jti: str, expires_at: float) -> None:
         """Revoke the access token `jti` that expires at `expires_at` (epoch seconds)."""
-        remaining = max(expires_at - self._clock(), 0.0) + 60.0  # outlast the verification leeway
-        await self._store.put(REVOKED_JTI_NAMESPACE, _jti_key(jti), b"1", ttl=timedelta(seconds=remaining))
+        remaining = timedelta(seconds=max(expires_at - self._clock(), 0.0)) + _VERIFICATION_LEEWAY
+        await self._store.put(REVOKED_JTI_NAMESPACE, _jti_key(jti), b"1", ttl=remaining)
 
-    async def is_revoked(self, jti: str) -> bool:
-        """Whether the access token `jti` was revoked."""
-        return await self._store.get(REVOKED_JTI_NAMESPACE, _jti_key(jti)) is not None
+    async def revoke_session(self, session: str) -> None:
+        """Revoke every access token that carries `sid` `session`."""
+        await self._store.put(REVOKED_SESSION_NAMESPACE, _jti_key(session), b"1", ttl=self._session_ttl)
+
+    async def is_revoked(self, jti: str, session: str | None = None) -> bool:
+        """Whether the access token `jti` (of session `session`, if it has one) was revoked."""
+        if await self._store.get(REVOKED_JTI_NAMESPACE, _jti_key(jti)) is not None:
+            return True
+        return session is not None and (
+            await self._store.get(REVOKED_SESSION_NAMESPACE, _jti_key(session)) is not None
+        )
 
 
 def _key(token: str) -> str:

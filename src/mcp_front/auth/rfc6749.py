@@ -24,6 +24,7 @@ import hmac
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
@@ -238,14 +239,6 @@ async def _authorization_code(
         raise invalid_grant("the authorization code is invalid, expired, or already used")
     _check_code(grant, form, caller, verifier, requested, audiences)
 
-    access = issuer.issue_access_token(
-        subject=grant.subject,
-        audience=grant.resource,
-        client_id=caller.client_id,
-        scope=grant.scope,
-        email=grant.email,
-        extra={"groups": list(grant.groups)} if grant.groups else None,
-    )
     refresh_grant = RefreshGrant(
         subject=grant.subject,
         client_id=caller.client_id,
@@ -254,9 +247,15 @@ async def _authorization_code(
         email=grant.email,
         groups=grant.groups,
     )
-    refresh = await refresh_tokens.issue_family(refresh_grant)
-    family = await refresh_tokens.family(refresh)
-    assert family is not None
+    refresh, family = await refresh_tokens.issue_family(refresh_grant)
+    access = issuer.issue_access_token(
+        subject=grant.subject,
+        audience=grant.resource,
+        client_id=caller.client_id,
+        scope=grant.scope,
+        email=grant.email,
+        extra=_extra_claims(grant.groups, family.session),
+    )
     bound = await codes.bind(
         code,
         family_id=family.family_id,
@@ -310,9 +309,10 @@ async def _refresh_token(
         # Check what the request asks for before rotating, so a refused request costs nothing.
         _check_narrowing(family.grant, requested, requested_scope, audiences)
     try:
-        successor, grant = await refresh_tokens.rotate(token, caller.client_id)
+        successor, rotated = await refresh_tokens.rotate(token, caller.client_id)
     except InvalidRefreshToken:
         raise invalid_grant("the refresh token is invalid, expired, or revoked") from None
+    grant = rotated.grant
     scope = _check_narrowing(grant, requested, requested_scope, audiences)
     access = issuer.issue_access_token(
         subject=grant.subject,
@@ -320,7 +320,7 @@ async def _refresh_token(
         client_id=caller.client_id,
         scope=scope,
         email=grant.email,
-        extra={"groups": list(grant.groups)} if grant.groups else None,
+        extra=_extra_claims(grant.groups, rotated.session),
     )
     return OAuthToken(
         access_token=access.token,
@@ -328,6 +328,14 @@ async def _refresh_token(
         scope=" ".join(scope) or None,
         refresh_token=successor,
     )
+
+
+def _extra_claims(groups: tuple[str, ...], session: str) -> dict[str, Any]:
+    """`sid` names the refresh family, so revoking it reaches its access tokens."""
+    claims: dict[str, Any] = {"sid": session}
+    if groups:
+        claims["groups"] = list(groups)
+    return claims
 
 
 def _check_narrowing(

@@ -105,8 +105,10 @@ class AuthorizationServer:
         )
         self.clients = StoredClients(store, metadata_documents=documents)
         self.codes = AuthorizationCodes(store)
-        self.refresh_tokens = RefreshTokens(store, ttl=config.refresh_token_ttl)
-        self.revoked = RevokedAccessTokens(store)
+        self.revoked = RevokedAccessTokens(store, access_token_ttl=config.token_ttl)
+        self.refresh_tokens = RefreshTokens(
+            store, ttl=config.refresh_token_ttl, revoked_access_tokens=self.revoked
+        )
         self.policy = AccessPolicy.of(
             allowed_domains=config.allowed_domains,
             allowed_emails=config.allowed_emails,

@@ -82,6 +82,29 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=security_headers(nonce, form_targets))
 
 
-def error_page(title: str, message: str, *, status_code: int = 400) -> HTMLResponse:
-    """A page telling a person what went wrong and what to do; never a redirect."""
-    return render("error.html", status_code=status_code, title=title, message=message)
+def error_page(
+    title: str, message: str, *, status_code: int = 400, back_to: str | None = None
+) -> HTMLResponse:
+    """A page telling a person what went wrong and what to do; never a redirect.
+
+    `back_to` is where a link on the page returns the person to their application (with the
+    error for it), showing the host it leads to: following it is their choice.
+    """
+    back_host = _host_label(back_to) if back_to is not None else None
+    return render(
+        "error.html",
+        status_code=status_code,
+        form_targets=(),
+        title=title,
+        message=message,
+        back_to=back_to,
+        back_host=back_host,
+    )
+
+
+def _host_label(uri: str) -> str:
+    """How a person recognises where `uri` leads: its host, or its scheme for an app link."""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() in ("http", "https"):
+        return parts.netloc.rpartition("@")[2].lower()
+    return f"{parts.scheme}: (an application on this device)"

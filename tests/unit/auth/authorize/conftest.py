@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +120,20 @@ class Gateway:
         return await self.http.get("/oauth/callback", params={"state": state, "code": "good-code", **params})
 
 
+def refusal_of(response: httpx2.Response, redirect_uri: str = APP_REDIRECT) -> dict[str, str]:
+    """The error an untrusted client's refused request carries: a page (never a redirect)
+    whose one link returns the user to `redirect_uri` with the error."""
+    assert response.status_code == 400, response.text
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    links = re.findall(r'<a href="([^"]+)"', response.text)
+    assert len(links) == 1, links
+    target = html.unescape(links[0])
+    assert target.startswith(redirect_uri + "?")
+    assert f"Return to {urlsplit(redirect_uri).netloc}" in response.text
+    return query_of(target)
+
+
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
 
@@ -149,7 +165,7 @@ def build(
                     audiences=audiences,
                     issuer=ISSUER,
                     callback_url=CALLBACK,
-                    **options,
+                    **{"trusted_clients": frozenset({"trusted"}), **options},
                 ),
                 methods=["GET", "POST"],
             ),

@@ -9,7 +9,17 @@ import pytest
 
 from mcp_front.auth.authorize import match_redirect_uri
 
-from .conftest import APP_REDIRECT, CALLBACK, CHALLENGE, ISSUER, RESOURCE, Gateway, open_gateway, query_of
+from .conftest import (
+    APP_REDIRECT,
+    CALLBACK,
+    CHALLENGE,
+    ISSUER,
+    RESOURCE,
+    Gateway,
+    open_gateway,
+    query_of,
+    refusal_of,
+)
 
 
 def assert_page(response: httpx2.Response, status: int = 400) -> None:
@@ -56,6 +66,39 @@ async def test_loopback_redirect_any_port_same_path(gw: Gateway) -> None:
     assert_page(await gw.authorize(client_id="native", redirect_uri="http://localhost:53119/callback"))
 
 
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "http://evil@127.0.0.1:5555/cb",
+        "http://127.0.0.1:5555/x/../cb",
+        "http://127.0.0.1:5555/./cb",
+        "http://127.1:5555/cb",
+        "http://0x7f.0.0.1:5555/cb",
+        "http://2130706433:5555/cb",
+        "HTTP://127.0.0.1:5555/cb",
+        "http://127.0.0.1:05555/cb",
+        "http://127.0.0.1:5555/cb/",
+        "http://127.0.0.1:5555/CB",
+        "http://127.0.0.1:5555/c%62",
+        "http://127.0.0.1:5555/cb?",
+        "http://127.0.0.1:5555//cb",
+        "http://127.0.0.1:99999/cb",
+        "http://[::ffff:127.0.0.1]:5555/cb",
+        "https://app.example.com/cb/../cb",
+        "https://APP.example.com/cb",
+        "https://app.example.com:443/cb",
+        "https://evil@app.example.com/cb",
+        "https://app.example.com/cb%20",
+    ],
+)
+def test_redirect_uris_match_as_exact_strings(requested: str) -> None:
+    """Only the loopback port is free; nothing is normalised before comparing."""
+    registered = ["http://127.0.0.1:5555/cb", "https://app.example.com/cb"]
+    assert match_redirect_uri(requested, registered) is None
+    assert match_redirect_uri("http://127.0.0.1:5555/cb", registered) == "http://127.0.0.1:5555/cb"
+    assert match_redirect_uri("http://127.0.0.1:6/cb", registered) == "http://127.0.0.1:6/cb"
+
+
 def test_loopback_flexibility_can_be_switched_off() -> None:
     registered = ["http://127.0.0.1/callback", "http://[::1]:8080/cb"]
     assert match_redirect_uri("http://127.0.0.1:9/callback", registered) == "http://127.0.0.1:9/callback"
@@ -68,10 +111,7 @@ def test_loopback_flexibility_can_be_switched_off() -> None:
 
 
 def error_of(response: httpx2.Response) -> dict[str, str]:
-    assert response.status_code == 302
-    location = response.headers["location"]
-    assert location.startswith(APP_REDIRECT + "?")
-    return query_of(location)
+    return refusal_of(response)
 
 
 @pytest.mark.parametrize(
@@ -98,6 +138,27 @@ async def test_errors_after_redirect_validation_go_back_to_the_client(
     assert query["state"] == "client-state"
     assert query["iss"] == ISSUER
     assert not gw.idp.started
+
+
+async def test_a_trusted_client_is_sent_back_at_once(gw: Gateway) -> None:
+    """RFC 9700 §4.11.2: only a redirect URI the server trusts gets an automatic redirect."""
+    response = await gw.authorize(
+        client_id="trusted", redirect_uri="https://trusted.example.com/cb", response_type="token"
+    )
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith("https://trusted.example.com/cb?")
+    query = query_of(location)
+    assert query["error"] == "unsupported_response_type"
+    assert query["state"] == "client-state"
+
+
+async def test_a_refusal_page_names_the_reason_and_where_its_link_leads(gw: Gateway) -> None:
+    response = await gw.authorize(code_challenge=None)
+    refusal_of(response)
+    assert "PKCE is required" in response.text
+    assert "Only follow this link if you trust app.example.com" in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]
 
 
 async def test_missing_resource_is_refused_with_advice(gw: Gateway) -> None:
@@ -172,6 +233,6 @@ async def test_error_redirect_keeps_the_redirect_uri_query(gw: Gateway) -> None:
     response = await gw.authorize(
         client_id="q", redirect_uri="https://app.example.com/cb?tenant=7", resource=None
     )
-    query = query_of(response.headers["location"])
+    query = refusal_of(response, "https://app.example.com/cb")
     assert query["tenant"] == "7"
     assert query["error"] == "invalid_target"

@@ -16,6 +16,8 @@ from mcp_front.auth.refresh import (
     RefreshGrant,
     RefreshRefusal,
     RefreshTokens,
+    RevokedAccessTokens,
+    session_of,
 )
 from mcp_front.storage import MemoryStore
 
@@ -52,7 +54,7 @@ async def test_codes_are_stored_by_digest_only() -> None:
 
 async def test_refresh_tokens_are_stored_hashed() -> None:
     store = MemoryStore()
-    token = await RefreshTokens(store).issue_family(GRANT)
+    token, _ = await RefreshTokens(store).issue_family(GRANT)
     for namespace in (TOKENS_NAMESPACE, FAMILIES_NAMESPACE):
         for key, value in await store.scan(namespace):
             assert token not in key
@@ -62,10 +64,10 @@ async def test_refresh_tokens_are_stored_hashed() -> None:
 async def test_revoke_family_by_token_or_id() -> None:
     store = MemoryStore()
     tokens = RefreshTokens(store)
-    first = await tokens.issue_family(GRANT)
+    first, _ = await tokens.issue_family(GRANT)
     assert await tokens.revoke_family(first)
     assert not await tokens.revoke_family(first)
-    second = await tokens.issue_family(GRANT)
+    second, _ = await tokens.issue_family(GRANT)
     family = await tokens.family(second)
     assert family is not None
     assert family.grant == GRANT
@@ -80,7 +82,7 @@ async def test_revoke_family_by_token_or_id() -> None:
 async def test_refusal_reasons(advance: float, reason: RefreshRefusal) -> None:
     clock = Clock()
     tokens = RefreshTokens(MemoryStore(clock=lambda: 0.0), clock=clock)
-    token = await tokens.issue_family(GRANT)
+    token, _ = await tokens.issue_family(GRANT)
     clock.advance(advance)
     with pytest.raises(InvalidRefreshToken) as caught:
         await tokens.rotate(token, "other" if reason is RefreshRefusal.WRONG_CLIENT else "public")
@@ -90,7 +92,7 @@ async def test_refusal_reasons(advance: float, reason: RefreshRefusal) -> None:
 
 async def test_reuse_reason_and_zero_grace() -> None:
     tokens = RefreshTokens(MemoryStore(), grace=timedelta(0))
-    first = await tokens.issue_family(GRANT)
+    first, _ = await tokens.issue_family(GRANT)
     await tokens.rotate(first, "public")
     with pytest.raises(InvalidRefreshToken) as caught:
         await tokens.rotate(first, "public")
@@ -104,10 +106,39 @@ def test_invalid_settings() -> None:
         AuthorizationCodes(MemoryStore(), ttl=timedelta(0))
 
 
+async def test_revoking_a_family_revokes_its_session_for_the_access_token_lifetime() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    revoked = RevokedAccessTokens(store, access_token_ttl=timedelta(minutes=10), clock=clock)
+    tokens = RefreshTokens(store, revoked_access_tokens=revoked, clock=clock)
+    first, family = await tokens.issue_family(GRANT)
+    other, other_family = await tokens.issue_family(GRANT)
+    assert family.session == session_of(family.family_id)
+    assert family.session != other_family.session
+    assert family.family_id not in family.session
+    assert not await revoked.is_revoked("any-jti", family.session)
+    successor, rotated = await tokens.rotate(first, "public")
+    assert rotated.session == family.session
+    assert await tokens.revoke_family(successor)
+    assert await revoked.is_revoked("any-jti", family.session)
+    assert not await revoked.is_revoked("any-jti", other_family.session)
+    assert not await revoked.is_revoked("any-jti")
+    clock.advance(timedelta(minutes=10).total_seconds())
+    assert await revoked.is_revoked("any-jti", family.session)
+    clock.advance(timedelta(minutes=2).total_seconds())
+    assert not await revoked.is_revoked("any-jti", family.session)
+    # Reuse detection revokes the session too.
+    await tokens.rotate(other, "public")
+    clock.advance(60)
+    with pytest.raises(InvalidRefreshToken):
+        await tokens.rotate(other, "public")
+    assert await revoked.is_revoked("any-jti", other_family.session)
+
+
 async def test_zero_grace_refuses_even_an_immediate_retry() -> None:
     clock = Clock()
     tokens = RefreshTokens(MemoryStore(clock=clock), grace=timedelta(0), clock=clock)
-    first = await tokens.issue_family(GRANT)
+    first, _ = await tokens.issue_family(GRANT)
     second, _ = await tokens.rotate(first, "public")
     with pytest.raises(InvalidRefreshToken):
         await tokens.rotate(first, "public")
