@@ -1,8 +1,10 @@
 """Consent: the user approves an application before it gets a code, once per application.
 
 After the identity provider has vouched for the user, the callback shows a page naming the
-application (its `client_name`, and the host it sends the user back to, or of its metadata
-document when its `client_id` is a URL), the service and the signed-in user. The form posts
+application (its `client_name`, which anyone can choose), the host the browser will be sent
+back to (which the name cannot disguise), the host of its metadata document when its
+`client_id` is a URL, with a warning when the two hosts differ, the service and the
+signed-in user. The form posts
 to `/oauth/consent` with a one-time CSRF token; the transaction is then taken again, checked
 against the browser's login cookie and the token's digest (constant-time), and either a
 code is issued or the client hears `access_denied`.
@@ -32,7 +34,7 @@ from mcp_front.auth.codes import AuthorizationCode, AuthorizationCodes
 from mcp_front.auth.transactions import AuthorizationTransaction, LoginCookie, Transactions, is_loopback_http
 from mcp_front.crypto import digest, random_token
 from mcp_front.storage import Store
-from mcp_front.web.pages import error_page, form_action_source, render
+from mcp_front.web.pages import error_page, form_action_source, host_label, render
 
 __all__ = ["CONSENTS_NAMESPACE", "Consents", "consent_endpoint", "finish_authorization", "show_consent"]
 
@@ -93,15 +95,6 @@ async def finish_authorization(
     )
 
 
-def _client_host(client: OAuthClientInformationFull, redirect_uri: str) -> str:
-    client_id = client.client_id or ""
-    source = client_id if client_id.startswith("https://") else redirect_uri
-    parts = urlsplit(source)
-    if parts.scheme.lower() in ("http", "https"):
-        return parts.netloc.rpartition("@")[2].lower()
-    return f"{parts.scheme}:// (an application on this device)"
-
-
 async def show_consent(
     transaction: AuthorizationTransaction,
     client: OAuthClientInformationFull,
@@ -114,11 +107,17 @@ async def show_consent(
     csrf_token = random_token(32)
     await transactions.save(consent_id, replace(transaction, consent_csrf=digest(csrf_token).hex()))
     target = form_action_source(transaction.redirect_uri)
+    redirect_host = host_label(transaction.redirect_uri)
+    document_host = (
+        host_label(transaction.client_id) if transaction.client_id.startswith("https://") else None
+    )
     return render(
         "consent.html",
         form_targets=[target] if target else [],
         client_name=client.client_name or transaction.client_id,
-        client_host=_client_host(client, transaction.redirect_uri),
+        redirect_host=redirect_host,
+        document_host=document_host,
+        hosts_differ=document_host is not None and document_host != redirect_host,
         service=_service_label(transaction.resource),
         resource=transaction.resource,
         user=transaction.email or transaction.subject,

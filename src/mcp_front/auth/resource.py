@@ -9,7 +9,8 @@ A service may accept both the gateway's OAuth access tokens and its own static
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,9 +27,15 @@ class OAuthResource:
     resource: str
     """The service's RFC 8707 resource identifier: the audience its tokens carry."""
     metadata_url: str
-    """Its RFC 9728 protected-resource metadata, named in every challenge."""
+    """Its RFC 9728 protected-resource metadata, named in challenges outside its endpoints."""
     verifier: AccessTokenVerifier
     scope: str | None = None
+    endpoint_metadata: Mapping[str, str] = field(default_factory=dict)
+    """Endpoint path (``/mcp``, ``/sse``) → the metadata of exactly that URL, whose
+    `resource` is the URL a client connected to: strict clients compare the two."""
+
+    def metadata_for(self, endpoint: str) -> str:
+        return self.endpoint_metadata.get(endpoint, self.metadata_url)
 
 
 class ResourceGuard:
@@ -89,7 +96,8 @@ class ResourceGuard:
         for scheme in schemes:
             params = [f'realm="{self._realm}"']
             if scheme == "Bearer" and self._oauth is not None:
-                params.append(f'resource_metadata="{self._oauth.metadata_url}"')
+                metadata = self._oauth.metadata_for(_endpoint_of(scope))
+                params.append(f'resource_metadata="{metadata}"')
                 if self._oauth.scope:
                     params.append(f'scope="{self._oauth.scope}"')
             if sent_credentials and scheme == "Bearer":
@@ -117,3 +125,11 @@ class ResourceGuard:
         ]
         await send({"type": "http.response.start", "status": 401, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _endpoint_of(scope: Scope) -> str:
+    """The path below the service, e.g. ``/mcp``, of a request to ``/<service>/mcp``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    suffix = path[len(root) :] if root and path.startswith(root) else path
+    return suffix.rstrip("/") or "/"

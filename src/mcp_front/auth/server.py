@@ -50,6 +50,8 @@ logger = logging.getLogger("mcp_front.auth")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 SCOPES = ("mcp",)
+TRANSPORT_ENDPOINTS = ("/mcp", "/sse")
+"""A service's endpoints a client connects to; each has protected-resource metadata of its own."""
 PURGE_INTERVAL = timedelta(minutes=5)
 
 
@@ -179,6 +181,9 @@ class AuthorizationServer:
             metadata_url=metadata_url(resource),
             verifier=self.verifier,
             scope=" ".join(SCOPES),
+            endpoint_metadata={
+                endpoint: metadata_url(resource + endpoint) for endpoint in TRANSPORT_ENDPOINTS
+            },
         )
 
     def routes(self, *, mounted_at: str = "") -> list[BaseRoute]:
@@ -219,7 +224,7 @@ class AuthorizationServer:
         URLs, each naming the identifier its URL was built from."""
         documents = []
         for resource in self.audiences.resources.values():
-            for identifier in (resource, f"{resource}/mcp", f"{resource}/sse"):
+            for identifier in (resource, *(resource + endpoint for endpoint in TRANSPORT_ENDPOINTS)):
                 document = protected_resource_metadata(
                     identifier, authorization_server=self.issuer, scopes_supported=SCOPES
                 )

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
-__all__ = ["environment", "error_page", "form_action_source", "render", "security_headers"]
+__all__ = ["environment", "error_page", "form_action_source", "host_label", "render", "security_headers"]
 
 _SOURCE = re.compile(r"[A-Za-z0-9.:\[\]/+-]+")
 
@@ -90,7 +90,7 @@ def error_page(
     `back_to` is where a link on the page returns the person to their application (with the
     error for it), showing the host it leads to: following it is their choice.
     """
-    back_host = _host_label(back_to) if back_to is not None else None
+    back_host = host_label(back_to) if back_to is not None else None
     return render(
         "error.html",
         status_code=status_code,
@@ -102,8 +102,9 @@ def error_page(
     )
 
 
-def _host_label(uri: str) -> str:
-    """How a person recognises where `uri` leads: its host, or its scheme for an app link."""
+def host_label(uri: str) -> str:
+    """How a person recognises where `uri` leads: its host (with a port other than the
+    scheme's own), or its scheme for an application link."""
     parts = urlsplit(uri)
     if parts.scheme.lower() in ("http", "https"):
         return parts.netloc.rpartition("@")[2].lower()

@@ -33,11 +33,51 @@ async def test_page_names_client_host_service_and_user(gw: Gateway) -> None:
     assert 'action="/oauth/consent"' in page.text
 
 
-async def test_metadata_document_client_shows_its_host(gw: Gateway) -> None:
+def shown(page: httpx2.Response, term: str) -> str:
+    found = re.search(rf"<dt>{term}</dt><dd>(.*?)</dd>", page.text)
+    assert found is not None, page.text
+    return re.sub(r"<[^>]+>", "", found.group(1))
+
+
+async def test_page_always_shows_where_the_browser_goes_back(gw: Gateway) -> None:
+    page = await consent_page(gw)
+    assert shown(page, "Sends you back to") == "app.example.com"
+    assert "Described at" not in page.text
+    assert "Check this application" not in page.text
+
+
+async def test_metadata_document_client_shows_both_hosts_and_warns_when_they_differ(gw: Gateway) -> None:
     page = await consent_page(
         gw, client_id="https://meta.example.org/client.json", redirect_uri="https://app2.example.net/cb"
     )
-    assert "meta.example.org" in page.text
+    assert shown(page, "Sends you back to") == "app2.example.net"
+    assert shown(page, "Described at") == "meta.example.org"
+    warning = re.search(r'<p class="warning" role="alert">(.*?)</p>', page.text, re.S)
+    assert warning is not None
+    assert "meta.example.org" in warning.group(1)
+    assert "app2.example.net" in warning.group(1)
+
+
+async def test_metadata_document_client_on_its_own_host_gets_no_warning(gw: Gateway) -> None:
+    gw.clients.clients["https://same.example.org/c.json"] = gw.clients.clients[
+        "https://meta.example.org/client.json"
+    ].model_copy(
+        update={
+            "client_id": "https://same.example.org/c.json",
+            "redirect_uris": ["https://same.example.org/cb"],
+        }
+    )
+    page = await consent_page(
+        gw, client_id="https://same.example.org/c.json", redirect_uri="https://same.example.org/cb"
+    )
+    assert shown(page, "Sends you back to") == "same.example.org"
+    assert shown(page, "Described at") == "same.example.org"
+    assert "Check this application" not in page.text
+
+
+async def test_an_application_link_is_shown_as_such(gw: Gateway) -> None:
+    page = await consent_page(gw, client_id="native", redirect_uri="claude://callback")
+    assert shown(page, "Sends you back to") == "claude: (an application on this device)"
 
 
 async def test_client_name_is_escaped(gw: Gateway) -> None:
