@@ -136,16 +136,25 @@ def environment(
 
 def _url_component(name: str, text: str) -> str:
     # Nothing is safe: a value cannot add a path segment, a query parameter or a fragment.
-    if text and text.strip(".") == "":
-        # "." and ".." are dot segments, which URL normalisation (httpx included) resolves,
-        # so that the request would reach another endpoint; "%2E" is left as it is.
-        return "%2E" * len(text)
     return quote(text, safe="")
 
 
+def _path_component(name: str, text: str) -> str:
+    if text and text.strip(".") == "":
+        # "." and ".." are dot segments, which URL normalisation resolves (and a server
+        # behind may decode "%2E%2E" and resolve it too), so that the request would reach
+        # another endpoint: no encoding of them is safe.
+        raise ArgumentRefused(f'argument "{name}" is only dots, which would name another path')
+    return _url_component(name, text)
+
+
 def http_url(template: str, arguments: Arguments) -> str:
-    """The URL of an HTTP tool, with argument values percent-encoded into it."""
-    url = fill(template, arguments, _url_component)
+    """The URL of an HTTP tool, with argument values percent-encoded into it.
+
+    A value made only of dots is refused in the path, where it would be a dot segment.
+    """
+    path, question, query = template.partition("?")
+    url = fill(path, arguments, _path_component) + question + fill(query, arguments, _url_component)
     before, after = urlsplit(template), urlsplit(url)
     # The loader keeps placeholders out of the scheme and host; this holds even if it did not.
     if (before.scheme, before.netloc) != (after.scheme, after.netloc):

@@ -203,12 +203,19 @@ class TestResults:
 
 
 class TestDotSegments:
-    @pytest.mark.parametrize(("value", "encoded"), [(".", "%2E"), ("..", "%2E%2E"), ("...", "%2E%2E%2E")])
-    def test_a_value_of_only_dots_is_encoded(self, value: str, encoded: str) -> None:
-        url = http_url("https://api.example.com/v1/users/{{id}}/profile", {"id": value})
-        assert url == f"https://api.example.com/v1/users/{encoded}/profile"
-        # httpx resolves "." and ".." segments, but leaves their encoded forms alone.
-        assert httpx2.URL(url).raw_path == f"/v1/users/{encoded}/profile".encode()
+    @pytest.mark.parametrize("value", [".", "..", "..."])
+    def test_a_path_value_of_only_dots_is_refused(self, value: str) -> None:
+        """Encoded or not, a dot segment may be resolved by the server behind: refused."""
+        with pytest.raises(ArgumentRefused, match='argument "id" is only dots'):
+            http_url("https://api.example.com/v1/users/{{id}}/profile", {"id": value})
+        with pytest.raises(ArgumentRefused):
+            http_url("https://api.example.com/v1/users/x{{id}}", {"id": value})
+
+    @pytest.mark.parametrize("value", [".", ".."])
+    def test_a_query_value_of_only_dots_is_data(self, value: str) -> None:
+        url = http_url("https://api.example.com/v1/find?path={{id}}", {"id": value})
+        assert url == f"https://api.example.com/v1/find?path={value}"
+        assert httpx2.URL(url).raw_path == f"/v1/find?path={value}".encode()
 
     @pytest.mark.parametrize("value", ["a.b", ".hidden", "v1.2", "..a"])
     def test_other_dots_stay(self, value: str) -> None:

@@ -109,7 +109,8 @@ class TestProtocol:
                 {
                     "name": "argv",
                     "description": "the argv tool",
-                    "inputSchema": ARGV_TOOL["inputSchema"],
+                    # Undeclared arguments are refused, and the listing says so.
+                    "inputSchema": {**ARGV_TOOL["inputSchema"], "additionalProperties": False},
                 }
             ]
         }
@@ -433,15 +434,29 @@ class TestHttpArgumentsRefused:
         yield running
         await running.aclose()
 
-    async def test_dot_segments_stay_in_their_segment(
+    async def test_dot_segments_are_refused(
         self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
     ) -> None:
         url = "https://api.example.com/v1/repos/{{owner}}/{{name}}/issues"
         repo = tool("repo", {"owner": STRING, "name": STRING}, http={"method": "GET", "url": url})
         upstream = mocked.open("tools", server(repo), ALICE, ignore)
-        result = await call(upstream, "repo", {"owner": "..", "name": "."})
-        assert result["isError"] is False
-        assert seen[0].url.raw_path == b"/v1/repos/%2E%2E/%2E/issues"
+        result = await call(upstream, "repo", {"owner": "..", "name": "x"})
+        assert result["isError"] is True
+        assert 'argument "owner" is only dots' in text(result)
+        assert seen == []
+
+    async def test_undeclared_arguments_are_refused(
+        self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
+    ) -> None:
+        url = "https://api.example.com/v1/search"
+        search = tool("search", {"q": STRING}, http={"method": "POST", "url": url})
+        upstream = mocked.open("tools", server(search), ALICE, ignore)
+        result = await call(upstream, "search", {"q": "x", "admin": True})
+        assert result["isError"] is True
+        assert "admin" in text(result)
+        assert seen == []
+        assert (await call(upstream, "search", {"q": "x"}))["isError"] is False
+        assert len(seen) == 1
 
     async def test_get_arguments_cannot_replace_the_configured_query(
         self, mocked: InlineToolRegistry, seen: list[httpx2.Request]

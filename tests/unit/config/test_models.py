@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -300,7 +301,25 @@ class TestInlineTools:
             ]
         )
 
-        assert [tool.input_schema for tool in inline.tools] == [{"type": "object", "properties": {}}] * 2
+        assert [tool.input_schema for tool in inline.tools] == [
+            {"type": "object", "properties": {}, "additionalProperties": False}
+        ] * 2
+
+    @pytest.mark.parametrize(
+        ("schema", "additional"),
+        [
+            ({"type": "object", "properties": {"a": {"type": "string"}}}, False),
+            ({"type": "object", "additionalProperties": True}, True),
+            ({"type": "object", "additionalProperties": {"type": "string"}}, {"type": "string"}),
+            ({"type": "object", "patternProperties": {"^x-": {}}}, None),
+            ({"type": "object", "unevaluatedProperties": False}, None),
+        ],
+    )
+    def test_a_schema_takes_only_declared_arguments_unless_it_says_otherwise(
+        self, schema: dict[str, Any], additional: object
+    ) -> None:
+        tool = InlineTool(name="t", command="true", input_schema=schema)
+        assert tool.input_schema.get("additionalProperties") == additional
 
     def test_a_tool_does_one_thing(self) -> None:
         tools = [

@@ -229,7 +229,7 @@ class TestReferenceSyntax:
         inline = _server(document, {}, "tools").inline
 
         assert inline is not None
-        assert inline.tools[0].input_schema == schema
+        assert inline.tools[0].input_schema == {**schema, "additionalProperties": False}
 
 
 class TestPrincipalPlaceholders:

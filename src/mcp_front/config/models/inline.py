@@ -43,7 +43,10 @@ def _template_strings(value: JsonValue, path: KeyPath) -> Iterator[tuple[KeyPath
 
 
 def _empty_object_schema() -> dict[str, JsonValue]:
-    return {"type": "object", "properties": {}}
+    return {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+_ADDITIONAL_KEYWORDS: Final = ("additionalProperties", "patternProperties", "unevaluatedProperties")
 
 
 class InlineHttpCall(ConfigModel):
@@ -74,6 +77,8 @@ class InlineTool(ConfigModel):
     @field_validator("input_schema")
     @classmethod
     def _describes_an_object(cls, schema: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        """A JSON Schema of an object that takes only the arguments it declares, unless it
+        says otherwise: an argument the tool never mentions is a caller's mistake, or a probe."""
         if schema.get("type") != "object":
             raise config_value_error(
                 "input_schema",
@@ -84,6 +89,8 @@ class InlineTool(ConfigModel):
             validator_for(schema).check_schema(schema)
         except SchemaError as error:
             raise config_value_error("input_schema", f"is not a valid JSON Schema: {error.message}") from None
+        if not any(keyword in schema for keyword in _ADDITIONAL_KEYWORDS):
+            schema = {**schema, "additionalProperties": False}
         return schema
 
     @property
