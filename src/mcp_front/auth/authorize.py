@@ -22,6 +22,8 @@ from starlette.responses import RedirectResponse, Response
 from mcp_front.auth.audience import AudienceValidator, normalise
 from mcp_front.auth.clients import RegisteredClients
 from mcp_front.auth.errors import OAuthError, invalid_request, invalid_target
+from mcp_front.auth.forms import read_query, read_urlencoded
+from mcp_front.auth.redirect_uris import match_redirect_uri
 from mcp_front.auth.transactions import (
     AuthorizationTransaction,
     LoginCookie,
@@ -33,7 +35,7 @@ from mcp_front.idp.base import IdentityProvider
 from mcp_front.storage import Store
 from mcp_front.web.pages import error_page
 
-__all__ = ["authorize_endpoint", "match_redirect_uri", "redirect_to_client"]
+__all__ = ["authorize_endpoint", "redirect_to_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +44,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _MAX_PARAM = 2048
-_LOOPBACK_URI = re.compile(
-    r"http://(?P<host>127\.0\.0\.1|\[::1\]|localhost)(?::(?P<port>[0-9]{1,5}))?(?P<rest>[/?].*)?"
-)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -68,49 +67,9 @@ def error_redirect(
     )
 
 
-def match_redirect_uri(
-    requested: str | None, registered: list[str], *, loopback_port_flexibility: bool = True
-) -> str | None:
-    """The redirect URI to use, or None if `requested` is not one the client registered.
-
-    Strings are compared exactly, with no normalisation (RFC 9700 §4.1.3), so
-    ``http://evil@127.0.0.1:5555/cb``, ``…/x/../cb`` or ``http://127.1:5555/cb`` never match
-    ``http://127.0.0.1:5555/cb``. The one freedom, with `loopback_port_flexibility`, is the
-    port of an http loopback URI (RFC 8252 §7.3): the URIs must then be equal once the port
-    is taken out of each. An omitted `requested` is allowed only when exactly one URI is
-    registered.
-    """
-    if requested is None:
-        return registered[0] if len(registered) == 1 else None
-    if len(requested) > _MAX_PARAM or "#" in requested:
-        return None
-    if requested in registered:
-        return requested
-    if not loopback_port_flexibility:
-        return None
-    portless = _without_loopback_port(requested)
-    if portless is None:
-        return None
-    return requested if any(_without_loopback_port(uri) == portless for uri in registered) else None
-
-
-def _without_loopback_port(uri: str) -> str | None:
-    """An http loopback URI written exactly as ``http://<loopback host>[:<port>]<rest>``,
-    with the port taken out; None for any other URI."""
-    match = _LOOPBACK_URI.fullmatch(uri)
-    if match is None:
-        return None
-    port = match["port"]
-    if port is not None and (port != str(int(port)) or not 0 < int(port) < 65536):
-        return None
-    return f"http://{match['host']}{match['rest'] or ''}"
-
-
 async def _params(request: Request) -> dict[str, list[str]]:
-    pairs: list[tuple[str, str]] = list(request.query_params.multi_items())
-    if request.method == "POST":
-        form = await request.form()
-        pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+    """The request's parameters: its form when POSTed, else its query; both bounded."""
+    pairs = await read_urlencoded(request) if request.method == "POST" else read_query(request)
     params: dict[str, list[str]] = {}
     for key, value in pairs:
         params.setdefault(key, []).append(value)
@@ -155,7 +114,10 @@ def authorize_endpoint(
     issuer_audience = normalise(issuer)
 
     async def authorize(request: Request) -> Response:
-        params = await _params(request)
+        try:
+            params = await _params(request)
+        except OAuthError as error:
+            return error_page("This sign-in request is invalid", error.description, status_code=error.status)
         # (a) Until client and redirect URI are validated: pages, never redirects.
         try:
             client_id = _single(params, "client_id")

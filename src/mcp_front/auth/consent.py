@@ -31,6 +31,8 @@ from starlette.responses import HTMLResponse, Response
 
 from mcp_front.auth.authorize import error_redirect, redirect_to_client
 from mcp_front.auth.codes import AuthorizationCode, AuthorizationCodes
+from mcp_front.auth.errors import OAuthError
+from mcp_front.auth.forms import read_urlencoded
 from mcp_front.auth.transactions import AuthorizationTransaction, LoginCookie, Transactions, is_loopback_http
 from mcp_front.crypto import digest, random_token
 from mcp_front.storage import Store
@@ -145,7 +147,10 @@ def consent_endpoint(
     cookie = LoginCookie(issuer)
 
     async def consent(request: Request) -> Response:
-        form = await request.form()
+        try:
+            form = dict(await read_urlencoded(request))
+        except OAuthError as error:
+            return error_page("This request could not be read", error.description, status_code=error.status)
         consent_id = form.get("consent")
         csrf_token = form.get("csrf_token")
         decision = form.get("decision")

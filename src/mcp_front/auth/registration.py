@@ -19,11 +19,18 @@ from datetime import timedelta
 from typing import Any, Final
 
 from mcp.shared.auth import OAuthClientMetadata
-from pydantic import AnyUrl, ValidationError
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mcp_front.auth.client_store import StoredClients
+from mcp_front.auth.redirect_uris import (
+    MAX_URI_LENGTH,
+    InvalidRedirectUri,
+    RedirectUriRules,
+    check_redirect_uri,
+)
+from mcp_front.text import BIDI_CONTROLS, is_plain
 
 __all__ = [
     "ALLOWED_AUTH_METHODS",
@@ -32,7 +39,6 @@ __all__ = [
     "MAX_REGISTRATION_BYTES",
     "RegistrationError",
     "RegistrationRateLimit",
-    "check_redirect_uri",
     "registration_endpoint",
     "validate_client_metadata",
 ]
@@ -47,31 +53,15 @@ DEFAULT_AUTH_METHOD: Final = "client_secret_basic"
 """RFC 7591 §2: a client that names no `token_endpoint_auth_method` uses `client_secret_basic`."""
 
 MAX_REDIRECT_URIS: Final = 20
-MAX_URI_LENGTH: Final = 2048
 MAX_NAME_LENGTH: Final = 200
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "[::1]", "localhost"})
+MAX_CONTACTS: Final = 5
+MAX_TEXT_LENGTH: Final = 200
+MAX_STORED_BYTES: Final = 16 * 1024
+"""Largest client record kept, once unsupported metadata is dropped."""
 
-# Schemes a browser or the operating system handles itself: never a private-use redirect.
-_FORBIDDEN_SCHEMES: Final = frozenset(
-    {
-        "about",
-        "blob",
-        "chrome",
-        "data",
-        "file",
-        "filesystem",
-        "ftp",
-        "javascript",
-        "mailto",
-        "sms",
-        "tel",
-        "vbscript",
-        "view-source",
-        "ws",
-        "wss",
-    }
-)
-_SCHEME: Final = re.compile(r"[a-z][a-z0-9+.\-]*")
+# What a registration may say that this server keeps; every other member is dropped.
+_KEPT_URIS: Final = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
+_KEPT_TEXTS: Final = ("software_id", "software_version")
 _SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -97,47 +87,6 @@ def _redirect_error(description: str) -> RegistrationError:
     return RegistrationError("invalid_redirect_uri", description)
 
 
-def check_redirect_uri(raw: str) -> AnyUrl:
-    """The redirect URI `raw` if this server may send authorization codes to it.
-
-    Accepted: `https://host/…`; `http://` on a loopback host (`127.0.0.1`, `[::1]`,
-    `localhost`, RFC 8252 §7.3); a private-use scheme such as `claude://…` or
-    `com.example.app:/callback` (RFC 8252 §7.1). Never a fragment, user credentials, or a
-    scheme the browser handles itself (`javascript:`, `data:`, `file:` …).
-    """
-    if not isinstance(raw, str) or not raw:
-        raise _redirect_error("each redirect URI must be a non-empty string")
-    if len(raw) > MAX_URI_LENGTH:
-        raise _redirect_error(f"redirect URI longer than {MAX_URI_LENGTH} characters")
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in raw):
-        raise _redirect_error(f"redirect URI {raw!r} contains whitespace or control characters")
-    if "#" in raw:
-        raise _redirect_error(f"redirect URI {raw!r} must not contain a fragment (RFC 6749 §3.1.2)")
-    scheme = raw.split(":", 1)[0].lower() if ":" in raw else ""
-    if not _SCHEME.fullmatch(scheme):
-        raise _redirect_error(f"redirect URI {raw!r} is not an absolute URI")
-    try:
-        url = AnyUrl(raw)
-    except ValidationError:
-        raise _redirect_error(f"redirect URI {raw!r} is not a valid URI") from None
-    if url.username is not None or url.password is not None:
-        raise _redirect_error(f"redirect URI {raw!r} must not contain user credentials")
-    if scheme == "https":
-        if not url.host:
-            raise _redirect_error(f"redirect URI {raw!r} has no host")
-        return url
-    if scheme == "http":
-        if (url.host or "").lower() in LOOPBACK_HOSTS:
-            return url
-        raise _redirect_error(
-            f"redirect URI {raw!r} uses http on a non-loopback host: use https, or http on "
-            "127.0.0.1, [::1] or localhost for a native app"
-        )
-    if scheme in _FORBIDDEN_SCHEMES:
-        raise _redirect_error(f"redirect URI scheme {scheme!r} is not allowed")
-    return url
-
-
 def _string_list(data: Mapping[str, Any], name: str) -> list[str] | None:
     value = data.get(name)
     if value is None:
@@ -147,29 +96,61 @@ def _string_list(data: Mapping[str, Any], name: str) -> list[str] | None:
     return value
 
 
+def _text(body: Mapping[str, Any], name: str, limit: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise _metadata_error(f"{name} must be a string of 1 to {limit} characters")
+    if not is_plain(value):
+        raise _metadata_error(f"{name} must not contain control or bidirectional-override characters")
+    return value
+
+
+def _optional_uri(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_URI_LENGTH or not value.startswith("https://"):
+        raise _metadata_error(f"{name} must be an https URL of at most {MAX_URI_LENGTH} characters")
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F or c in BIDI_CONTROLS for c in value):
+        raise _metadata_error(f"{name} must not contain whitespace or control characters")
+    return value
+
+
 def validate_client_metadata(
-    data: object, *, allowed_auth_methods: frozenset[str] = ALLOWED_AUTH_METHODS
+    data: object,
+    *,
+    allowed_auth_methods: frozenset[str] = ALLOWED_AUTH_METHODS,
+    redirect_rules: RedirectUriRules | None = None,
 ) -> OAuthClientMetadata:
     """The registration request `data` (a decoded JSON object), checked and normalised.
 
     Omitted `grant_types`, `response_types` and `application_type` take their RFC 7591
     defaults; an omitted `token_endpoint_auth_method` becomes `client_secret_basic` (RFC 7591
-    §2), unless only `none` is allowed. Raises `RegistrationError` naming the first problem.
+    §2), unless only `none` is allowed. Only what this server uses or shows is kept, each
+    value bounded (RFC 7591 §3.2.1 lets a server drop what it does not support): unknown
+    members, `jwks` and `jwks_uri` are dropped. Raises `RegistrationError` naming the first
+    problem.
     """
     if not isinstance(data, dict):
         raise _metadata_error("the registration request must be a JSON object")
-    body: dict[str, Any] = {key: value for key, value in data.items() if value is not None}
+    given: dict[str, Any] = {key: value for key, value in data.items() if value is not None}
+    body: dict[str, Any] = {}
 
-    raw_uris = _string_list(body, "redirect_uris")
+    raw_uris = _string_list(given, "redirect_uris")
     if not raw_uris:
         raise _redirect_error("redirect_uris is required and must list at least one URI")
     if len(raw_uris) > MAX_REDIRECT_URIS:
         raise _redirect_error(f"at most {MAX_REDIRECT_URIS} redirect URIs may be registered")
     for uri in raw_uris:
-        check_redirect_uri(uri)
+        try:
+            check_redirect_uri(uri, redirect_rules)
+        except InvalidRedirectUri as invalid:
+            raise _redirect_error(str(invalid)) from None
     body["redirect_uris"] = list(dict.fromkeys(raw_uris))
 
-    grant_types = _string_list(body, "grant_types") or ["authorization_code", "refresh_token"]
+    grant_types = _string_list(given, "grant_types") or ["authorization_code", "refresh_token"]
     unsupported = sorted(set(grant_types) - ALLOWED_GRANT_TYPES)
     if unsupported:
         raise _metadata_error(
@@ -179,12 +160,12 @@ def validate_client_metadata(
         raise _metadata_error("grant_types must include authorization_code")
     body["grant_types"] = list(dict.fromkeys(grant_types))
 
-    response_types = _string_list(body, "response_types") or ["code"]
+    response_types = _string_list(given, "response_types") or ["code"]
     if set(response_types) - ALLOWED_RESPONSE_TYPES:
         raise _metadata_error('response_types must be ["code"]: only the authorization code flow is offered')
     body["response_types"] = ["code"]
 
-    method = body.get("token_endpoint_auth_method")
+    method = given.get("token_endpoint_auth_method")
     if method is None:
         method = DEFAULT_AUTH_METHOD if DEFAULT_AUTH_METHOD in allowed_auth_methods else "none"
     if method not in allowed_auth_methods:
@@ -194,26 +175,41 @@ def validate_client_metadata(
         )
     body["token_endpoint_auth_method"] = method
 
-    application_type = body.get("application_type", "native")
+    application_type = given.get("application_type", "native")
     if application_type not in ("web", "native"):
         raise _metadata_error('application_type must be "web" or "native"')
+    body["application_type"] = application_type
 
-    scope = body.get("scope")
+    scope = given.get("scope")
     if scope is not None:
-        if not isinstance(scope, str) or not all(_SCOPE_TOKEN.fullmatch(t) for t in scope.split()):
+        if (
+            not isinstance(scope, str)
+            or len(scope) > MAX_URI_LENGTH
+            or not all(_SCOPE_TOKEN.fullmatch(t) for t in scope.split())
+        ):
             raise _metadata_error("scope must be a space-separated string of scope tokens")
         body["scope"] = " ".join(dict.fromkeys(scope.split())) or None
 
-    name = body.get("client_name")
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
-        raise _metadata_error(f"client_name must be a string of at most {MAX_NAME_LENGTH} characters")
+    body["client_name"] = _text(given, "client_name", MAX_NAME_LENGTH)
+    for name in _KEPT_TEXTS:
+        body[name] = _text(given, name, MAX_TEXT_LENGTH)
+    for name in _KEPT_URIS:
+        body[name] = _optional_uri(given, name)
+    contacts = _string_list(given, "contacts")
+    if contacts is not None:
+        if len(contacts) > MAX_CONTACTS:
+            raise _metadata_error(f"at most {MAX_CONTACTS} contacts may be registered")
+        body["contacts"] = [_text({"contacts": c}, "contacts", MAX_TEXT_LENGTH) for c in contacts]
 
     try:
-        return OAuthClientMetadata.model_validate(body)
+        metadata = OAuthClientMetadata.model_validate({k: v for k, v in body.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "metadata"
         raise _metadata_error(f"{where}: {first['msg']}") from None
+    if len(metadata.model_dump_json(exclude_none=True)) > MAX_STORED_BYTES:
+        raise _metadata_error(f"the client's metadata exceeds {MAX_STORED_BYTES} bytes")
+    return metadata
 
 
 class RegistrationRateLimit:

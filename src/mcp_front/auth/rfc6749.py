@@ -25,10 +25,10 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import unquote_plus
 
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from mcp_front.auth.audience import AudienceValidator, normalise
@@ -45,6 +45,7 @@ from mcp_front.auth.errors import (
     unauthorized_client,
     unsupported_grant_type,
 )
+from mcp_front.auth.forms import DEFAULT_MAX_BODY, read_urlencoded
 from mcp_front.auth.refresh import InvalidRefreshToken, RefreshGrant, RefreshTokens, RevokedAccessTokens
 from mcp_front.auth.tokens import TokenIssuer
 
@@ -57,13 +58,8 @@ __all__ = [
     "verify_pkce",
 ]
 
-DEFAULT_MAX_BODY = 16 * 1024
-"""Largest request body the endpoints read, in bytes."""
-
-_MAX_FIELDS = 32
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_FORM = "application/x-www-form-urlencoded"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -86,30 +82,8 @@ async def read_form(request: Request, *, max_body: int = DEFAULT_MAX_BODY) -> di
     Raises `OAuthError` for a method other than POST, another content type, an oversized or
     undecodable body, a repeated parameter, or a control character in a value.
     """
-    if request.method != "POST":
-        raise OAuthError("invalid_request", "use POST", 405, {"Allow": "POST"})
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != _FORM:
-        raise invalid_request(f"the body must be {_FORM}")
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_body):
-        raise invalid_request("request body too large", status=413)
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_body:
-                raise invalid_request("request body too large", status=413)
-    except ClientDisconnect:
-        raise invalid_request("request body incomplete") from None
-    try:
-        pairs = parse_qsl(
-            body.decode("ascii"), keep_blank_values=True, errors="strict", max_num_fields=_MAX_FIELDS
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise invalid_request("the body is not a well-formed form") from None
     form: dict[str, str] = {}
-    for name, value in pairs:
+    for name, value in await read_urlencoded(request, max_body=max_body):
         if _CONTROL.search(name) or _CONTROL.search(value):
             raise invalid_request("parameters must not contain control characters")
         if not value:

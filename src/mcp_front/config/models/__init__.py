@@ -10,6 +10,7 @@ from mcp_front.config.models.auth import (
 )
 from mcp_front.config.models.gateway import RESERVED_SERVICE_NAMES, GatewayConfig
 from mcp_front.config.models.inline import InlineConfig, InlineHttpCall, InlineTool
+from mcp_front.config.models.limits import RateLimitRule, RateLimitsConfig
 from mcp_front.config.models.policy import AuditConfig, PolicyRule, ServicePolicy, ToolPolicy
 from mcp_front.config.models.proxy import ProxyConfig, SessionsConfig
 from mcp_front.config.models.servers import (
@@ -43,6 +44,8 @@ __all__ = [
     "OAuthUserAuthentication",
     "PolicyRule",
     "ProxyConfig",
+    "RateLimitRule",
+    "RateLimitsConfig",
     "RedisStorage",
     "SQLiteStorage",
     "ServerConfig",

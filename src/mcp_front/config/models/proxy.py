@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field
 from mcp_front.config.durations import Duration, PositiveDuration
 from mcp_front.config.models._base import ConfigModel
 from mcp_front.config.models.auth import AuthConfig
+from mcp_front.config.models.limits import ProxyAddress, RateLimitsConfig
 from mcp_front.config.models.policy import AuditConfig
 from mcp_front.config.models.values import (
     Origin,
@@ -54,6 +55,12 @@ class ProxyConfig(ConfigModel):
     """Browser origins allowed to call the gateway (CORS)."""
     audit: AuditConfig | None = None
     """Where tool calls and denials are recorded; without it, the `mcp_front.audit` logger."""
+    trusted_proxies: list[ProxyAddress] = Field(default_factory=list, examples=[["10.0.0.0/8"]])
+    """Addresses (or CIDR networks) of reverse proxies whose `X-Forwarded-For` and
+    `X-Forwarded-Proto` headers are believed. From any other peer they are ignored, so a
+    client cannot pick the address its rate limits are counted against."""
+    rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
+    """Per-address limits on the endpoints anyone can reach."""
 
     @property
     def base_path(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import pytest
 
-from mcp_front.auth.authorize import match_redirect_uri
+from mcp_front.auth.redirect_uris import match_redirect_uri
 
 from .conftest import (
     APP_REDIRECT,

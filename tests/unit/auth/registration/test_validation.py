@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from mcp_front.auth.registration import RegistrationError, check_redirect_uri, validate_client_metadata
+from mcp_front.auth.redirect_uris import InvalidRedirectUri, RedirectUriRules, check_redirect_uri
+from mcp_front.auth.registration import RegistrationError, validate_client_metadata
 
 
 @pytest.mark.parametrize(
@@ -17,14 +18,15 @@ from mcp_front.auth.registration import RegistrationError, check_redirect_uri, v
         "http://127.0.0.1:33418/callback",
         "http://[::1]:8080/cb",
         "http://localhost:3000/callback",
-        "http://LOCALHOST/cb",
-        "claude://callback",
+        "http://127.0.0.1:33418",
         "com.example.app:/oauth2redirect",
-        "cursor://anysphere.cursor-retrieval/oauth/callback",
+        "com.example.app://callback",
+        "io.github.some-app.desktop:/cb",
+        "cursor://anysphere.cursor-mcp/oauth/callback",
     ],
 )
 def test_accepted_redirect_uris(uri: str) -> None:
-    check_redirect_uri(uri)
+    assert str(check_redirect_uri(uri)) == uri
 
 
 @pytest.mark.parametrize(
@@ -43,13 +45,31 @@ def test_accepted_redirect_uris(uri: str) -> None:
         ("https://app.example.com/a b", "whitespace"),
         ("", "non-empty"),
         ("https://" + "a" * 3000 + ".com/", "longer"),
+        # RFC 8252 §7.1: a private-use scheme is a reverse domain name; this is an allow rule.
+        ("claude://callback", "reverse domain"),
+        ("myapp://cb", "reverse domain"),
+        ("chrome://settings", "reverse domain"),
+        ("ms-settings:privacy", "reverse domain"),
+        ("ws://127.0.0.1:5/cb", "reverse domain"),
+        ("com.-bad.app:/cb", "reverse domain"),
+        # Compared later as exact strings: only a URI in its normal form can be registered.
+        ("http://LOCALHOST/cb", "normal form"),
+        ("HTTPS://app.example.com/cb", "normal form"),
+        ("https://App.example.com/cb", "normal form"),
+        ("https://app.example.com:443/cb", "normal form"),
+        ("https://app.example.com/x/../cb", "normal form"),
+        ("http://127.1:5555/cb", "normal form"),
+        ("https://app.example.com/\u202ecb", "control"),
     ],
 )
 def test_refused_redirect_uris(uri: str, reason: str) -> None:
-    with pytest.raises(RegistrationError) as caught:
+    with pytest.raises(InvalidRedirectUri) as caught:
         check_redirect_uri(uri)
-    assert caught.value.error == "invalid_redirect_uri"
-    assert reason in caught.value.description
+    assert reason in str(caught.value)
+    with pytest.raises(RegistrationError) as refused:
+        validate_client_metadata({"redirect_uris": ["https://a.example/cb", uri]})
+    assert refused.value.error == "invalid_redirect_uri"
+    assert reason in refused.value.description
 
 
 def test_minimal_registration_takes_defaults() -> None:
@@ -65,7 +85,7 @@ def test_claude_style_registration() -> None:
     metadata = validate_client_metadata(
         {
             "client_name": "Claude",
-            "redirect_uris": ["https://claude.ai/api/mcp/auth_callback", "claude://callback"],
+            "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
@@ -76,8 +96,78 @@ def test_claude_style_registration() -> None:
     assert metadata.token_endpoint_auth_method == "none"
     assert [str(u) for u in metadata.redirect_uris or []] == [
         "https://claude.ai/api/mcp/auth_callback",
-        "claude://callback",
     ]
+
+
+def test_private_use_schemes_can_be_allowed_by_name() -> None:
+    rules = RedirectUriRules(private_use_schemes=frozenset({"claude"}))
+    assert str(check_redirect_uri("claude://callback", rules)) == "claude://callback"
+    with pytest.raises(InvalidRedirectUri, match="reverse domain"):
+        check_redirect_uri("cursor://anysphere.cursor-mcp/oauth/callback", rules)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "uri", "accepted"),
+    [
+        (("https://claude.ai",), "https://claude.ai/api/mcp/auth_callback", True),
+        (("https://claude.ai",), "https://claude.ai:8443/cb", True),
+        (("https://claude.ai",), "https://evil.example/cb", False),
+        (("https://claude.ai",), "https://claude.ai.evil.example/cb", False),
+        (("https://app.example.com:8443",), "https://app.example.com/cb", False),
+        (("https://app.example.com:8443",), "https://app.example.com:8443/cb", True),
+        (("app.example.com",), "https://app.example.com/cb", True),
+        # Loopback and private-use URIs are not web hosts: the list does not cover them.
+        (("https://claude.ai",), "http://127.0.0.1:5/cb", True),
+        (("https://claude.ai",), "com.example.app:/cb", True),
+    ],
+)
+def test_allowed_redirect_hosts(allowed: tuple[str, ...], uri: str, accepted: bool) -> None:
+    rules = RedirectUriRules(allowed_hosts=allowed)
+    if accepted:
+        check_redirect_uri(uri, rules)
+    else:
+        with pytest.raises(InvalidRedirectUri, match="allowedRedirectUriHosts"):
+            check_redirect_uri(uri, rules)
+
+
+def test_unsupported_metadata_is_dropped_and_what_is_kept_is_bounded() -> None:
+    metadata = validate_client_metadata(
+        {
+            "redirect_uris": ["https://a.example/cb"],
+            "client_name": "App",
+            "jwks": {"keys": [{"kty": "RSA", "n": "x" * 40000}]},
+            "jwks_uri": "https://a.example/jwks",
+            "unknown_member": "y" * 40000,
+            "software_id": "app-1",
+            "contacts": ["ops@a.example"],
+            "logo_uri": "https://a.example/logo.png",
+        }
+    )
+    kept = metadata.model_dump(exclude_none=True, mode="json")
+    assert "jwks" not in kept
+    assert "jwks_uri" not in kept
+    assert "unknown_member" not in kept
+    assert kept["software_id"] == "app-1"
+    assert kept["contacts"] == ["ops@a.example"]
+    assert kept["logo_uri"] == "https://a.example/logo.png"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Claude\nINFO forged line",
+        "App\u202eexe.txt",
+        "A\x1b[31mred",
+        "Tab\there",
+        "Iso\u2066late",
+        "Z\u200fW",
+    ],
+)
+def test_client_name_with_control_or_bidi_characters_is_refused(name: str) -> None:
+    with pytest.raises(RegistrationError) as caught:
+        validate_client_metadata({"redirect_uris": ["https://a.example/cb"], "client_name": name})
+    assert caught.value.error == "invalid_client_metadata"
+    assert "control or bidirectional" in caught.value.description
 
 
 @pytest.mark.parametrize(
@@ -96,6 +186,9 @@ def test_claude_style_registration() -> None:
         ({"scope": 'a "b'}, "invalid_client_metadata", "scope"),
         ({"client_name": "x" * 500}, "invalid_client_metadata", "client_name"),
         ({"client_uri": "not a url"}, "invalid_client_metadata", "client_uri"),
+        ({"logo_uri": "http://a.example/x.png"}, "invalid_client_metadata", "logo_uri"),
+        ({"contacts": ["a@b.example"] * 6}, "invalid_client_metadata", "contacts"),
+        ({"software_version": "v" * 500}, "invalid_client_metadata", "software_version"),
     ],
 )
 def test_refused_metadata(change: dict[str, Any], error: str, needle: str) -> None:

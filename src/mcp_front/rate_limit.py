@@ -1,0 +1,114 @@
+"""Rate limits: token buckets keyed by who asks (an address, a host, everyone).
+
+A `RateLimit` of `requests` per `per` lets a caller spend up to `requests` at once and
+refills at that rate, so a burst after a quiet spell passes and a flood is held to the
+rate. `RateLimiter` is the protocol the gateway's endpoints use; `MemoryRateLimiter` keeps
+the buckets of one process, forgetting the least recently used key past `max_keys`, so
+the memory it takes is bounded whatever a flood sends.
+
+Callers are counted by `address_key`: an IPv4 address, or the /64 network of an IPv6 one,
+since a single host is routinely given a whole /64.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+__all__ = ["MemoryRateLimiter", "RateLimit", "RateLimiter", "address_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `requests` per `per`, in bursts of up to `requests`."""
+
+    requests: int
+    per: timedelta
+
+    def __post_init__(self) -> None:
+        if self.requests < 1:
+            raise ValueError("a rate limit allows at least one request")
+        if self.per <= timedelta(0):
+            raise ValueError("a rate limit's period must be positive")
+
+    @property
+    def rate(self) -> float:
+        """Requests regained per second."""
+        return self.requests / self.per.total_seconds()
+
+
+class RateLimiter(Protocol):
+    """Counts requests against limits, per key."""
+
+    async def acquire(self, key: str, limit: RateLimit) -> float:
+        """Count one request under `key`: 0 if `limit` allows it, else the seconds until it
+        would (the request is then not counted)."""
+        ...
+
+
+class MemoryRateLimiter:
+    """Token buckets in this process's memory: exact for one replica."""
+
+    def __init__(self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be positive")
+        self._max_keys = max_keys
+        self._clock = clock
+        # key → (tokens left, when they were counted)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    async def acquire(self, key: str, limit: RateLimit) -> float:
+        return self.acquire_now(key, limit)
+
+    def acquire_now(self, key: str, limit: RateLimit) -> float:
+        """`acquire` without awaiting, for callers outside a coroutine."""
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            tokens = float(limit.requests)
+        else:
+            left, counted = bucket
+            tokens = min(float(limit.requests), left + (now - counted) * limit.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            self._buckets.move_to_end(key)
+            return (1.0 - tokens) / limit.rate
+        self._buckets[key] = (tokens - 1.0, now)
+        self._buckets.move_to_end(key)
+        if len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return 0.0
+
+    def refund(self, key: str, limit: RateLimit) -> None:
+        """Give back one request counted under `key` (one that turned out not to count)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            left, counted = bucket
+            self._buckets[key] = (min(float(limit.requests), left + 1.0), counted)
+
+
+def address_key(host: str | None) -> str:
+    """Who a request counts against: its IPv4 address, or its IPv6 address's /64.
+
+    An IPv4-mapped IPv6 address counts as the IPv4 address; anything that is not an IP
+    address (a Unix socket, a test client's name) counts as itself.
+    """
+    if not host:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
