@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.audit import AuditLog, AuditLogError
 from mcp_front.auth.principal import Principal
-from mcp_front.auth.resource import ResourceGuard
+from mcp_front.auth.resource import FailedAuthentications, ResourceGuard
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.auth.service_policy import ServiceAccess
@@ -30,6 +30,7 @@ from mcp_front.backends.tool_filter import ToolFilteredUpstream
 from mcp_front.config import GatewayConfig, ServerConfig
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.idp.factory import provider_from_config
+from mcp_front.rate_limit import MemoryRateLimiter, RateLimit
 from mcp_front.storage import Store, open_store
 from mcp_front.transports import http, jsonrpc
 from mcp_front.transports.answer import Heartbeat
@@ -91,6 +92,7 @@ class Gateway:
         self.origins = http.OriginPolicy([proxy.origin, *proxy.cors_allowed_origins])
         self._ping_interval = ping_interval
         self.heartbeat = Heartbeat(ping_interval)
+        self.limiter = MemoryRateLimiter()
         self.authorization_server = self._build_authorization_server(store, identity_provider)
         self._credentials: dict[str, StaticCredentials | None] = {}
         self._streamable_transports: list[StreamableHTTPTransport] = []
@@ -139,6 +141,8 @@ class Gateway:
             services=self.config.mcp_servers,
             store=store if store is not None else open_store(auth.storage),
             idp=identity_provider if identity_provider is not None else provider_from_config(auth.idp),
+            rate_limits=self.config.proxy.rate_limits,
+            limiter=self.limiter,
         )
 
     async def _start_authorization_server(self, stack: AsyncExitStack, server: AuthorizationServer) -> None:
@@ -180,8 +184,16 @@ class Gateway:
             ping_interval=self._ping_interval,
         )
         endpoints = ServiceEndpoints(name, {"/mcp": streamable, "/sse": sse.stream, "/message": sse.message})
+        failures = self.config.proxy.rate_limits.failed_authentication
         guarded = ResourceGuard(
-            endpoints, service=name, credentials=credentials, oauth=oauth, realm=self.config.proxy.name
+            endpoints,
+            service=name,
+            credentials=credentials,
+            oauth=oauth,
+            realm=self.config.proxy.name,
+            failures=None
+            if failures is None
+            else FailedAuthentications(self.limiter, RateLimit(failures.requests, failures.per)),
         )
         return Service(name, server, guarded)
 

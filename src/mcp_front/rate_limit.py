@@ -50,6 +50,10 @@ class RateLimiter(Protocol):
         would (the request is then not counted)."""
         ...
 
+    async def wait(self, key: str, limit: RateLimit) -> float:
+        """The seconds until `limit` would allow a request under `key`, counting nothing."""
+        ...
+
 
 class MemoryRateLimiter:
     """Token buckets in this process's memory: exact for one replica."""
@@ -68,15 +72,21 @@ class MemoryRateLimiter:
     async def acquire(self, key: str, limit: RateLimit) -> float:
         return self.acquire_now(key, limit)
 
+    async def wait(self, key: str, limit: RateLimit) -> float:
+        tokens = self._tokens(key, limit, self._clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / limit.rate
+
+    def _tokens(self, key: str, limit: RateLimit, now: float) -> float:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return float(limit.requests)
+        left, counted = bucket
+        return min(float(limit.requests), left + (now - counted) * limit.rate)
+
     def acquire_now(self, key: str, limit: RateLimit) -> float:
         """`acquire` without awaiting, for callers outside a coroutine."""
         now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            tokens = float(limit.requests)
-        else:
-            left, counted = bucket
-            tokens = min(float(limit.requests), left + (now - counted) * limit.rate)
+        tokens = self._tokens(key, limit, now)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             self._buckets.move_to_end(key)
@@ -86,13 +96,6 @@ class MemoryRateLimiter:
         if len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
         return 0.0
-
-    def refund(self, key: str, limit: RateLimit) -> None:
-        """Give back one request counted under `key` (one that turned out not to count)."""
-        bucket = self._buckets.get(key)
-        if bucket is not None:
-            left, counted = bucket
-            self._buckets[key] = (min(float(limit.requests), left + 1.0), counted)
 
 
 def address_key(host: str | None) -> str:

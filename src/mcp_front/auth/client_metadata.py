@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import re
 import socket
 import time
@@ -37,8 +38,11 @@ import anyio
 import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 
+from mcp_front.auth.redirect_uris import RedirectUriRules
 from mcp_front.auth.registration import RegistrationError, validate_client_metadata
+from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter
 from mcp_front.storage import Clock
+from mcp_front.text import escaped
 
 __all__ = [
     "ClientMetadataDocuments",
@@ -73,16 +77,42 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+_NAT64_WELL_KNOWN: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries and leads to: IPv4-mapped, 6to4
+    (2002::/16), Teredo (2001::/32, its client) or NAT64 (64:ff9b::/96)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def check_address(
     address: str, *, allow_private: bool = False
 ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """The IP `address` if a metadata document may be fetched from it; ClientMetadataError otherwise."""
+    """The IP `address` if a metadata document may be fetched from it; ClientMetadataError otherwise.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64) is judged
+    by the IPv4 address it leads to, and local-use NAT64 (64:ff9b:1::/48) is never public.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         raise ClientMetadataError(f"{address!r} is not an IP address") from None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL and not allow_private:
+            raise ClientMetadataError(f"address {ip} is not public (local-use NAT64)")
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
     if allow_private:
         if ip.is_multicast or ip.is_unspecified:
             raise ClientMetadataError(f"address {ip} is not a unicast host")
@@ -149,8 +179,19 @@ class ClientMetadataDocuments:
         max_entries: int = 1000,
         resolver: Resolver = resolve_host,
         clock: Clock = time.monotonic,
+        redirect_rules: RedirectUriRules | None = None,
+        limiter: RateLimiter | None = None,
+        fetches: RateLimit | None = None,
+        fetches_per_host: RateLimit | None = None,
     ) -> None:
+        """`fetches` and `fetches_per_host` limit the downloads (all hosts together, and
+        per host) that `limiter` counts; past them a cached copy is served if there is one.
+        `redirect_rules` apply to the documents' redirect URIs as to registrations'."""
         self._own_http = http is None
+        self._redirect_rules = redirect_rules
+        self._limiter = limiter or MemoryRateLimiter(max_keys=10_000)
+        self._fetches = fetches
+        self._fetches_per_host = fetches_per_host
         self._http = http if http is not None else httpx2.AsyncClient(trust_env=False)
         self._allow_private = allow_private_addresses
         self._max_bytes = max_bytes
@@ -180,7 +221,7 @@ class ClientMetadataDocuments:
         try:
             return await self.fetch(client_id)
         except ClientMetadataError as exc:
-            logger.warning("client metadata document %s refused: %s", client_id, exc)
+            logger.warning("client metadata document %s refused: %s", escaped(client_id), escaped(exc))
             return None
 
     async def fetch(self, client_id: str) -> OAuthClientInformationFull:
@@ -196,8 +237,8 @@ class ClientMetadataDocuments:
                 logger.warning(
                     "client metadata document %s could not be fetched (%s); serving the copy cached "
                     "%d seconds ago",
-                    client_id,
-                    exc,
+                    escaped(client_id),
+                    escaped(exc),
                     int(now - cached.fetched_at),
                 )
                 return cached.client
@@ -210,6 +251,18 @@ class ClientMetadataDocuments:
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
         return client
+
+    async def _count_fetch(self, host: str) -> None:
+        """Refuse a download past the limits: the gateway must not fetch on anyone's behalf
+        as fast as they ask."""
+        for key, limit in (
+            ("metadata-fetches", self._fetches),
+            (f"metadata-fetches:{host}", self._fetches_per_host),
+        ):
+            if limit is not None:
+                wait = await self._limiter.acquire(key, limit)
+                if wait > 0:
+                    raise _Unreachable(f"too many document fetches; try again in {math.ceil(wait)} seconds")
 
     async def _addresses(self, host: str, port: int) -> list[str]:
         try:
@@ -227,6 +280,7 @@ class ClientMetadataDocuments:
 
     async def _download(self, client_id: str) -> tuple[OAuthClientInformationFull, float]:
         host, port = check_client_id_url(client_id)
+        await self._count_fetch(host)
         with anyio.move_on_after(self._timeout) as scope:
             addresses = await self._addresses(host, port)
             body, cache_control = await self._get(client_id, host, addresses[0])
@@ -283,7 +337,9 @@ class ClientMetadataDocuments:
             raise ClientMetadataError("a metadata document must not carry a client secret")
         metadata = {key: value for key, value in document.items() if key != "client_id"}
         try:
-            validated = validate_client_metadata(metadata, allowed_auth_methods=_PUBLIC_METHODS)
+            validated = validate_client_metadata(
+                metadata, allowed_auth_methods=_PUBLIC_METHODS, redirect_rules=self._redirect_rules
+            )
         except RegistrationError as exc:
             raise ClientMetadataError(exc.description) from None
         return OAuthClientInformationFull.model_validate(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -35,13 +36,31 @@ from mcp_front.storage import Clock, Store
 if TYPE_CHECKING:
     from mcp_front.auth.client_metadata import ClientMetadataDocuments
 
-__all__ = ["CLIENTS_NAMESPACE", "REGISTRATIONS_NAMESPACE", "RegistrationResult", "StoredClients"]
+__all__ = [
+    "CLIENTS_NAMESPACE",
+    "REGISTRATIONS_NAMESPACE",
+    "NewClientAdmission",
+    "RegistrationResult",
+    "StoredClients",
+    "TooManyClients",
+]
 
 CLIENTS_NAMESPACE: Final = "oauth_clients"
 REGISTRATIONS_NAMESPACE: Final = "oauth_client_registrations"
 CONFIDENTIAL_METHODS: Final = frozenset({"client_secret_post", "client_secret_basic"})
 
 _CAS_ATTEMPTS: Final = 8
+
+NewClientAdmission = Callable[[], Awaitable[float]]
+"""Asked before a client is created: 0 to go ahead, else the seconds to wait."""
+
+
+class TooManyClients(Exception):
+    """A new client was not admitted; `retry_after` says when one may be."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"no new client for {retry_after:.0f} seconds")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,16 +165,19 @@ class StoredClients:
             return None
         return client if matches_any(digest(client_secret), digests) is not None else None
 
-    async def register(self, metadata: OAuthClientMetadata) -> RegistrationResult:
+    async def register(
+        self, metadata: OAuthClientMetadata, *, admit: NewClientAdmission | None = None
+    ) -> RegistrationResult:
         """Register `metadata` (already validated); for a public client, or find the client an
         identical registration made.
 
         A confidential client is always new, with a fresh secret. A reused public client that
-        was never used starts a new `unused_client_ttl`.
+        was never used starts a new `unused_client_ttl`. `admit` is asked before a client is
+        created (never before one is found again); `TooManyClients` if it says no.
         """
         method = metadata.token_endpoint_auth_method or "client_secret_basic"
         if method in CONFIDENTIAL_METHODS:
-            return await self._create(metadata, method, fingerprint=None)
+            return await self._create(metadata, method, fingerprint=None, admit=admit)
         key = fingerprint(metadata)
         for _ in range(_CAS_ATTEMPTS):
             existing = await self._store.get(REGISTRATIONS_NAMESPACE, key)
@@ -165,7 +187,7 @@ class StoredClients:
                     return result
                 await self._store.compare_and_set(REGISTRATIONS_NAMESPACE, key, existing, None)
                 continue
-            created = await self._create(metadata, method, fingerprint=key)
+            created = await self._create(metadata, method, fingerprint=key, admit=admit)
             if await self._store.add(
                 REGISTRATIONS_NAMESPACE, key, created.client.client_id.encode(), ttl=self._ttl
             ):
@@ -175,8 +197,17 @@ class StoredClients:
         raise RuntimeError("client registration did not settle under concurrent updates")
 
     async def _create(
-        self, metadata: OAuthClientMetadata, method: str, *, fingerprint: str | None
+        self,
+        metadata: OAuthClientMetadata,
+        method: str,
+        *,
+        fingerprint: str | None,
+        admit: NewClientAdmission | None,
     ) -> RegistrationResult:
+        if admit is not None:
+            wait = await admit()
+            if wait > 0:
+                raise TooManyClients(wait)
         secret = random_token(32) if method in CONFIDENTIAL_METHODS else None
         for _ in range(_CAS_ATTEMPTS):
             client = OAuthClientInformationFull.model_validate(

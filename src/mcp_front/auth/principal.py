@@ -22,6 +22,9 @@ class Principal:
     client_id: str | None = None
     groups: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)
+    credential: bytes | None = field(default=None, repr=False, compare=False)
+    """For a static credential, the keyed fingerprint of the one presented
+    (`crypto.fingerprint`): it lets another service check it against its own."""
 
     @property
     def key(self) -> str:

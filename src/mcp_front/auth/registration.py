@@ -3,17 +3,16 @@
 `validate_client_metadata` turns a registration request (or a client metadata document)
 into the mcp SDK's `OAuthClientMetadata`, refusing what this authorization server cannot
 honour with the RFC 7591 error codes `invalid_redirect_uri` and `invalid_client_metadata`.
-`registration_endpoint` serves it over HTTP, behind a `RegistrationRateLimit`.
+`registration_endpoint` serves it over HTTP, within a `NewClientBudget`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import re
-import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, Final
@@ -23,22 +22,23 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mcp_front.auth.client_store import StoredClients
+from mcp_front.auth.client_store import StoredClients, TooManyClients
 from mcp_front.auth.redirect_uris import (
     MAX_URI_LENGTH,
     InvalidRedirectUri,
     RedirectUriRules,
     check_redirect_uri,
 )
-from mcp_front.text import BIDI_CONTROLS, is_plain
+from mcp_front.rate_limit import RateLimit, RateLimiter, address_key
+from mcp_front.text import BIDI_CONTROLS, escaped, is_plain
 
 __all__ = [
     "ALLOWED_AUTH_METHODS",
     "ALLOWED_GRANT_TYPES",
     "ALLOWED_RESPONSE_TYPES",
     "MAX_REGISTRATION_BYTES",
+    "NewClientBudget",
     "RegistrationError",
-    "RegistrationRateLimit",
     "registration_endpoint",
     "validate_client_metadata",
 ]
@@ -212,62 +212,34 @@ def validate_client_metadata(
     return metadata
 
 
-class RegistrationRateLimit:
-    """Sliding-window limits on registrations: per client IP and over all clients.
+class NewClientBudget:
+    """How many clients registration may create: per address, and for all addresses together.
 
-    Kept in process memory (each replica counts its own). Only registrations that pass
-    both limits count against them. At most `max_tracked_ips` addresses are remembered;
-    the least recently seen are forgotten first.
+    The overall budget is what bounds the storage. Each address's first
+    `RESERVED_PER_ADDRESS` new clients do not draw on it, so a few addresses that use it up
+    cannot keep everyone else from registering.
     """
 
+    RESERVED_PER_ADDRESS: Final = RateLimit(5, timedelta(hours=1))
+
     def __init__(
-        self,
-        per_ip: int,
-        per_ip_window: timedelta,
-        overall: int,
-        overall_window: timedelta,
-        *,
-        max_tracked_ips: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        self, limiter: RateLimiter, *, per_address: RateLimit | None, overall: RateLimit | None
     ) -> None:
-        if per_ip < 1 or overall < 1 or max_tracked_ips < 1:
-            raise ValueError("rate limits must be positive")
-        if per_ip_window.total_seconds() <= 0 or overall_window.total_seconds() <= 0:
-            raise ValueError("rate-limit windows must be positive")
-        self._per_ip = per_ip
-        self._ip_window = per_ip_window.total_seconds()
+        self._limiter = limiter
+        self._per_address = per_address
         self._overall = overall
-        self._overall_window = overall_window.total_seconds()
-        self._max_ips = max_tracked_ips
-        self._clock = clock
-        self._by_ip: OrderedDict[str, deque[float]] = OrderedDict()
-        self._all: deque[float] = deque()
 
-    @staticmethod
-    def _wait(events: deque[float], limit: int, window: float, now: float) -> float:
-        while events and events[0] <= now - window:
-            events.popleft()
-        return 0.0 if len(events) < limit else events[0] + window - now
-
-    def acquire(self, ip: str) -> float:
-        """Count a registration from `ip`: 0 if allowed, else the seconds to wait before retrying."""
-        now = self._clock()
-        events = self._by_ip.get(ip)
-        if events is None:
-            events = deque()
-        wait = max(
-            self._wait(events, self._per_ip, self._ip_window, now),
-            self._wait(self._all, self._overall, self._overall_window, now),
-        )
-        if wait > 0:
-            return wait
-        events.append(now)
-        self._all.append(now)
-        self._by_ip[ip] = events
-        self._by_ip.move_to_end(ip)
-        while len(self._by_ip) > self._max_ips:
-            self._by_ip.popitem(last=False)
-        return 0.0
+    async def admit(self, address: str) -> float:
+        """Count a new client from `address`: 0 if allowed, else the seconds to wait."""
+        if self._per_address is not None:
+            wait = await self._limiter.acquire(f"new-clients:{address}", self._per_address)
+            if wait > 0:
+                return wait
+        if self._overall is None:
+            return 0.0
+        if await self._limiter.acquire(f"new-clients-reserved:{address}", self.RESERVED_PER_ADDRESS) == 0:
+            return 0.0
+        return await self._limiter.acquire("new-clients-overall", self._overall)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -285,27 +257,23 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
 
 
 def registration_endpoint(
-    clients: StoredClients, limiter: RegistrationRateLimit
+    clients: StoredClients,
+    budget: NewClientBudget | None = None,
+    *,
+    redirect_rules: RedirectUriRules | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint for `POST /register`: RFC 7591 in, `201` with the client information out.
 
     The client secret of a confidential client appears in this response only. Requests over
-    `MAX_REGISTRATION_BYTES` get `413`, rate-limited ones `429` with `Retry-After`.
+    `MAX_REGISTRATION_BYTES` get `413`; a new client past `budget` gets `429` with
+    `Retry-After` (finding an identical public client again costs nothing).
     """
 
     async def register(request: Request) -> Response:
         if request.method != "POST":
             error = _metadata_error("registration requires POST")
             return error.response(405, {"Allow": "POST"})
-        ip = request.client.host if request.client else "unknown"
-        wait = limiter.acquire(ip)
-        if wait > 0:
-            retry = str(max(1, math.ceil(wait)))
-            logger.warning("client registration from %s refused: rate limit reached", ip)
-            error = RegistrationError(
-                "temporarily_unavailable", f"too many registrations; retry in {retry} seconds"
-            )
-            return error.response(429, {"Retry-After": retry})
+        address = address_key(request.client.host if request.client else None)
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type != "application/json":
             return _metadata_error("the registration request must be application/json").response()
@@ -318,10 +286,20 @@ def registration_endpoint(
         except (ValueError, RecursionError):
             return _metadata_error("the registration request is not valid JSON").response()
         try:
-            metadata = validate_client_metadata(data)
+            metadata = validate_client_metadata(data, redirect_rules=redirect_rules)
         except RegistrationError as error:
             return error.response()
-        result = await clients.register(metadata)
+        try:
+            result = await clients.register(
+                metadata, admit=None if budget is None else functools.partial(budget.admit, address)
+            )
+        except TooManyClients as refused:
+            retry = str(max(1, math.ceil(refused.retry_after)))
+            logger.warning("client registration from %s refused: too many new clients", escaped(address))
+            too_many = RegistrationError(
+                "temporarily_unavailable", f"too many new clients; retry in {retry} seconds"
+            )
+            return too_many.response(429, {"Retry-After": retry})
         information = result.client.model_dump(mode="json", exclude_none=True)
         if result.client_secret is not None:
             information["client_secret"] = result.client_secret
@@ -330,7 +308,7 @@ def registration_endpoint(
             "client %s %s (%s)",
             result.client.client_id,
             "registered again" if result.reused else "registered",
-            result.client.client_name or "unnamed",
+            escaped(result.client.client_name or "unnamed"),
         )
         return JSONResponse(information, status_code=201, headers=_NO_STORE)
 

@@ -9,6 +9,7 @@ A service may accept both the gateway's OAuth access tokens and its own static
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_front.auth.bearer import AccessTokenVerifier
 from mcp_front.auth.principal import ANONYMOUS, Principal
 from mcp_front.auth.service_auth import StaticCredentials
+from mcp_front.rate_limit import RateLimit, RateLimiter, address_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,43 @@ class OAuthResource:
         return self.endpoint_metadata.get(endpoint, self.metadata_url)
 
 
+@dataclass(frozen=True, slots=True)
+class FailedAuthentications:
+    """Requests with wrong credentials, counted per address."""
+
+    limiter: RateLimiter
+    limit: RateLimit
+
+    async def retry_after(self, scope: Scope) -> float:
+        return await self.limiter.wait(self._key(scope), self.limit)
+
+    async def count(self, scope: Scope) -> None:
+        await self.limiter.acquire(self._key(scope), self.limit)
+
+    @staticmethod
+    def _key(scope: Scope) -> str:
+        client = scope.get("client")
+        return f"failed-authentication:{address_key(client[0] if client else None)}"
+
+
+async def _too_many_failures(send: Send, wait: float) -> None:
+    retry = str(max(1, math.ceil(wait)))
+    payload = json.dumps(
+        {
+            "error": "too_many_requests",
+            "error_description": f"Too many requests with wrong credentials; retry in {retry} seconds",
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"retry-after", retry.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 class ResourceGuard:
     """ASGI middleware admitting only authenticated callers to one service."""
 
@@ -49,32 +88,56 @@ class ResourceGuard:
         credentials: StaticCredentials | None,
         oauth: OAuthResource | None = None,
         realm: str = "mcp-front",
+        failures: FailedAuthentications | None = None,
     ) -> None:
+        """`failures`, when given, counts requests whose credentials are wrong per address;
+        past its limit, that address's static credentials are not checked at all (429)
+        until it slows down, so they cannot be guessed. The gateway's own access tokens
+        cannot be guessed, and are still checked."""
         self.app = app
         self.service = service
         self._credentials = credentials
         self._oauth = oauth
         self._realm = realm
+        self._failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         scope["mcp_front.service"] = self.service
-        principal = await self.authenticate(Headers(scope=scope))
+        headers = Headers(scope=scope)
+        if self._credentials is None and self._oauth is None:
+            principal: Principal | None = ANONYMOUS
+        elif "authorization" not in headers:
+            principal = None
+        else:
+            # Only a wrong static credential counts: it may be a guess. An access token of the
+            # gateway's (a JWT) cannot be guessed, and an expired one is refreshed, not retried.
+            counted = self._failures is not None and self._credentials is not None
+            counted = counted and not _looks_like_access_token(headers["authorization"])
+            retry = await self._failures.retry_after(scope) if counted and self._failures else 0.0
+            principal = await self.authenticate(headers, static=retry <= 0)
+            if principal is None and counted and self._failures is not None:
+                await self._failures.count(scope)
+                if retry > 0:
+                    await _too_many_failures(send, retry)
+                    return
         if principal is None:
             await self._challenge(scope, send)
             return
         scope["user"] = principal
         await self.app(scope, receive, send)
 
-    async def authenticate(self, headers: Headers) -> Principal | None:
+    async def authenticate(self, headers: Headers, *, static: bool = True) -> Principal | None:
+        """The caller the request's `Authorization` proves; with `static` False, only the
+        gateway's own access tokens are checked, never a static credential."""
         if self._credentials is None and self._oauth is None:
             return ANONYMOUS
         authorization = headers.get("authorization")
         if not authorization:
             return None
-        if self._credentials is not None:
+        if static and self._credentials is not None:
             principal = self._credentials.authenticate(authorization)
             if principal is not None:
                 return principal
@@ -125,6 +188,11 @@ class ResourceGuard:
         ]
         await send({"type": "http.response.start", "status": 401, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _looks_like_access_token(authorization: str) -> bool:
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and token.strip().count(".") == 2
 
 
 def _endpoint_of(scope: Scope) -> str:

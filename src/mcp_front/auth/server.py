@@ -32,8 +32,10 @@ from mcp_front.auth.client_store import StoredClients
 from mcp_front.auth.codes import AuthorizationCodes
 from mcp_front.auth.consent import Consents, consent_endpoint
 from mcp_front.auth.policy import AccessPolicy
+from mcp_front.auth.rate_limits import rate_limited
+from mcp_front.auth.redirect_uris import RedirectUriRules
 from mcp_front.auth.refresh import RefreshTokens, RevokedAccessTokens
-from mcp_front.auth.registration import RegistrationRateLimit, registration_endpoint
+from mcp_front.auth.registration import NewClientBudget, registration_endpoint
 from mcp_front.auth.resource import OAuthResource
 from mcp_front.auth.rfc6749 import token_endpoint
 from mcp_front.auth.rfc7009 import revocation_endpoint
@@ -41,9 +43,10 @@ from mcp_front.auth.rfc8414 import authorization_server_metadata, metadata_paths
 from mcp_front.auth.rfc9728 import WELL_KNOWN, metadata_url, protected_resource_metadata
 from mcp_front.auth.signing_keys import load_signing_keys
 from mcp_front.auth.tokens import TokenIssuer
-from mcp_front.config import AuthConfig
+from mcp_front.config import AuthConfig, RateLimitRule, RateLimitsConfig
 from mcp_front.crypto.keyring import Keyring
 from mcp_front.idp.base import IdentityProvider
+from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter
 from mcp_front.storage import Store
 
 logger = logging.getLogger("mcp_front.auth")
@@ -84,9 +87,16 @@ class AuthorizationServer:
         store: Store,
         idp: IdentityProvider,
         client_documents: ClientMetadataDocuments | None = None,
+        rate_limits: RateLimitsConfig | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        """`rate_limits` (the defaults without it) are counted by `limiter` (this process's
+        own without it)."""
         self.config = config
         self.issuer = config.issuer
+        self.rate_limits = rate_limits or RateLimitsConfig()
+        self.limiter = limiter or MemoryRateLimiter()
+        self.redirect_rules = RedirectUriRules(allowed_hosts=tuple(config.allowed_redirect_uri_hosts))
         for key, value in (
             ("allowedRedirectUriHosts", config.allowed_redirect_uri_hosts),
             ("allowAnyRedirectUriHost", config.allow_any_redirect_uri_host),
@@ -103,7 +113,12 @@ class AuthorizationServer:
         )
         self._metadata_http = _metadata_http_client() if client_documents is None else None
         documents = client_documents or ClientMetadataDocuments(
-            self._metadata_http, allow_private_addresses=config.allow_private_client_metadata_hosts
+            self._metadata_http,
+            allow_private_addresses=config.allow_private_client_metadata_hosts,
+            redirect_rules=self.redirect_rules,
+            limiter=self.limiter,
+            fetches=_limit(self.rate_limits.client_metadata_fetches),
+            fetches_per_host=_limit(self.rate_limits.client_metadata_fetches_per_host),
         )
         self.clients = StoredClients(store, metadata_documents=documents)
         self.codes = AuthorizationCodes(store)
@@ -202,17 +217,35 @@ class AuthorizationServer:
             Route(at(path), self._authorization_server_metadata, methods=["GET"])
             for path in metadata_paths(self.issuer)
         ]
-        limiter = RegistrationRateLimit(
-            per_ip=20, per_ip_window=timedelta(minutes=1), overall=300, overall_window=timedelta(minutes=1)
+        limits, limiter = self.rate_limits, self.limiter
+        budget = NewClientBudget(
+            limiter, per_address=_limit(limits.new_clients), overall=_limit(limits.new_clients_overall)
         )
+        register = registration_endpoint(self.clients, budget, redirect_rules=self.redirect_rules)
         routes += [
             Route(at(f"{base}/.well-known/jwks.json"), self._jwks, methods=["GET"]),
-            Route(at(f"{base}/authorize"), self._authorize, methods=["GET", "POST"]),
+            Route(
+                at(f"{base}/authorize"),
+                rate_limited(self._authorize, limiter, _limit(limits.authorize), "authorize", page=True),
+                methods=["GET", "POST"],
+            ),
             Route(at(f"{base}/oauth/callback"), self._callback, methods=["GET"]),
             Route(at(f"{base}/oauth/consent"), self._consent, methods=["POST"]),
-            Route(at(f"{base}/register"), registration_endpoint(self.clients, limiter), methods=["POST"]),
-            Route(at(f"{base}/token"), self._deferred("token"), methods=["POST"]),
-            Route(at(f"{base}/revoke"), self._deferred("revoke"), methods=["POST"]),
+            Route(
+                at(f"{base}/register"),
+                rate_limited(register, limiter, _limit(limits.registration), "register"),
+                methods=["POST"],
+            ),
+            Route(
+                at(f"{base}/token"),
+                rate_limited(self._deferred("token"), limiter, _limit(limits.token), "token"),
+                methods=["POST"],
+            ),
+            Route(
+                at(f"{base}/revoke"),
+                rate_limited(self._deferred("revoke"), limiter, _limit(limits.revoke), "revoke"),
+                methods=["POST"],
+            ),
         ]
         routes += [
             Route(at(path), endpoint, methods=["GET"]) for path, endpoint in self._protected_resources()
@@ -263,6 +296,10 @@ class AuthorizationServer:
             purged = await self.store.purge_expired()
             if purged:
                 logger.debug("purged %d expired entries", purged)
+
+
+def _limit(rule: RateLimitRule | None) -> RateLimit | None:
+    return None if rule is None else RateLimit(rule.requests, rule.per)
 
 
 def _metadata_http_client() -> httpx2.AsyncClient:

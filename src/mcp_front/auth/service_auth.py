@@ -1,31 +1,35 @@
 """Static service credentials (`serviceAuths`): bearer tokens and basic passwords.
 
 Each credential stands for a principal, named by its `user` key or derived from its
-place in the config, so isolation and limits apply per caller as they do for users.
+place in the config, so isolation and limits apply per caller as they do for users. A
+presented credential is checked by its keyed fingerprint (`crypto.fingerprint`), one HMAC
+whatever it is, and the principal it yields carries that fingerprint, so that another
+service (an aggregate's member) can tell whether its own credentials would have let the
+same caller in.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hmac
-import secrets
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 from mcp_front import crypto
 from mcp_front.auth.principal import Principal
 from mcp_front.config import BasicServiceAuth, BearerServiceAuth, ServiceAuth
 
-_VERIFIED_CACHE_SIZE = 1024
+__all__ = ["StaticCredentials", "basic_secret", "bearer_secret"]
 
 
-@dataclass(frozen=True, slots=True)
-class _BasicCredential:
-    username_digest: bytes
-    password: crypto.PasswordHash
-    principal: Principal
+def bearer_secret(token: str) -> str:
+    """What is fingerprinted of a bearer token."""
+    return f"bearer\0{token}"
+
+
+def basic_secret(username: str, password: str) -> str:
+    """What is fingerprinted of a user name and password."""
+    return f"basic\0{username}\0{password}"
 
 
 class StaticCredentials:
@@ -33,37 +37,31 @@ class StaticCredentials:
 
     def __init__(self, service: str, auths: Sequence[ServiceAuth]) -> None:
         self.service = service
-        self._bearer_digests: list[bytes] = []
-        self._bearer_principals: list[Principal] = []
-        self._basic: list[_BasicCredential] = []
+        self._fingerprints: list[bytes] = []
+        self._principals: list[Principal] = []
+        schemes: dict[str, None] = {}
         for index, auth in enumerate(auths):
             principal = _principal_for(service, index, auth)
             if isinstance(auth, BearerServiceAuth):
-                for token in auth.tokens:
-                    self._bearer_digests.append(crypto.digest(token.get_secret_value()))
-                    self._bearer_principals.append(principal)
+                schemes["Bearer"] = None
+                secrets = [bearer_secret(token.get_secret_value()) for token in auth.tokens]
             else:
-                self._basic.append(
-                    _BasicCredential(
-                        crypto.digest(auth.username),
-                        crypto.PasswordHash.of(auth.password.get_secret_value()),
-                        principal,
-                    )
-                )
-        # Password hashing is slow on purpose; remember headers already verified, keyed by a
-        # keyed hash so the cache holds nothing an attacker could replay offline.
-        self._cache_key = secrets.token_bytes(32)
-        self._verified: OrderedDict[bytes, Principal] = OrderedDict()
+                schemes["Basic"] = None
+                secrets = [basic_secret(auth.username, auth.password.get_secret_value())]
+            for secret in secrets:
+                fingerprint = crypto.fingerprint(secret)
+                self._fingerprints.append(fingerprint)
+                self._principals.append(replace(principal, credential=fingerprint))
+        self.schemes: tuple[str, ...] = tuple(sorted(schemes, key=["Bearer", "Basic"].index))
 
     def admits(self, principal: Principal) -> bool:
-        """Whether `principal` is one of these credentials' principals (an aggregate asks
-        before it opens this service for a caller it authenticated itself)."""
-        own = [*self._bearer_principals, *(credential.principal for credential in self._basic)]
-        return any(candidate.key == principal.key for candidate in own)
-
-    @property
-    def schemes(self) -> tuple[str, ...]:
-        return (("Bearer",) if self._bearer_digests else ()) + (("Basic",) if self._basic else ())
+        """Whether one of these credentials would let `principal` in: it presented one of
+        them, or it is one of their principals (an aggregate asks before it opens this
+        service for a caller it authenticated itself)."""
+        credential = principal.credential
+        if credential is not None and crypto.matches_any(credential, self._fingerprints) is not None:
+            return True
+        return any(candidate.key == principal.key for candidate in self._principals)
 
     def authenticate(self, authorization: str | None) -> Principal | None:
         if not authorization:
@@ -71,39 +69,25 @@ class StaticCredentials:
         scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
         scheme = scheme.lower()
-        if scheme == "bearer" and self._bearer_digests:
-            index = crypto.matches_any(crypto.digest(credential), self._bearer_digests)
-            return None if index is None else self._bearer_principals[index]
-        if scheme == "basic" and self._basic:
-            return self._authenticate_basic(credential)
+        if scheme == "bearer" and "Bearer" in self.schemes:
+            return self._match(bearer_secret(credential))
+        if scheme == "basic" and "Basic" in self.schemes:
+            decoded = _basic(credential)
+            return None if decoded is None else self._match(basic_secret(*decoded))
         return None
 
-    def _authenticate_basic(self, credential: str) -> Principal | None:
-        cache_key = hmac.digest(self._cache_key, credential.encode(), "sha256")
-        cached = self._verified.get(cache_key)
-        if cached is not None:
-            self._verified.move_to_end(cache_key)
-            return cached
-        try:
-            decoded = base64.b64decode(credential, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        username, separator, password = decoded.partition(":")
-        if not separator:
-            return None
-        wanted = crypto.digest(username)
-        match: _BasicCredential | None = None
-        for entry in self._basic:
-            if hmac.compare_digest(wanted, entry.username_digest) and match is None:
-                match = entry
-        # Verify against some hash even for unknown users, so timing does not reveal names.
-        entry = match or self._basic[0]
-        if not entry.password.verify(password) or match is None:
-            return None
-        self._verified[cache_key] = match.principal
-        if len(self._verified) > _VERIFIED_CACHE_SIZE:
-            self._verified.popitem(last=False)
-        return match.principal
+    def _match(self, secret: str) -> Principal | None:
+        index = crypto.matches_any(crypto.fingerprint(secret), self._fingerprints)
+        return None if index is None else self._principals[index]
+
+
+def _basic(credential: str) -> tuple[str, str] | None:
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, separator, password = decoded.partition(":")
+    return (username, password) if separator else None
 
 
 def _principal_for(service: str, index: int, auth: ServiceAuth) -> Principal:

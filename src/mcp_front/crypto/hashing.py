@@ -5,11 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-
-_SCRYPT_N = 2**14
-_SCRYPT_R = 8
-_SCRYPT_P = 1
 
 
 def random_token(nbytes: int = 32) -> str:
@@ -31,24 +26,15 @@ def matches_any(candidate: bytes, digests: list[bytes]) -> int | None:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class PasswordHash:
-    """A salted scrypt hash: a low-entropy password is never kept in memory as itself."""
+def fingerprint(secret: str) -> bytes:
+    """A keyed digest of a configured secret (a static token, a user name and password).
 
-    salt: bytes
-    value: bytes
-
-    @classmethod
-    def of(cls, password: str) -> PasswordHash:
-        salt = secrets.token_bytes(16)
-        return cls(salt, _scrypt(password, salt))
-
-    def verify(self, password: str) -> bool:
-        return hmac.compare_digest(_scrypt(password, self.salt), self.value)
-
-    def __repr__(self) -> str:
-        return "PasswordHash(<hidden>)"
+    The key is random and lives only in this process, so a fingerprint means nothing
+    outside it, and checking a low-entropy password costs one HMAC rather than a slow
+    hash: the secret is in the configuration this process already holds, so a slow hash
+    would protect nothing, and would let anyone sending wrong passwords burn the CPU.
+    """
+    return hmac.digest(_PROCESS_KEY, secret.encode(), "sha256")
 
 
-def _scrypt(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+_PROCESS_KEY = secrets.token_bytes(32)

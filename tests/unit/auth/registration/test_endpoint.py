@@ -1,4 +1,4 @@
-"""`POST /register` through a real Starlette app, and the registration rate limit."""
+"""`POST /register` through a real Starlette app, and the budget of new clients."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from mcp_front.auth.client_store import StoredClients
-from mcp_front.auth.registration import MAX_REGISTRATION_BYTES, RegistrationRateLimit, registration_endpoint
+from mcp_front.auth.registration import MAX_REGISTRATION_BYTES, NewClientBudget, registration_endpoint
+from mcp_front.rate_limit import MemoryRateLimiter, RateLimit
 from mcp_front.storage import MemoryStore
 
 CLAUDE = {
@@ -32,10 +33,9 @@ class FakeClock:
         return self.now
 
 
-def make_app(limiter: RegistrationRateLimit | None = None) -> tuple[Starlette, StoredClients]:
+def make_app(budget: NewClientBudget | None = None) -> tuple[Starlette, StoredClients]:
     clients = StoredClients(MemoryStore())
-    limiter = limiter or RegistrationRateLimit(100, timedelta(minutes=1), 1000, timedelta(minutes=1))
-    endpoint = registration_endpoint(clients, limiter)
+    endpoint = registration_endpoint(clients, budget)
     return Starlette(routes=[Route("/register", endpoint, methods=["POST", "GET"])]), clients
 
 
@@ -160,40 +160,49 @@ async def test_get_is_refused(app: tuple[httpx2.AsyncClient, StoredClients]) -> 
     assert response.headers["allow"] == "POST"
 
 
-async def test_rate_limited_per_ip() -> None:
+def confidential(name: str) -> dict[str, Any]:
+    return {**CLAUDE, "client_name": name, "token_endpoint_auth_method": "client_secret_basic"}
+
+
+async def test_new_clients_are_limited_per_address_and_reuse_is_free() -> None:
     clock = FakeClock()
-    limiter = RegistrationRateLimit(2, timedelta(seconds=60), 100, timedelta(seconds=60), clock=clock)
-    application, _ = make_app(limiter)
+    limiter = MemoryRateLimiter(clock=clock)
+    budget = NewClientBudget(limiter, per_address=RateLimit(2, timedelta(seconds=60)), overall=None)
+    application, _ = make_app(budget)
     transport = httpx2.ASGITransport(app=application, client=("203.0.113.7", 1234))
     async with httpx2.AsyncClient(transport=transport, base_url="https://gw.example") as http:
+        assert (await http.post("/register", json=confidential("a"))).status_code == 201
         assert (await http.post("/register", json=CLAUDE)).status_code == 201
-        clock.now += 10
-        assert (await http.post("/register", json=CLAUDE)).status_code == 201
-        refused = await http.post("/register", json=CLAUDE)
+        refused = await http.post("/register", json=confidential("b"))
         assert refused.status_code == 429
-        assert refused.headers["retry-after"] == "50"
+        assert refused.headers["retry-after"] == "30"
         assert refused.json()["error"] == "temporarily_unavailable"
-        clock.now += 50
-        assert (await http.post("/register", json=CLAUDE)).status_code == 201
+        # Finding an identical public client again creates nothing, so it is not counted.
+        for _ in range(5):
+            assert (await http.post("/register", json=CLAUDE)).status_code == 201
+        clock.now += 30
+        assert (await http.post("/register", json=confidential("b"))).status_code == 201
     other = httpx2.ASGITransport(app=application, client=("203.0.113.8", 1234))
     async with httpx2.AsyncClient(transport=other, base_url="https://gw.example") as http:
-        assert (await http.post("/register", json=CLAUDE)).status_code == 201
+        assert (await http.post("/register", json=confidential("c"))).status_code == 201
 
 
-def test_overall_limit_and_bounded_memory() -> None:
+async def test_a_few_addresses_cannot_use_up_the_overall_budget_for_everyone() -> None:
     clock = FakeClock()
-    limiter = RegistrationRateLimit(
-        5, timedelta(seconds=10), 3, timedelta(seconds=60), max_tracked_ips=2, clock=clock
+    limiter = MemoryRateLimiter(clock=clock)
+    budget = NewClientBudget(
+        limiter, per_address=RateLimit(100, timedelta(hours=1)), overall=RateLimit(20, timedelta(hours=1))
     )
-    assert [limiter.acquire(f"10.0.0.{n}") for n in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.acquire("10.0.0.9") == 60.0
-    clock.now += 60
-    assert limiter.acquire("10.0.0.9") == 0.0
-    assert len(limiter._by_ip) <= 2
+    reserved = NewClientBudget.RESERVED_PER_ADDRESS.requests
+    admitted = {}
+    for attacker in ("198.51.100.1", "198.51.100.2"):
+        admitted[attacker] = sum([await budget.admit(attacker) == 0 for _ in range(60)])
+    # The first takes its reserve and the whole overall budget; the second only its reserve.
+    assert admitted == {"198.51.100.1": reserved + 20, "198.51.100.2": reserved}
+    # Someone else still gets their first few.
+    assert [await budget.admit("192.0.2.50") for _ in range(reserved)] == [0.0] * reserved
+    assert await budget.admit("192.0.2.50") > 0
+    # An IPv6 host counts as its /64: its neighbours share the budget.
+    from mcp_front.rate_limit import address_key
 
-
-def test_limits_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="positive"):
-        RegistrationRateLimit(0, timedelta(seconds=1), 1, timedelta(seconds=1))
-    with pytest.raises(ValueError, match="positive"):
-        RegistrationRateLimit(1, timedelta(seconds=1), 1, timedelta(0))
+    assert address_key("2001:db8::1") == address_key("2001:db8::ffff") == "2001:db8::/64"
