@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import GatewayConfig, load_config
@@ -73,10 +74,17 @@ def create_app(
     ]
     if gateway.authorization_server is not None:
         routes += gateway.authorization_server.routes(mounted_at=config.proxy.base_path)
+    forwarded = (
+        [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.proxy.trusted_proxies))]
+        if config.proxy.trusted_proxies
+        else []
+    )
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            # Before anything reads the client's address: only configured proxies are believed.
+            *forwarded,
             Middleware(AccessLogMiddleware),
             # Browser clients' preflights are answered before any authentication.
             Middleware(

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
-
-import uvicorn
 
 from mcp_front import __version__
 from mcp_front.config import ConfigError, GatewayConfig, load_config, starter_config
@@ -143,6 +138,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from mcp_front.app import create_app
     from mcp_front.logs import configure_logging
+    from mcp_front.serving import GatewayServer, uvicorn_config
 
     configure_logging(args.log_level, args.log_format)
     config = _load(args.config)
@@ -157,41 +153,15 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.proxy.listen_port
     server = GatewayServer(
         app.state.gateway,
-        uvicorn.Config(
+        uvicorn_config(
             app,
             host=host,
             port=port,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            server_header=False,
+            request_read_timeout=config.proxy.request_read_timeout.total_seconds(),
         ),
     )
     server.run()
     return EXIT_OK if server.started else EXIT_INVALID
-
-
-class GatewayServer(uvicorn.Server):
-    """uvicorn's server, stopping a gateway well.
-
-    Shutdown begins by ending every session, which ends their open event streams, so
-    uvicorn need not wait out its timeout for them. A signal is the normal way to stop,
-    so the process exits 0 rather than re-raising it; a second SIGINT forces the exit.
-    """
-
-    def __init__(self, gateway: Gateway, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.gateway = gateway
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True
-        else:
-            self.should_exit = True
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await self.gateway.sessions.close_all()
-        await super().shutdown(sockets)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ Every event the gateway writes on a session's event streams carries an id
 `<stream>/<n>`. A dropped connection is not a cancellation (the request goes on), so its
 later events, the final response included, are kept here; a GET with `Last-Event-ID`
 receives the events of that stream it missed, then the rest as they come. Memory is
-bounded per stream and per session: a client that comes back too late gets what is
+bounded per stream, per session, per principal (all of one caller's sessions together)
+and for the whole gateway (`EventBudget`): past a bound the oldest events of the caller
+that recorded go first, never another caller's, and past the gateway's bound the event
+just recorded is delivered but not kept. A client that comes back too late gets what is
 left, which the protocol allows.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -26,6 +30,8 @@ MAX_EVENTS_PER_STREAM: Final = 256
 MAX_STREAMS_PER_SESSION: Final = 32
 MAX_BYTES_PER_SESSION: Final = 4 * 1024 * 1024
 """Past it, the oldest events of the session go first (a stream keeps at least its last)."""
+MAX_BYTES_PER_PRINCIPAL: Final = 16 * 1024 * 1024
+MAX_BYTES_TOTAL: Final = 256 * 1024 * 1024
 
 
 def encode_event(event_id: str, message: Message | None) -> bytes:
@@ -100,13 +106,60 @@ class EventStream:
         self.log.grew(-len(event), self)
 
 
+class EventBudget:
+    """What the event logs of all sessions may keep together, and those of one principal."""
+
+    def __init__(self, *, total: int = MAX_BYTES_TOTAL, per_principal: int = MAX_BYTES_PER_PRINCIPAL) -> None:
+        self.total = total
+        self.per_principal = per_principal
+        self.used = 0
+        self._logs: dict[str, list[EventLog]] = {}
+        self._used_by: collections.Counter[str] = collections.Counter()
+
+    def log(self, owner: str) -> EventLog:
+        """A new session's log, for the principal whose key is `owner`."""
+        log = EventLog(self, owner)
+        self._logs.setdefault(owner, []).append(log)
+        return log
+
+    def used_by(self, owner: str) -> int:
+        return self._used_by[owner]
+
+    def _grew(self, owner: str, size: int) -> None:
+        self.used += size
+        self._used_by[owner] += size
+
+    def _over(self, owner: str) -> bool:
+        return self.used > self.total or self._used_by[owner] > self.per_principal
+
+    def _make_room(self, owner: str, recording: EventStream) -> None:
+        """Drop `owner`'s oldest events, oldest session first, until within bounds; the
+        event just recorded goes last, and only if the gateway's bound requires it."""
+        for log in self._logs.get(owner, []):
+            log.drop_oldest_while(lambda: self._over(owner), keep=recording)
+            if not self._over(owner):
+                return
+        while recording.events and self._over(owner):
+            recording.drop_oldest()
+
+    def _closed(self, log: EventLog) -> None:
+        logs = self._logs.get(log.owner, [])
+        if log in logs:
+            logs.remove(log)
+        if not logs:
+            self._logs.pop(log.owner, None)
+            self._used_by.pop(log.owner, None)
+
+
 class EventLog:
     """The recent event streams of one session."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: EventBudget | None = None, owner: str = "") -> None:
         self._streams: collections.OrderedDict[int, EventStream] = collections.OrderedDict()
         self._numbers = itertools.count(1)
         self._bytes = 0
+        self.owner = owner
+        self._budget = budget if budget is not None else EventBudget()
 
     def open(self, *, standalone: bool = False) -> EventStream:
         stream = EventStream(self, next(self._numbers), standalone)
@@ -127,19 +180,33 @@ class EventLog:
 
     def grew(self, size: int, recording: EventStream) -> None:
         self._bytes += size
+        self._budget._grew(self.owner, size)
         if size <= 0:
             return
-        # Oldest streams first, oldest events first; the event just recorded stays.
+        self.drop_oldest_while(lambda: self._bytes > MAX_BYTES_PER_SESSION, keep=recording)
+        if self._budget._over(self.owner):
+            self._budget._make_room(self.owner, recording)
+
+    def drop_oldest_while(self, over: Callable[[], bool], *, keep: EventStream) -> None:
+        """Drop events, oldest streams and oldest events first, while `over()`; the last
+        event of `keep` (the one just recorded) stays."""
         for stream in list(self._streams.values()):
-            keep = 1 if stream is recording else 0
-            while self._bytes > MAX_BYTES_PER_SESSION and len(stream.events) > keep:
+            least = 1 if stream is keep else 0
+            while over() and len(stream.events) > least:
                 stream.drop_oldest()
-            if self._bytes <= MAX_BYTES_PER_SESSION:
+            if not over():
                 return
+
+    def close(self) -> None:
+        """The session ended: forget every event, and give the memory back to the budget."""
+        while self._streams:
+            self._forget_oldest()
+        self._budget._closed(self)
 
     def _forget_oldest(self) -> None:
         _, oldest = self._streams.popitem(last=False)
         self._bytes -= oldest.size
+        self._budget._grew(self.owner, -oldest.size)
         oldest.evicted = True
         oldest.events.clear()
         oldest.size = 0

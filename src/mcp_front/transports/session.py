@@ -20,7 +20,7 @@ import anyio
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, Upstream
 from mcp_front.transports import jsonrpc
-from mcp_front.transports.event_log import EventLog
+from mcp_front.transports.event_log import EventBudget, EventLog
 from mcp_front.transports.jsonrpc import Message, RequestId
 
 logger = logging.getLogger("mcp_front.transports")
@@ -29,13 +29,15 @@ UpstreamOpener = Callable[[Principal, MessageSink], Awaitable[Upstream]]
 
 
 class FrontSession:
-    def __init__(self, session_id: str, service: str, principal: Principal) -> None:
+    def __init__(
+        self, session_id: str, service: str, principal: Principal, events: EventLog | None = None
+    ) -> None:
         self.id = session_id
         self.service = service
         self.principal = principal
         self.upstream: Upstream | None = None
         self.standalone: MessageSink | None = None
-        self.events = EventLog()
+        self.events = events if events is not None else EventLog(owner=principal.key)
         """The session's recent events, for clients that resume a stream."""
         self.last_seen = time.monotonic()
         self.closed = anyio.Event()
@@ -123,6 +125,7 @@ class FrontSession:
         if self.closed.is_set():
             return
         self.closed.set()
+        self.events.close()
         for scope in list(self._cancel_scopes.values()):
             scope.cancel()
         if self.upstream is not None:
@@ -141,8 +144,10 @@ class SessionLimits:
 class SessionRegistry:
     """Every live session of the gateway, keyed by its unguessable id."""
 
-    def __init__(self, limits: SessionLimits | None = None) -> None:
+    def __init__(self, limits: SessionLimits | None = None, *, events: EventBudget | None = None) -> None:
         self.limits = limits or SessionLimits()
+        self.events = events or EventBudget()
+        """What the sessions' event logs may keep, all together and per principal."""
         self._sessions: dict[str, FrontSession] = {}
 
     def __len__(self) -> int:
@@ -150,8 +155,12 @@ class SessionRegistry:
 
     async def create(self, service: str, principal: Principal, open_upstream: UpstreamOpener) -> FrontSession:
         await self._make_room(principal)
-        session = FrontSession(secrets.token_urlsafe(24), service, principal)
-        session.upstream = await open_upstream(principal, session.deliver_unsolicited)
+        session = FrontSession(secrets.token_urlsafe(24), service, principal, self.events.log(principal.key))
+        try:
+            session.upstream = await open_upstream(principal, session.deliver_unsolicited)
+        except BaseException:
+            session.events.close()
+            raise
         self._sessions[session.id] = session
         logger.debug("session opened on %s for %s", service, principal.display_name)
         return session

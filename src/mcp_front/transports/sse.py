@@ -18,6 +18,9 @@ from mcp_front.transports.session import FrontSession, SessionRegistry, Upstream
 
 logger = logging.getLogger("mcp_front.transports")
 
+MAX_IN_FLIGHT = 64
+"""Requests one SSE session may have unanswered at once; past it, 429."""
+
 
 class SSETransport:
     """The two ASGI endpoints of one service's SSE transport."""
@@ -39,6 +42,8 @@ class SSETransport:
         self._message_path = message_path
         self._ping_interval = ping_interval
         self._task_groups: dict[str, TaskGroup] = {}
+        self._in_flight: dict[str, int] = {}
+        self.max_in_flight = MAX_IN_FLIGHT
 
     async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -73,6 +78,7 @@ class SSETransport:
             await http.end_stream(send)
         finally:
             self._task_groups.pop(session.id, None)
+            self._in_flight.pop(session.id, None)
             send_stream.close()
             with anyio.CancelScope(shield=True):
                 await self._registry.close(session)
@@ -103,21 +109,34 @@ class SSETransport:
         assert message is not None
         kind = jsonrpc.classify(message)
         if kind is MessageKind.REQUEST:
-            task_group.start_soon(_answer, session, message)
+            if self._in_flight.get(session_id, 0) >= self.max_in_flight:
+                # A client that never reads its stream would otherwise pile up answers here.
+                return http.rpc_error(
+                    429,
+                    jsonrpc.INVALID_REQUEST,
+                    f"Too many requests in flight on this session (at most {self.max_in_flight}); "
+                    "read the event stream, then retry",
+                    headers={"Retry-After": "1"},
+                )
+            self._in_flight[session_id] = self._in_flight.get(session_id, 0) + 1
+            task_group.start_soon(self._answer, session, message)
         elif kind is MessageKind.NOTIFICATION:
             await session.handle_notification(message)
         else:
             await session.handle_response(message)
         return Response("Accepted", status_code=202, media_type="text/plain")
 
-
-async def _answer(session: FrontSession, message: Message) -> None:
-    sink = session.standalone
-    if sink is None:
-        return
-    response = await session.handle_request(message, sink)
-    if response is not None:
+    async def _answer(self, session: FrontSession, message: Message) -> None:
         try:
-            await sink(response)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            logger.debug("response to %s dropped: the stream closed", message.get("method"))
+            sink = session.standalone
+            if sink is None:
+                return
+            response = await session.handle_request(message, sink)
+            if response is not None:
+                try:
+                    await sink(response)
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    logger.debug("response to %s dropped: the stream closed", message.get("method"))
+        finally:
+            if session.id in self._in_flight:
+                self._in_flight[session.id] -= 1

@@ -82,7 +82,9 @@ def test_another_service_admits_a_caller_its_own_credentials_would_let_in() -> N
     assert member.admits(caller)
     assert not other.admits(caller)
     named = StaticCredentials("x", [BearerServiceAuth(type="bearer", tokens=[SecretStr("t")], user="bot")])
-    same_name = StaticCredentials("y", [BearerServiceAuth(type="bearer", tokens=[SecretStr("u")], user="bot")])
+    same_name = StaticCredentials(
+        "y", [BearerServiceAuth(type="bearer", tokens=[SecretStr("u")], user="bot")]
+    )
     bot = named.authenticate("Bearer t")
     assert bot is not None
     assert same_name.admits(bot)

@@ -88,3 +88,43 @@ def test_malformed_event_ids_are_not_found() -> None:
     log.open()
     for bad in ("²/1", "1/" + "9" * 5000, "1/-1", "1/1/1"):
         assert log.find(bad) is None
+
+
+def test_one_principal_cannot_hold_more_than_its_share_nor_evict_anothers() -> None:
+    budget = event_log.EventBudget(total=6 * 1024 * 1024, per_principal=2 * 1024 * 1024)
+    victim = budget.log("user:victim").open()
+    victim.record(message(0, size=512 * 1024))
+    kept_by_victim = budget.used_by("user:victim")
+    attacker_logs = [budget.log("user:attacker") for _ in range(20)]
+    for log in attacker_logs:
+        stream = log.open()
+        for n in range(4):
+            stream.record(message(n, size=256 * 1024))
+    assert budget.used_by("user:attacker") <= 2 * 1024 * 1024
+    assert budget.used_by("user:victim") == kept_by_victim
+    assert len(victim.events) == 1
+    assert budget.used <= budget.total
+
+
+def test_past_the_gateways_bound_an_event_is_delivered_but_not_kept() -> None:
+    budget = event_log.EventBudget(total=1024 * 1024, per_principal=1024 * 1024)
+    first = budget.log("user:a").open()
+    first.record(message(0, size=900 * 1024))
+    second = budget.log("user:b").open()
+    send, receive = anyio.create_memory_object_stream[bytes](10)
+    second.attach(send)
+    live = second.record(message(1, size=300 * 1024))
+    assert receive.receive_nowait() == live
+    assert second.events == collections.deque()
+    assert len(first.events) == 1
+    assert budget.used <= budget.total
+
+
+def test_a_closed_log_gives_its_memory_back() -> None:
+    budget = event_log.EventBudget()
+    log = budget.log("user:a")
+    log.open().record(message(0, size=100_000))
+    assert budget.used > 100_000
+    log.close()
+    assert budget.used == 0
+    assert budget.used_by("user:a") == 0

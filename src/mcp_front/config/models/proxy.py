@@ -61,6 +61,9 @@ class ProxyConfig(ConfigModel):
     client cannot pick the address its rate limits are counted against."""
     rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
     """Per-address limits on the endpoints anyone can reach."""
+    request_read_timeout: PositiveDuration = timedelta(seconds=30)
+    """How long a connection may take to send a complete request (headers and body) before
+    `mcp-front serve` closes it. A host app's own server needs its own setting."""
 
     @property
     def base_path(self) -> str:
