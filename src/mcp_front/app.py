@@ -23,6 +23,7 @@ from mcp_front.gateway import Gateway
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.logs import AccessLogMiddleware
 from mcp_front.storage import Store
+from mcp_front.text import escaped
 from mcp_front.transports import http, jsonrpc
 
 logger = logging.getLogger("mcp_front.app")
@@ -112,7 +113,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    logger.error("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
+    logger.error("unhandled error serving %s %s", request.method, escaped(request.url.path), exc_info=exc)
     return http.rpc_error(500, jsonrpc.INTERNAL_ERROR, "Internal error in the gateway; it has been logged")
 
 

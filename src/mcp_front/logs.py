@@ -12,11 +12,21 @@ from typing import Any, Literal
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
+from mcp_front.text import escaped
 
 LogFormat = Literal["text", "json"]
 
 _CONTEXT_FIELDS = ("service", "principal", "pid", "method", "path", "status", "duration_ms", "client")
 access_logger = logging.getLogger("mcp_front.access")
+
+
+class TextFormatter(logging.Formatter):
+    """Plain lines, with every control or bidirectional character of a message escaped:
+    a value from a client can never end a line and start a forged one."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escaped(record.message, limit=None)
+        return super().formatMessage(record)
 
 
 class JSONFormatter(logging.Formatter):
@@ -34,7 +44,8 @@ class JSONFormatter(logging.Formatter):
                 entry[name] = getattr(record, name)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # ASCII only: control and bidirectional characters of a message are escaped too.
+        return json.dumps(entry, default=str, ensure_ascii=True)
 
 
 def configure_logging(level: str = "info", fmt: LogFormat = "text") -> None:
@@ -42,7 +53,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "text") -> None:
     if fmt == "json":
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -83,9 +94,9 @@ class AccessLogMiddleware:
         if not access_logger.isEnabledFor(logging.INFO):
             return
         principal = scope.get("user")
-        who = principal.display_name if isinstance(principal, Principal) else "-"
+        who = escaped(principal.display_name) if isinstance(principal, Principal) else "-"
         service = scope.get("mcp_front.service", "-")
-        path = scope.get("path", "")
+        path = escaped(scope.get("path", ""))
         duration_ms = round(elapsed * 1000, 2)
         access_logger.info(
             "%s %s %d %.2fms service=%s principal=%s",

@@ -22,11 +22,11 @@ def is_plain(text: str) -> bool:
     return text.isprintable() and not BIDI_CONTROLS.intersection(text)
 
 
-def escaped(value: object, *, limit: int = _MAX_LENGTH) -> str:
+def escaped(value: object, *, limit: int | None = _MAX_LENGTH) -> str:
     """`value` as text with every non-printable or bidirectional character escaped
     (``\\n``, ``\\x1b``, ``\\u202e``), and cut to `limit` characters with ``…``."""
     text = value if isinstance(value, str) else str(value)
-    if len(text) > limit:
+    if limit is not None and len(text) > limit:
         text = text[:limit] + "…"
     if is_plain(text):
         return text

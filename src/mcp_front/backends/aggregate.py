@@ -35,6 +35,7 @@ from mcp_front.backends.base import BackendError, MessageSink, Upstream
 from mcp_front.backends.lifecycle import Running
 from mcp_front.backends.namespacing import Namespace
 from mcp_front.config import DiscoveryConfig, ServerConfig
+from mcp_front.text import escaped
 from mcp_front.transports import jsonrpc
 from mcp_front.transports.jsonrpc import Message, RequestId
 
@@ -155,9 +156,9 @@ class AggregateUpstream:
                 logger.warning(
                     "%s: %s not delivered to %s: %s",
                     self.service,
-                    message["method"],
+                    escaped(message["method"]),
                     member.name,
-                    exc.message,
+                    escaped(exc.message),
                 )
 
     async def respond(self, message: Message) -> None:
@@ -307,7 +308,10 @@ class AggregateUpstream:
         qualified = self._namespace.qualify(member, value)
         if self._namespace.resolve(qualified) != (member, value):
             logger.warning(
-                "%s: %s offers %r, which would name another member's; left out", self.service, member, value
+                "%s: %s offers %s, which would name another member's; left out",
+                self.service,
+                member,
+                escaped(repr(value)),
             )
             return None
         return {**item, listing.field: qualified}
@@ -360,7 +364,13 @@ class AggregateUpstream:
             try:
                 await self._forward(member, message, _discard)
             except BackendError as exc:
-                logger.warning("%s: %s to %s failed: %s", self.service, message["method"], member.name, exc)
+                logger.warning(
+                    "%s: %s to %s failed: %s",
+                    self.service,
+                    escaped(message["method"]),
+                    member.name,
+                    escaped(exc),
+                )
 
         async with anyio.create_task_group() as task_group:
             for member in self._live_members():
@@ -506,7 +516,9 @@ class AggregateUpstream:
             await sink(message)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             logger.debug(
-                "%s: %s not delivered: the client's stream is gone", self.service, message.get("method")
+                "%s: %s not delivered: the client's stream is gone",
+                self.service,
+                escaped(message.get("method")),
             )
 
 

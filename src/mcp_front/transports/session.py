@@ -19,6 +19,7 @@ import anyio
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, Upstream
+from mcp_front.text import escaped
 from mcp_front.transports import jsonrpc
 from mcp_front.transports.event_log import EventBudget, EventLog
 from mcp_front.transports.jsonrpc import Message, RequestId
@@ -80,7 +81,7 @@ class FrontSession:
                     "the client has no open stream to receive this request; it was not delivered",
                 )
             )
-        logger.debug("undeliverable %s: no open stream on the session", message.get("method"))
+        logger.debug("undeliverable %s: no open stream on the session", escaped(message.get("method")))
 
     async def handle_request(self, message: Message, sink: MessageSink) -> Message | None:
         """Forward a client request; `None` when the client itself cancelled it."""
@@ -114,7 +115,9 @@ class FrontSession:
         try:
             await self.upstream.notify(message)
         except BackendError as exc:
-            logger.warning("notification %s not delivered: %s", message["method"], exc.message)
+            logger.warning(
+                "notification %s not delivered: %s", escaped(message["method"]), escaped(exc.message)
+            )
 
     async def handle_response(self, message: Message) -> None:
         assert self.upstream is not None

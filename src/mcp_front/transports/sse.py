@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.text import escaped
 from mcp_front.transports import http, jsonrpc
 from mcp_front.transports.jsonrpc import Message, MessageKind
 from mcp_front.transports.session import FrontSession, SessionRegistry, UpstreamOpener
@@ -136,7 +137,7 @@ class SSETransport:
                 try:
                     await sink(response)
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                    logger.debug("response to %s dropped: the stream closed", message.get("method"))
+                    logger.debug("response to %s dropped: the stream closed", escaped(message.get("method")))
         finally:
             if session.id in self._in_flight:
                 self._in_flight[session.id] -= 1
