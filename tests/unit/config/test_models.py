@@ -286,6 +286,39 @@ class TestAggregates:
             " — use one of: linear, postgres",
         ]
 
+    def test_a_member_that_would_refuse_every_caller_of_the_aggregate_is_named(self) -> None:
+        def bearer(*tokens: str, user: str | None = None) -> list[dict[str, Any]]:
+            return [{"type": "bearer", "tokens": list(tokens), **({"user": user} if user else {})}]
+
+        document = with_servers(
+            same=stdio_server(serviceAuths=bearer("shared", "other")),
+            named=stdio_server(serviceAuths=bearer("different", user="ci-bot")),
+            basic=stdio_server(serviceAuths=[{"type": "basic", "username": "u", "password": "p"}]),
+            open=stdio_server(),
+            closed=stdio_server(serviceAuths=bearer("never")),
+            all={
+                "type": "aggregate",
+                "servers": ["same", "named", "basic", "open", "closed"],
+                "serviceAuths": [
+                    *bearer("shared", user="ci-bot"),
+                    {"type": "basic", "username": "u", "password": "p"},
+                ],
+            },
+        )
+
+        assert problems(document) == [
+            'mcpServers.all.servers[4]: "closed" would refuse every caller of this aggregate: none of the '
+            'credentials this aggregate accepts is one of its serviceAuths — give "closed" one of the '
+            'aggregate\'s serviceAuths (the same token, or the same "user"), or sign users in with proxy.auth'
+        ]
+
+    def test_an_open_aggregate_over_a_guarded_member_is_refused(self) -> None:
+        document = with_servers(
+            db=stdio_server(serviceAuths=[{"type": "bearer", "tokens": ["t"]}]),
+            all={"type": "aggregate", "servers": ["db"]},
+        )
+        assert [line.split(":")[0] for line in problems(document)] == ["mcpServers.all.servers[0]"]
+
     def test_direct_server_keys_are_flagged_on_an_aggregate(self) -> None:
         document = with_servers(a=stdio_server(), all={"type": "aggregate", "servers": ["a"], "command": "x"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field, model_validator
@@ -13,6 +13,7 @@ from mcp_front.config.errors import config_value_error
 from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
 from mcp_front.config.models.proxy import ProxyConfig
 from mcp_front.config.models.servers import ServerConfig
+from mcp_front.config.models.service_auth import BearerServiceAuth, ServiceAuth
 
 RESERVED_SERVICE_NAMES: Final = frozenset(
     {
@@ -94,6 +95,20 @@ class GatewayConfig(ConfigModel):
                     yield Problem(
                         location, f'"{member}" is an aggregate server itself; aggregates do not nest'
                     )
+                elif not self._admits_some_caller(server, self.mcp_servers[member]):
+                    yield Problem(
+                        location,
+                        f'"{member}" would refuse every caller of this aggregate: none of the '
+                        "credentials this aggregate accepts is one of its serviceAuths",
+                        fix=f'give "{member}" one of the aggregate\'s serviceAuths (the same token, '
+                        'or the same "user"), or sign users in with proxy.auth',
+                    )
+
+    def _admits_some_caller(self, aggregate: ServerConfig, member: ServerConfig) -> bool:
+        """Whether `member`'s own guard would let in at least one caller `aggregate`'s lets in."""
+        if not member.service_auths or self.proxy.auth is not None:
+            return True  # an open member, or signed-in users, whom every service takes
+        return bool(_credential_names(aggregate.service_auths) & _credential_names(member.service_auths))
 
     def _user_token_problems(self) -> Iterator[Problem]:
         if self.proxy.auth is not None:
@@ -105,6 +120,19 @@ class GatewayConfig(ConfigModel):
                     "users' own tokens need users to sign in",
                     fix='configure "proxy.auth", or remove "requiresUserToken"',
                 )
+
+
+def _credential_names(auths: Iterable[ServiceAuth]) -> set[tuple[str, ...]]:
+    """What identifies each credential across services: its secret, and its `user`."""
+    names: set[tuple[str, ...]] = set()
+    for auth in auths:
+        if auth.user:
+            names.add(("user", auth.user))
+        if isinstance(auth, BearerServiceAuth):
+            names.update(("bearer", token.get_secret_value()) for token in auth.tokens)
+        else:
+            names.add(("basic", auth.username, auth.password.get_secret_value()))
+    return names
 
 
 def _suggest_service_name(name: str) -> str:
