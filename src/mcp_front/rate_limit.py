@@ -66,9 +66,6 @@ class MemoryRateLimiter:
         # key → (tokens left, when they were counted)
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._buckets)
-
     async def acquire(self, key: str, limit: RateLimit) -> float:
         return self.acquire_now(key, limit)
 

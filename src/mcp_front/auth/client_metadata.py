@@ -189,7 +189,7 @@ class ClientMetadataDocuments:
         `redirect_rules` apply to the documents' redirect URIs as to registrations'."""
         self._own_http = http is None
         self._redirect_rules = redirect_rules
-        self._limiter = limiter or MemoryRateLimiter(max_keys=10_000)
+        self._limiter = limiter if limiter is not None else MemoryRateLimiter(max_keys=10_000)
         self._fetches = fetches
         self._fetches_per_host = fetches_per_host
         self._http = http if http is not None else httpx2.AsyncClient(trust_env=False)

@@ -94,8 +94,8 @@ class AuthorizationServer:
         own without it)."""
         self.config = config
         self.issuer = config.issuer
-        self.rate_limits = rate_limits or RateLimitsConfig()
-        self.limiter = limiter or MemoryRateLimiter()
+        self.rate_limits = rate_limits if rate_limits is not None else RateLimitsConfig()
+        self.limiter = limiter if limiter is not None else MemoryRateLimiter()
         self.redirect_rules = RedirectUriRules(allowed_hosts=tuple(config.allowed_redirect_uri_hosts))
         for key, value in (
             ("allowedRedirectUriHosts", config.allowed_redirect_uri_hosts),

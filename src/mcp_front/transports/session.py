@@ -149,7 +149,7 @@ class SessionRegistry:
 
     def __init__(self, limits: SessionLimits | None = None, *, events: EventBudget | None = None) -> None:
         self.limits = limits or SessionLimits()
-        self.events = events or EventBudget()
+        self.events = events if events is not None else EventBudget()
         """What the sessions' event logs may keep, all together and per principal."""
         self._sessions: dict[str, FrontSession] = {}
 

@@ -17,6 +17,7 @@ from mcp_front.auth.client_metadata import (
     check_address,
     check_client_id_url,
 )
+from mcp_front.rate_limit import MemoryRateLimiter, RateLimit
 from tests.support.net import free_port
 from tests.support.tls import TLS, DocumentServer, make_tls, serving_documents
 
@@ -80,6 +81,39 @@ async def test_fetch_validate_and_cache(server: DocumentServer, http: httpx2.Asy
     clock.now += 2
     assert await documents.get(url) == client
     assert server.hits["/oauth/client.json"] == 2
+
+
+async def test_fetches_are_rate_limited_per_host_and_overall(
+    server: DocumentServer, http: httpx2.AsyncClient
+) -> None:
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(clock=clock)
+    per_minute = RateLimit(2, timedelta(minutes=1))
+    documents = documents_for(
+        http,
+        clock,
+        limiter=limiter,
+        fetches_per_host=per_minute,
+        fetches=RateLimit(100, timedelta(minutes=1)),
+    )
+    urls = [
+        server.serve_document(
+            f"/c{n}.json", document(server.url(f"/c{n}.json")), {"cache-control": "max-age=1"}
+        )
+        for n in range(3)
+    ]
+    assert await documents.get(urls[0]) is not None
+    assert await documents.get(urls[1]) is not None
+    with pytest.raises(ClientMetadataError, match="too many document fetches"):
+        await documents.fetch(urls[2])
+    assert server.hits.get("/c2.json", 0) == 0
+    clock.now += 60
+    assert await documents.get(urls[2]) is not None
+    overall = documents_for(
+        http, clock, limiter=MemoryRateLimiter(clock=clock), fetches=RateLimit(1, timedelta(minutes=1))
+    )
+    assert await overall.get(urls[0]) is not None
+    assert await overall.get(urls[1]) is None
 
 
 async def test_cache_lifetime_is_bounded(server: DocumentServer, http: httpx2.AsyncClient) -> None:
@@ -246,6 +280,14 @@ async def test_resolution_failure_is_refused() -> None:
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
         "64:ff9b::a00:1",
+        # IPv6 addresses that lead to a private IPv4 one: 6to4, Teredo, NAT64.
+        "2002:c0a8:101::1",
+        "2002:7f00:1::",
+        "2002:a00:1:ffff::1",
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+        "64:ff9b::7f00:1",
+        "64:ff9b::c0a8:101",
+        "64:ff9b:1::a00:1",
     ],
 )
 def test_non_public_addresses_are_refused(address: str) -> None:
@@ -253,7 +295,17 @@ def test_non_public_addresses_are_refused(address: str) -> None:
         check_address(address)
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "8.8.8.8",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+        "2002:808:808::1",
+        "64:ff9b::808:808",
+    ],
+)
 def test_public_addresses_pass(address: str) -> None:
     check_address(address)
 
