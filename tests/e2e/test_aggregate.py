@@ -54,7 +54,7 @@ def services(backends: dict[str, str]) -> dict[str, Any]:
             "servers": ["probe", "ev-sse", "ev-http", "private", "down", "stuck"],
             "discovery": {"timeout": f"{DISCOVERY_TIMEOUT}s"},
             "options": {"toolFilter": {"mode": "block", "list": ["ev-sse.get-sum"]}},
-            "serviceAuths": USERS,
+            "serviceAuths": [*USERS, bearer("c4r0l", user="carol")],
         },
     }
 
@@ -205,3 +205,21 @@ async def test_the_aggregates_own_tool_filter_holds_for_namespaced_names(gw: Run
         error = mcp_error_in(raised.value)
         assert error is not None
         assert error.error.message == "Unknown tool: ev-sse.get-sum"
+
+
+async def test_an_aggregate_behind_a_token_lists_its_members_behind_the_same_token() -> None:
+    """Static credentials without a `user`: the aggregate's caller and each member's own are
+    different principals, yet a member admits whoever presented a credential it accepts."""
+    shared = [bearer("shared-t0ken")]
+    servers = {
+        "a": stdio_service(serviceAuths=shared),
+        "b": stdio_service(serviceAuths=[bearer("other"), *shared]),
+        "both": {"type": "aggregate", "servers": ["a", "b"], "serviceAuths": shared},
+    }
+    async with (
+        running_gateway(servers) as running,
+        connect(running.service_url("both"), token="shared-t0ken") as client,
+    ):
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"a.echo", "b.echo"} <= tools
+        assert text_of(await client.call_tool("b.echo", {"text": "through"})) == "through"

@@ -369,6 +369,23 @@ def test_validate_prints_every_error_with_its_key_path(tmp_path: Path) -> None:
     assert transport.endswith('— did you mean "stdio"?')
 
 
+def test_validate_names_an_aggregate_member_that_would_refuse_every_caller(tmp_path: Path) -> None:
+    shared = [{"type": "bearer", "tokens": ["shared"]}]
+    servers = {
+        "db": stdio_service(serviceAuths=shared),
+        "ops": stdio_service(serviceAuths=[{"type": "bearer", "tokens": ["ops-only"]}]),
+        "all": {"type": "aggregate", "servers": ["db", "ops"], "serviceAuths": shared},
+    }
+    config = write_config(tmp_path, servers, free_port())
+    completed = run_cli("validate", "--config", str(config))
+    assert completed.returncode == 1
+    issues = [line.strip() for line in completed.stderr.splitlines() if line.startswith("  ")]
+    assert [issue.partition(": ")[0] for issue in issues] == ["mcpServers.all.servers[1]"]
+    assert '"ops" would refuse every caller of this aggregate' in issues[0]
+    assert "shared" not in completed.stderr
+    assert "ops-only" not in completed.stderr
+
+
 def test_validate_reports_a_missing_file_and_malformed_json(tmp_path: Path) -> None:
     missing = run_cli("validate", "--config", str(tmp_path / "absent.json"))
     assert missing.returncode == 1
