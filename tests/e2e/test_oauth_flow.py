@@ -8,6 +8,7 @@ transports, then refresh, revocation, and a token for one service refused by ano
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class Browser:
 
     approvals: int = 0
     result: dict[str, str] = field(default_factory=dict)
+    pages: list[str] = field(default_factory=list)
 
     async def visit(self, authorization_url: str) -> None:
         async with httpx2.AsyncClient(timeout=15.0) as browser:
@@ -89,6 +91,7 @@ class Browser:
 
     async def _approve(self, browser: httpx2.AsyncClient, page_url: str, page: str) -> httpx2.Response:
         self.approvals += 1
+        self.pages.append(page)
         assert "ada@example.com" in page
         action, fields = consent_form(page)
         return await browser.post(urljoin(page_url, action), data={**fields, "decision": "approve"})
@@ -187,6 +190,15 @@ async def test_sign_in_with_a_client_metadata_document(gateway: Gateway) -> None
     assert storage.client.client_id == url
     assert browser.approvals == 1
     assert gateway.documents.hits["/clients/e2e.json"] >= 1
+    # The consent page shows where the browser goes back and where the client describes
+    # itself, and warns because the two hosts differ.
+    [page] = browser.pages
+    document_host = urlsplit(url).netloc
+    assert re.search(r"<dt>Sends you back to</dt><dd><strong>127\.0\.0\.1:3999</strong></dd>", page)
+    assert f"<dt>Described at</dt><dd>{document_host}</dd>" in page
+    assert re.search(
+        rf'class="warning" role="alert">.*{re.escape(document_host)}.*127\.0\.0\.1:3999', page, re.S
+    )
 
 
 async def test_a_token_for_one_service_is_refused_by_another(gateway: Gateway) -> None:
