@@ -171,6 +171,24 @@ async def test_hostile_arguments_are_inert(gw: RunningGateway, tmp_path: Path) -
     assert not created.exists()
 
 
+async def test_undeclared_arguments_and_dot_segments_are_refused_before_anything_runs(
+    gw: RunningGateway,
+) -> None:
+    async with connect(gw.service_url("tools"), token="t0k3n") as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert listed["lookup"].input_schema["additionalProperties"] is False
+        sneaky = await client.call_tool("argv", {"text": "hi", "extra": "--exec"})
+        assert sneaky.is_error
+        assert "extra" in text_of(sneaky)
+        climbing = await client.call_tool("lookup", {"id": ".."})
+        assert climbing.is_error
+        assert 'argument "id" is only dots' in text_of(climbing)
+        fine = await client.call_tool("lookup", {"id": "a..b"})
+        assert not fine.is_error, text_of(fine)
+        assert fine.structured_content is not None
+        assert fine.structured_content["path"] == "/items/a..b"
+
+
 async def test_a_placeholder_outside_the_input_schema_is_a_config_error() -> None:
     service = inline_service("http://127.0.0.1:1")
     service["inline"]["tools"][0]["args"] = ["-c", PRINT_ARGV, "{{txet}}"]
