@@ -303,8 +303,11 @@ def _rotated(items: list[T], shift: int) -> list[T]:
     return [*items[shift:], *items[:shift]]
 
 
-def _http_targets(config_dir: Path, backend_port: int) -> tuple[list[HTTPTarget], list[str]]:
-    """The backend itself, mcp-front, and the peers available here, all in front of it.
+def _http_targets(
+    config_dir: Path, backend_port: int, extra_gateways: list[Path]
+) -> tuple[list[HTTPTarget], list[str]]:
+    """The backend itself, mcp-front (and any extra installs of it), and the peers available
+    here, all in front of it.
 
     A peer that is missing is named, not fatal.
     """
@@ -316,6 +319,14 @@ def _http_targets(config_dir: Path, backend_port: int) -> tuple[list[HTTPTarget]
             GATEWAY,
             targets.gateway_http_spec(config_dir, url),
             first_result_note="initialize opens a backend session",
+        ),
+        *(
+            HTTPTarget(
+                f"{GATEWAY} ({venv.name})",
+                targets.gateway_http_spec(config_dir, url, targets.gateway_command(venv)),
+                first_result_note="initialize opens a backend session",
+            )
+            for venv in extra_gateways
         ),
     ]
     missing: list[str] = []
@@ -382,6 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http_backend", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (about a minute)")
     parser.add_argument("--output", type=Path, help="the JSON results file (default: bench/results/…)")
+    parser.add_argument(
+        "--gateway-venv",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also measure mcp-front as installed in this virtual environment, side by side; may be repeated",
+    )
     args = parser.parse_args(argv)
     settings = quick_settings() if args.quick else full_settings()
     started = datetime.now(UTC)
@@ -401,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     report: HTTPBackendReport | None = None
     clock = time.monotonic()
     try:
-        http_targets, missing = _http_targets(logs, free_port())
+        http_targets, missing = _http_targets(logs, free_port(), args.gateway_venv)
         for name in missing:
             print(f"skipping {name}", file=sys.stderr)
         report = _machine(args.quick, started, settings, load_before)
