@@ -214,7 +214,7 @@ async def test_a_token_for_one_service_is_refused_by_another(gateway: Gateway) -
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
     assert 'error="invalid_token"' in challenge
-    assert f'resource_metadata="{gateway.url}/.well-known/oauth-protected-resource/other"' in challenge
+    assert f'resource_metadata="{gateway.url}/.well-known/oauth-protected-resource/other/mcp"' in challenge
 
 
 async def test_refresh_rotates_and_revocation_ends_the_family(gateway: Gateway) -> None:
