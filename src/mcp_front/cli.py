@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mcp_front import __version__
 from mcp_front.config import ConfigError, GatewayConfig, load_config, starter_config
+from mcp_front.config.compatibility import inert_keys
 from mcp_front.gateway import Gateway, GatewayError
 
 EXIT_OK = 0
@@ -80,6 +81,8 @@ def _validate(args: argparse.Namespace) -> int:
     except GatewayError as error:
         print(f"{args.config}: {error}", file=sys.stderr)
         return EXIT_INVALID
+    for issue in inert_keys(config):
+        print(f"{args.config}: warning: {issue}", file=sys.stderr)
     print(f"{args.config}: valid ({len(config.mcp_servers)} service(s): {', '.join(config.mcp_servers)})")
     return EXIT_OK
 

@@ -25,9 +25,10 @@ from mcp_front.backends.policy import POLICY_DENIED, policy_opener
 from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
-from mcp_front.backends.templating import UserTokenSource
+from mcp_front.backends.templating import UserTokenSource, with_static_user_tokens
 from mcp_front.backends.tool_filter import ToolFilteredUpstream
 from mcp_front.config import GatewayConfig, ServerConfig
+from mcp_front.config.compatibility import inert_keys
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.idp.factory import provider_from_config
 from mcp_front.rate_limit import MemoryRateLimiter, RateLimit
@@ -69,6 +70,7 @@ class Gateway:
         self.config = config
         proxy = config.proxy
         sessions = proxy.sessions
+        user_tokens = with_static_user_tokens(config.mcp_servers, user_tokens)
         self.pool = StdioSessionPool(
             StdioLimits(
                 max_per_principal=sessions.max_per_user,
@@ -124,6 +126,8 @@ class Gateway:
             stack.callback(heartbeat.cancel_scope.cancel)
             if self.authorization_server is not None:
                 await self._start_authorization_server(stack, self.authorization_server)
+            for issue in inert_keys(self.config):
+                logger.warning("configuration: %s", issue)
             logger.info("serving %d service(s): %s", len(self.services), ", ".join(self.services) or "none")
             yield self
 

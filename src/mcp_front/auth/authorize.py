@@ -23,7 +23,7 @@ from mcp_front.auth.audience import AudienceValidator, normalise
 from mcp_front.auth.clients import RegisteredClients
 from mcp_front.auth.errors import OAuthError, invalid_request, invalid_target
 from mcp_front.auth.forms import read_query, read_urlencoded
-from mcp_front.auth.redirect_uris import match_redirect_uri
+from mcp_front.auth.redirect_uris import RedirectUriRules, match_redirect_uri
 from mcp_front.auth.transactions import (
     AuthorizationTransaction,
     LoginCookie,
@@ -100,12 +100,14 @@ def authorize_endpoint(
     allow_loopback_port_flexibility: bool = True,
     transactions: Transactions | None = None,
     trusted_clients: frozenset[str] = frozenset(),
+    redirect_rules: RedirectUriRules | None = None,
 ) -> Endpoint:
     """The `/authorize` endpoint (GET, and POST with a form body).
 
     `callback_url` is the gateway's own callback registered at the identity provider.
     `trusted_clients` are sent back to their redirect URI at once when their request is
-    refused; every other client's user sees the error first.
+    refused; every other client's user sees the error first. `redirect_rules` are checked
+    again here, for clients registered before the rules were tightened.
     `resource_fallback` lets a request without `resource` through with the issuer as the
     audience (an issuer-wide token): a compatibility switch for clients that omit it.
     """
@@ -151,6 +153,13 @@ def authorize_endpoint(
                 "This sign-in request is invalid",
                 "The application asked to send you back to an address it did not register, "
                 "so the gateway stopped here.",
+            )
+        if redirect_rules is not None and not redirect_rules.allows(redirect_uri):
+            return error_page(
+                "This application is not allowed",
+                "The application wants to send you back to an address this gateway does not "
+                "allow, so the gateway stopped here. Ask your administrator.",
+                status_code=403,
             )
 
         # (b) From here on, errors go back to the client: at once for a trusted client, and

@@ -112,7 +112,7 @@ class AuthorizationCodes:
         return grant
 
     async def bind(
-        self, code: str, *, family_id: str, access_token_jti: str, access_token_expires_at: float
+        self, code: str, *, family_id: str | None, access_token_jti: str, access_token_expires_at: float
     ) -> bool:
         """Record what was issued from a redeemed `code`; False if it was replayed meanwhile."""
         record = {

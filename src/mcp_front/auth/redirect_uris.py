@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 from pydantic import AnyUrl, ConfigDict, TypeAdapter, ValidationError
 
@@ -53,24 +54,29 @@ class RedirectUriRules:
     """What a redirect URI may be, beyond the rules no configuration relaxes.
 
     `private_use_schemes` are schemes allowed although they are not reverse domain names.
-    `allowed_hosts`, when not empty, are the only hosts https redirect URIs may use, each
-    an origin (``https://claude.ai``) or a bare host name; without a port it matches any
-    port. Loopback and private-use URIs are not web hosts, and it does not cover them.
+    `allowed_hosts` is the Go mcp-front's `allowedRedirectUriHosts`: when not empty, a
+    redirect URI must match one of these origins (``https://claude.ai``,
+    ``cursor://anysphere.cursor-mcp``) by scheme and host, case-insensitively; an origin
+    without a port matches any port. http loopback URIs are always allowed (RFC 8252 §7.3).
     """
 
     private_use_schemes: frozenset[str] = DEFAULT_PRIVATE_USE_SCHEMES
     allowed_hosts: tuple[str, ...] = ()
 
-    def allows_host(self, url: AnyUrl) -> bool:
-        if not self.allowed_hosts:
+    def allows(self, uri: str) -> bool:
+        """Whether `uri` (already a valid redirect URI) is on an allowed host."""
+        if not self.allowed_hosts or _without_loopback_port(uri) is not None:
             return True
-        host = (url.host or "").lower()
+        parts = urlsplit(uri)
+        try:
+            port = parts.port
+        except ValueError:
+            return False
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         for allowed in self.allowed_hosts:
-            scheme, _, rest = allowed.rpartition("://")
-            want_host, _, want_port = rest.partition(":")
-            if scheme and scheme.lower() != url.scheme:
-                continue
-            if want_host.lower() == host and (not want_port or int(want_port) == url.port):
+            want = urlsplit(allowed if "://" in allowed else f"{scheme}://{allowed}")
+            same_host = bool(host) and (want.hostname or "").lower() == host
+            if want.scheme.lower() == scheme and same_host and want.port in (None, port):
                 return True
         return False
 
@@ -102,11 +108,6 @@ def check_redirect_uri(raw: str, rules: RedirectUriRules | None = None) -> AnyUr
     if scheme == "https":
         if not url.host:
             raise InvalidRedirectUri(f"redirect URI {raw!r} has no host")
-        if not rules.allows_host(url):
-            raise InvalidRedirectUri(
-                f"redirect URI {raw!r} is on a host this gateway does not allow "
-                "(proxy.auth.allowedRedirectUriHosts)"
-            )
     elif scheme == "http":
         if (url.host or "").lower() not in LOOPBACK_HOSTS:
             raise InvalidRedirectUri(
@@ -123,6 +124,11 @@ def check_redirect_uri(raw: str, rules: RedirectUriRules | None = None) -> AnyUr
         raise InvalidRedirectUri(
             f"redirect URI {raw!r} is not in normal form (it reads as {normal!r}): register exactly "
             "the URI the application sends"
+        )
+    if not rules.allows(raw):
+        raise InvalidRedirectUri(
+            f"redirect URI {raw!r} is on a host this gateway does not allow "
+            "(proxy.auth.allowedRedirectUriHosts)"
         )
     return url
 

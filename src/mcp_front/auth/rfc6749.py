@@ -46,7 +46,13 @@ from mcp_front.auth.errors import (
     unsupported_grant_type,
 )
 from mcp_front.auth.forms import DEFAULT_MAX_BODY, read_urlencoded
-from mcp_front.auth.refresh import InvalidRefreshToken, RefreshGrant, RefreshTokens, RevokedAccessTokens
+from mcp_front.auth.refresh import (
+    InvalidRefreshToken,
+    RefreshFamily,
+    RefreshGrant,
+    RefreshTokens,
+    RevokedAccessTokens,
+)
 from mcp_front.auth.tokens import TokenIssuer
 
 __all__ = [
@@ -146,11 +152,14 @@ def token_endpoint(
     audiences: AudienceValidator,
     revoked: RevokedAccessTokens,
     max_body: int = DEFAULT_MAX_BODY,
+    refresh_token_scopes: frozenset[str] = frozenset(),
 ) -> Endpoint:
     """The `/token` endpoint as a Starlette request handler (mount it with methods POST).
 
     The refresh-token lifetime and grace are those of `refresh_tokens`; the access-token
-    lifetime is that of `issuer`.
+    lifetime is that of `issuer`. With `refresh_token_scopes`, a code exchange returns a
+    refresh token only when the grant has one of those scopes (as the Go mcp-front's
+    `refreshTokenScopes`); without, always.
     """
 
     async def endpoint(request: Request) -> Response:
@@ -163,7 +172,7 @@ def token_endpoint(
             if grant_type == "authorization_code":
                 _allowed(caller, grant_type)
                 token = await _authorization_code(
-                    form, caller, codes, refresh_tokens, issuer, audiences, revoked
+                    form, caller, codes, refresh_tokens, issuer, audiences, revoked, refresh_token_scopes
                 )
             elif grant_type == "refresh_token":
                 _allowed(caller, grant_type)
@@ -194,6 +203,7 @@ async def _authorization_code(
     issuer: TokenIssuer,
     audiences: AudienceValidator,
     revoked: RevokedAccessTokens,
+    refresh_token_scopes: frozenset[str],
 ) -> OAuthToken:
     code = form.get("code")
     verifier = form.get("code_verifier")
@@ -213,31 +223,35 @@ async def _authorization_code(
         raise invalid_grant("the authorization code is invalid, expired, or already used")
     _check_code(grant, form, caller, verifier, requested, audiences)
 
-    refresh_grant = RefreshGrant(
-        subject=grant.subject,
-        client_id=caller.client_id,
-        resource=grant.resource,
-        scope=grant.scope,
-        email=grant.email,
-        groups=grant.groups,
-    )
-    refresh, family = await refresh_tokens.issue_family(refresh_grant)
+    refresh: str | None = None
+    family: RefreshFamily | None = None
+    if not refresh_token_scopes or refresh_token_scopes.intersection(grant.scope):
+        refresh_grant = RefreshGrant(
+            subject=grant.subject,
+            client_id=caller.client_id,
+            resource=grant.resource,
+            scope=grant.scope,
+            email=grant.email,
+            groups=grant.groups,
+        )
+        refresh, family = await refresh_tokens.issue_family(refresh_grant)
     access = issuer.issue_access_token(
         subject=grant.subject,
         audience=grant.resource,
         client_id=caller.client_id,
         scope=grant.scope,
         email=grant.email,
-        extra=_extra_claims(grant.groups, family.session),
+        extra=_extra_claims(grant.groups, family.session if family is not None else None),
     )
     bound = await codes.bind(
         code,
-        family_id=family.family_id,
+        family_id=family.family_id if family is not None else None,
         access_token_jti=access.jti,
         access_token_expires_at=access.expires_at,
     )
     if not bound:  # replayed while these tokens were being issued: they never leave
-        await refresh_tokens.revoke_family_by_id(family.family_id)
+        if family is not None:
+            await refresh_tokens.revoke_family_by_id(family.family_id)
         await revoked.revoke(access.jti, access.expires_at)
         raise invalid_grant("the authorization code is invalid, expired, or already used")
     return OAuthToken(
@@ -304,9 +318,11 @@ async def _refresh_token(
     )
 
 
-def _extra_claims(groups: tuple[str, ...], session: str) -> dict[str, Any]:
+def _extra_claims(groups: tuple[str, ...], session: str | None) -> dict[str, Any]:
     """`sid` names the refresh family, so revoking it reaches its access tokens."""
-    claims: dict[str, Any] = {"sid": session}
+    claims: dict[str, Any] = {}
+    if session is not None:
+        claims["sid"] = session
     if groups:
         claims["groups"] = list(groups)
     return claims

@@ -97,13 +97,6 @@ class AuthorizationServer:
         self.rate_limits = rate_limits if rate_limits is not None else RateLimitsConfig()
         self.limiter = limiter if limiter is not None else MemoryRateLimiter()
         self.redirect_rules = RedirectUriRules(allowed_hosts=tuple(config.allowed_redirect_uri_hosts))
-        for key, value in (
-            ("allowedRedirectUriHosts", config.allowed_redirect_uri_hosts),
-            ("allowAnyRedirectUriHost", config.allow_any_redirect_uri_host),
-            ("refreshTokenScopes", config.refresh_token_scopes),
-        ):
-            if value:
-                logger.warning("proxy.auth.%s is set but not enforced by this version of mcp-front", key)
         self.store = store
         self.idp = idp
         self.audiences = AudienceValidator(base_url, services)
@@ -144,6 +137,8 @@ class AuthorizationServer:
             issuer=self.issuer,
             callback_url=callback_url,
             resource_fallback=config.resource_fallback,
+            trusted_clients=frozenset(config.trusted_clients),
+            redirect_rules=self.redirect_rules,
         )
         self._callback = callback_endpoint(
             store=store,
@@ -273,6 +268,7 @@ class AuthorizationServer:
             issuer=issuer,
             audiences=self.audiences,
             revoked=self.revoked,
+            refresh_token_scopes=frozenset(self.config.refresh_token_scopes),
         )
         self._bound["revoke"] = revocation_endpoint(
             clients=clients, refresh_tokens=self.refresh_tokens, issuer=issuer, revoked=self.revoked

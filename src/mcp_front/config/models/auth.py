@@ -156,7 +156,14 @@ class AuthConfig(ConfigModel):
     otherwise fetch internal URLs on anyone's request."""
     resource_fallback: bool = False
     """Issue an issuer-wide token to clients that send no RFC 8707 `resource`. A
-    compatibility switch for such clients: the token then opens every service."""
+    compatibility switch for such clients: the token then opens every service. The Go
+    mcp-front's `dangerouslyAcceptIssuerAudience` is read as this key."""
+    gcp_project: str | None = None
+    """Go mcp-front only (Firestore storage, GCP IAM): read and ignored, with a warning."""
+    firestore_database: str | None = None
+    """Go mcp-front only: read and ignored, with a warning (Firestore storage is not available)."""
+    firestore_collection: str | None = None
+    """Go mcp-front only: read and ignored, with a warning (Firestore storage is not available)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -175,6 +182,23 @@ class AuthConfig(ConfigModel):
             new: data[old] for old, new in _LEGACY_GOOGLE_KEYS.items() if old in data
         }
         return rest | {"idp": idp}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_dangerously_accept_issuer_audience(cls, data: Any) -> Any:
+        """The Go mcp-front's `dangerouslyAcceptIssuerAudience` is `resourceFallback`."""
+        if not isinstance(data, dict) or "dangerouslyAcceptIssuerAudience" not in data:
+            return data
+        rest = {key: value for key, value in data.items() if key != "dangerouslyAcceptIssuerAudience"}
+        value = data["dangerouslyAcceptIssuerAudience"]
+        for key in ("resourceFallback", "resource_fallback"):
+            if key in rest and rest[key] != value:
+                raise config_value_error(
+                    "conflicting_keys",
+                    "has both dangerouslyAcceptIssuerAudience and resourceFallback, with different values",
+                    fix="keep resourceFallback, the name this gateway documents",
+                )
+        return rest | {"resourceFallback": value}
 
     @field_validator("storage", mode="before")
     @classmethod

@@ -37,6 +37,14 @@ class SessionsConfig(ConfigModel):
     """How long a reaped session's record is kept so its client can resume it."""
 
 
+class AdminConfig(ConfigModel):
+    """The Go mcp-front's admin pages: read and ignored here, with a warning. Users manage
+    their own clients and credentials on the gateway's `/my/…` pages."""
+
+    enabled: bool = False
+    admin_emails: list[str] = Field(default_factory=list)
+
+
 class ProxyConfig(ConfigModel):
     """The `proxy` block: the gateway's addresses, sessions and sign-in."""
 
@@ -61,6 +69,8 @@ class ProxyConfig(ConfigModel):
     client cannot pick the address its rate limits are counted against."""
     rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
     """Per-address limits on the endpoints anyone can reach."""
+    admin: AdminConfig | None = None
+    """Go mcp-front only: read and ignored, with a warning."""
     request_read_timeout: PositiveDuration = timedelta(seconds=30)
     """How long a connection may take to send a complete request (headers and body) before
     `mcp-front serve` closes it. A host app's own server needs its own setting."""

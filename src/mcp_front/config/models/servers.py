@@ -74,6 +74,12 @@ class ToolFilter(ConfigModel):
 
 class ServerOptions(ConfigModel):
     tool_filter: ToolFilter | None = None
+    log_enabled: bool | None = None
+    """Go mcp-front only: read and ignored, with a warning (every request is logged here;
+    choose how much with `serve --log-level`)."""
+    auth_tokens: list[SecretStr] = Field(default_factory=list)
+    """Go mcp-front only, where they protect nothing either: read and ignored, with a warning
+    (put tokens that should let callers in into `serviceAuths`)."""
 
 
 class DiscoveryConfig(ConfigModel):

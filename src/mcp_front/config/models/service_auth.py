@@ -32,6 +32,9 @@ class BearerServiceAuth(ConfigModel):
     type: Literal["bearer"] = "bearer"
     tokens: list[NonEmptySecret] = Field(min_length=1, examples=[["dev-token-123"]])
     user: str | None = _user_field()
+    user_token: NonEmptySecret | None = None
+    """On a service with `requiresUserToken`: the credential used for `$userToken` when
+    this credential is the caller (a service has no account to connect)."""
 
 
 class BasicServiceAuth(ConfigModel):
@@ -45,6 +48,9 @@ class BasicServiceAuth(ConfigModel):
     username: str = Field(min_length=1, examples=["admin"])
     password: NonEmptySecret = Field(examples=[{"$env": "ADMIN_PASSWORD"}])
     user: str | None = _user_field()
+    user_token: NonEmptySecret | None = None
+    """On a service with `requiresUserToken`: the credential used for `$userToken` when
+    this credential is the caller."""
 
 
 ServiceAuth: TypeAlias = Annotated[BearerServiceAuth | BasicServiceAuth, Field(discriminator="type")]

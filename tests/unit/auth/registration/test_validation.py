@@ -116,9 +116,13 @@ def test_private_use_schemes_can_be_allowed_by_name() -> None:
         (("https://app.example.com:8443",), "https://app.example.com/cb", False),
         (("https://app.example.com:8443",), "https://app.example.com:8443/cb", True),
         (("app.example.com",), "https://app.example.com/cb", True),
-        # Loopback and private-use URIs are not web hosts: the list does not cover them.
+        # As in the Go mcp-front, the list covers every scheme, loopback http excepted.
         (("https://claude.ai",), "http://127.0.0.1:5/cb", True),
-        (("https://claude.ai",), "com.example.app:/cb", True),
+        (("https://claude.ai",), "http://localhost/cb", True),
+        (("https://claude.ai",), "com.example.app:/cb", False),
+        (("https://claude.ai",), "cursor://anysphere.cursor-mcp/oauth/callback", False),
+        (("cursor://anysphere.cursor-mcp",), "cursor://anysphere.cursor-mcp/oauth/callback", True),
+        (("HTTPS://Claude.AI",), "https://claude.ai/cb", True),
     ],
 )
 def test_allowed_redirect_hosts(allowed: tuple[str, ...], uri: str, accepted: bool) -> None:
