@@ -71,7 +71,12 @@ class Browser:
 
 
 async def sign_in(
-    gateway: str, client_id: str, resource: str, *, redirect_uri: str = LOOPBACK_REDIRECT
+    gateway: str,
+    client_id: str,
+    resource: str,
+    *,
+    redirect_uri: str = LOOPBACK_REDIRECT,
+    scope: str | None = None,
 ) -> dict[str, Any]:
     """The whole authorization code flow for a public client; the token response."""
     verifier, challenge = pkce()
@@ -83,6 +88,7 @@ async def sign_in(
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "resource": resource,
+        **({"scope": scope} if scope else {}),
     }
     browser = Browser()
     try:
