@@ -14,8 +14,13 @@ from mcp_front.config.references import USER_TOKEN_PLACEHOLDER
 
 def _check_token_format(value: str) -> str:
     if USER_TOKEN_PLACEHOLDER not in value:
+        pattern = value.startswith("^") or value.endswith("$")
         raise config_value_error(
-            "token_format", f"must contain {USER_TOKEN_PLACEHOLDER}", fix='for example "Bearer {{token}}"'
+            "token_format",
+            f"must contain {USER_TOKEN_PLACEHOLDER}: it is how the token is written where it is used",
+            fix='this looks like a pattern the token must match: move it to "validation"'
+            if pattern
+            else 'for example "Bearer {{token}}"',
         )
     return value
 
