@@ -389,15 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stdio", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (under a minute)")
     parser.add_argument("--output", type=Path, help="the JSON results file (default: bench/results/…)")
-    parser.add_argument(
-        "--gateway-venv",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="also measure mcp-front as installed in this virtual environment, side by side with the "
-        "default one (e.g. one with uvicorn[standard]); may be repeated",
-    )
+    targets.add_gateway_venv_option(parser)
     args = parser.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings.full()
     started = datetime.now(UTC)

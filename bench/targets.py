@@ -12,6 +12,7 @@ from their registries: `supergateway` from the npm packages pinned in `tests/nod
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -454,3 +455,16 @@ def machine_info(node: str | None, mcp_proxy: Path | None) -> dict[str, object]:
             "mcp-proxy": _command_output([str(mcp_proxy), "--version"]) if mcp_proxy else None,
         },
     }
+
+
+def add_gateway_venv_option(parser: argparse.ArgumentParser) -> None:
+    """`--gateway-venv DIR`, repeatable: other installs of mcp-front measured side by side."""
+    parser.add_argument(
+        "--gateway-venv",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also measure mcp-front as installed in this virtual environment, side by side with the "
+        "default one (another commit, say); may be repeated",
+    )
