@@ -100,6 +100,9 @@ def create_app(
         ],
         exception_handlers={404: _not_found, Exception: _internal_error},
     )
+    # A redirect that adds a slash is built from the request's Host header: behind a shared
+    # cache that would let anyone plant a redirect to their host. Paths are exact here.
+    app.router.redirect_slashes = False
     app.state.gateway = gateway
     return app
 

@@ -141,7 +141,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from mcp_front.app import create_app
     from mcp_front.logs import configure_logging
-    from mcp_front.serving import GatewayServer, uvicorn_config
+    from mcp_front.serving import GatewayServer, raise_open_files_limit, uvicorn_config
 
     configure_logging(args.log_level, args.log_format)
     config = _load(args.config)
@@ -152,6 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
     except GatewayError as error:
         print(f"{args.config}: {error}", file=sys.stderr)
         return EXIT_INVALID
+    raise_open_files_limit()
     host = args.host or config.proxy.listen_host
     port = args.port if args.port is not None else config.proxy.listen_port
     server = GatewayServer(

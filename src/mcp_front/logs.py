@@ -28,6 +28,11 @@ class TextFormatter(logging.Formatter):
         record.message = escaped(record.message, limit=None)
         return super().formatMessage(record)
 
+    def formatException(self, ei: Any) -> str:
+        # A traceback's lines stay lines; what an exception quotes of a request is escaped.
+        text = super().formatException(ei)
+        return "\n".join(escaped(line, limit=None) for line in text.splitlines())
+
 
 class JSONFormatter(logging.Formatter):
     """One JSON object per line, with the context fields the gateway attaches."""

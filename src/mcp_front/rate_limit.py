@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-__all__ = ["MemoryRateLimiter", "RateLimit", "RateLimiter", "address_key"]
+__all__ = ["MemoryRateLimiter", "RateLimit", "RateLimiter", "address_key", "network_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,17 +98,29 @@ class MemoryRateLimiter:
 def address_key(host: str | None) -> str:
     """Who a request counts against: its IPv4 address, or its IPv6 address's /64.
 
-    An IPv4-mapped IPv6 address counts as the IPv4 address; anything that is not an IP
-    address (a Unix socket, a test client's name) counts as itself.
+    An IPv4-mapped IPv6 address counts as the IPv4 address; everything that is not an IP
+    address counts as one and the same caller.
     """
     if not host:
         return "unknown"
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        return host
+        # Whatever is not an address (a forwarded header's junk, a Unix socket) counts as one.
+        return "not-an-address"
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
     return str(ip)
+
+
+def network_key(address: str) -> str:
+    """The wider network an `address_key` belongs to: its IPv4 /24 or its IPv6 /48, what one
+    party can cheaply hold many addresses of."""
+    try:
+        network = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return address
+    prefix = 24 if network.version == 4 else 48
+    return str(network.supernet(new_prefix=prefix)) if network.prefixlen > prefix else str(network)

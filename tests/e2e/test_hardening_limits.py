@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import socket
 import sys
 import time
@@ -46,7 +47,10 @@ def start(
     services = {
         "probe": {
             **PROBE,
-            "serviceAuths": [{"type": "basic", "username": "ci", "password": "correct horse"}],
+            "serviceAuths": [
+                {"type": "basic", "username": "ci", "password": "correct horse"},
+                {"type": "bearer", "tokens": ["ci.token.42"]},
+            ],
         },
     }
     auth = gateway_auth_config(url, oidc)
@@ -106,10 +110,16 @@ async def test_wrong_static_credentials_are_limited_but_access_tokens_still_chec
         limited = await http.post(url, json=body, headers=basic("ci", "guess"))
         assert limited.status_code == 429
         assert int(limited.headers["retry-after"]) >= 1
-        # The right password is not even checked now: a guesser learns nothing.
+        # No static credential is even checked now, whatever its shape: a guesser learns nothing.
         assert (await http.post(url, json=body, headers=basic("ci", "correct horse"))).status_code == 429
-        # An access token cannot be guessed: it is still checked, and a bad one is a 401 to refresh on.
-        token = await http.post(url, json=body, headers={"Authorization": "Bearer a.b.c"})
+        dotted = await http.post(url, json=body, headers={"Authorization": "Bearer ci.token.42"})
+        assert dotted.status_code == 429
+        # One of the gateway's access tokens cannot be guessed: it is still checked, and a bad
+        # one (expired, say) is a 401 to refresh on.
+        kid = (await http.get(f"{gateway.url}/.well-known/jwks.json")).json()["keys"][0]["kid"]
+        header = {"typ": "at+jwt", "alg": "ES256", "kid": kid}
+        encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+        token = await http.post(url, json=body, headers={"Authorization": f"Bearer {encoded}.e30.c2ln"})
         assert token.status_code == 401
 
 
@@ -214,3 +224,81 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(
         assert statuses.count(429) == 4
     else:
         assert 429 not in statuses
+
+
+def test_headers_without_end_get_431_and_the_connection_closes(gateway: ServerProcess) -> None:
+    with socket.create_connection((gateway.host, gateway.port)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        line = b"X-Padding: " + b"p" * 1000 + b"\r\n"
+        answer = b""
+        sock.settimeout(10)
+        with contextlib.suppress(OSError):
+            for _ in range(200):
+                sock.sendall(line * 10)
+        with contextlib.suppress(OSError):
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 431")
+    with socket.create_connection((gateway.host, gateway.port)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-A: b\r\n" * 50 + b"\r\n")
+        sock.settimeout(10)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def test_one_address_holds_a_bounded_number_of_connections_without_a_request(gateway: ServerProcess) -> None:
+    idle = [socket.create_connection((gateway.host, gateway.port)) for _ in range(80)]
+    try:
+        time.sleep(1.0)
+        closed = sum(closed_by_server(sock, within=0.2) for sock in idle)
+        assert closed >= 80 - 64
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.5)
+    with socket.create_connection((gateway.host, gateway.port)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        sock.settimeout(10)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+ODD_CLIENT = "https://a\uff0f\u202eFORGED/x"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/authorize", {"params": {"client_id": ODD_CLIENT}}, 400),
+        ("GET", "/authorize", {"params": {"client_id": "https://[::1/x"}}, 400),
+        ("POST", "/token", {"data": {"client_id": ODD_CLIENT, "grant_type": "authorization_code"}}, 401),
+        (
+            "POST",
+            "/register",
+            {"json": {"redirect_uris": ["http://127.0.0.1/cb"], "application_type": []}},
+            400,
+        ),
+        (
+            "POST",
+            "/register",
+            {"json": {"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": ["none"]}},
+            400,
+        ),
+        ("GET", "/authorize/", {"headers": {"Host": "evil.example"}}, 404),
+    ],
+)
+async def test_odd_input_gets_a_clear_refusal_never_a_500(
+    gateway: ServerProcess, method: str, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    async with httpx2.AsyncClient(timeout=30) as http:
+        response = await http.request(method, gateway.url + path, **kwargs)
+    assert response.status_code == status, response.text
+    assert "location" not in response.headers
+    assert "Traceback" not in gateway.log()
+
+
+def test_an_aborted_registration_body_is_no_500(gateway: ServerProcess) -> None:
+    with socket.create_connection((gateway.host, gateway.port)) as sock:
+        sock.sendall(
+            b"POST /register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"re'
+        )
+    time.sleep(1.0)
+    assert "Traceback" not in gateway.log()

@@ -50,3 +50,21 @@ def test_a_log_line_cannot_be_forged_in_either_format(formatter: logging.Formatt
     assert is_plain(output.rstrip("\n"))
     if isinstance(formatter, JSONFormatter):
         assert json.loads(output)["message"] == f"client {value} registered"
+
+
+def test_a_traceback_keeps_its_lines_and_escapes_what_it_quotes() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter("%(message)s"))
+    logger = logging.getLogger("mcp_front.test_traceback")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    try:
+        raise ValueError("netloc 'a\u202eFORGED\u2028LINE\u0085NEL' is invalid")
+    except ValueError:
+        logger.exception("failed")
+    output = stream.getvalue()
+    assert "Traceback (most recent call last):" in output
+    assert output.splitlines()[0] == "failed"
+    assert all(is_plain(line) for line in output.splitlines())
+    assert "\\u202eFORGED" in output

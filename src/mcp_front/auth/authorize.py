@@ -32,6 +32,7 @@ from mcp_front.auth.transactions import (
 )
 from mcp_front.crypto import random_token
 from mcp_front.idp.base import IdentityProvider
+from mcp_front.rate_limit import address_key
 from mcp_front.storage import Store
 from mcp_front.web.pages import error_page
 
@@ -131,7 +132,9 @@ def authorize_endpoint(
                 "This sign-in request is invalid", "The application did not say who it is (no client_id)."
             )
         try:
-            client = await clients.get(client_id)
+            client = await clients.get(
+                client_id, requester=address_key(request.client.host if request.client else None)
+            )
         except Exception:
             logger.exception("looking up OAuth client failed")
             return error_page(

@@ -61,6 +61,10 @@ class AccessTokenVerifier:
         self._wall_clock = wall_clock
         self._verified: OrderedDict[tuple[str, str], _Verified] = OrderedDict()
 
+    def signed_here(self, token: str) -> bool:
+        """Whether `token` looks like one of the gateway's access tokens (header only)."""
+        return self._issuer().signed_here(token)
+
     async def verify(self, token: str, resource: str) -> Principal | None:
         """The principal, or None for a token that is invalid, revoked, or for another resource."""
         issuer = self._issuer()

@@ -5,7 +5,8 @@ once), and must come from the browser that started it (the login cookie; otherwi
 request is a login CSRF attempt and stops at an error page). Then, in order: an `error`
 from the identity provider, a failed code exchange or ID-token check, and a refusal by the
 `AccessPolicy` each send the user back to the client with `access_denied` or
-`server_error` and a sentence a person understands. A user who may sign in gets a code
+`server_error` and a sentence a person understands: at once for a trusted client, through
+a page with a link back for any other. A user who may sign in gets a code
 straight away when the client is trusted or already approved, and the consent page
 otherwise.
 """
@@ -80,8 +81,19 @@ def callback_endpoint(
                 "Go back to your application and connect again.",
             )
 
-        def fail(error: str, description: str) -> Response:
-            return error_redirect(transaction.redirect_uri, issuer, transaction.state, error, description)
+        def fail(error: str, description: str, *, for_the_user: str | None = None) -> Response:
+            """Send the error back to the client: at once to a trusted one; for any other,
+            through a page the user leaves by choice, since a sign-in at the provider may
+            have been silent, and an automatic redirect would make this an open redirector."""
+            back = error_redirect(transaction.redirect_uri, issuer, transaction.state, error, description)
+            if transaction.client_id in trusted_clients:
+                return back
+            return error_page(
+                "Signing in did not complete",
+                for_the_user or description,
+                status_code=403 if error == "access_denied" else 400,
+                back_to=back.headers["location"],
+            )
 
         idp_error = params.get("error")
         if idp_error:
@@ -108,7 +120,10 @@ def callback_endpoint(
 
         decision = policy.check_sign_in(identity)
         if not decision.allowed:
-            return fail("access_denied", decision.reason)
+            # The reason names the user: it is for them, not for the application.
+            return fail(
+                "access_denied", "The user may not sign in to this gateway.", for_the_user=decision.reason
+            )
 
         signed_in = replace(
             transaction,
@@ -117,7 +132,7 @@ def callback_endpoint(
             groups=tuple(sorted(identity.groups)),
         )
         if transaction.client_id in trusted_clients or await consents.approved(
-            identity.subject, transaction.client_id, transaction.redirect_uri
+            identity.subject, transaction.client_id, transaction.redirect_uri, transaction.resource
         ):
             return await finish_authorization(signed_in, codes, issuer)
         client = await clients.get(transaction.client_id)

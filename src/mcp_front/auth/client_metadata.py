@@ -61,6 +61,8 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 _MAX_AGE: Final = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 _NO_CACHE: Final = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\b", re.IGNORECASE)
 _PUBLIC_METHODS: Final = frozenset({"none"})
+RESERVED_PER_REQUESTER: Final = RateLimit(3, timedelta(minutes=1))
+"""Fetches each requester may make without drawing on the budget of everyone."""
 
 
 class ClientMetadataError(Exception):
@@ -137,8 +139,16 @@ def check_client_id_url(client_id: str) -> tuple[str, int]:
     """
     if len(client_id) > 2048 or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in client_id):
         raise ClientMetadataError("the client id URL is too long or contains whitespace")
-    parts = urlsplit(client_id)
-    if parts.scheme != "https" or not parts.hostname:
+    if not client_id.isascii():
+        raise ClientMetadataError(
+            "the client id URL must be ASCII (an internationalised host in its xn-- form)"
+        )
+    try:
+        parts = urlsplit(client_id)
+        hostname = parts.hostname
+    except ValueError:
+        raise ClientMetadataError("the client id URL is not a valid URL") from None
+    if parts.scheme != "https" or not hostname:
         raise ClientMetadataError("the client id URL must be https with a host")
     if "#" in client_id or "@" in parts.netloc:
         raise ClientMetadataError("the client id URL must have no fragment and no user credentials")
@@ -148,7 +158,7 @@ def check_client_id_url(client_id: str) -> tuple[str, int]:
         port = parts.port or 443
     except ValueError:
         raise ClientMetadataError("the client id URL has an invalid port") from None
-    return parts.hostname, port
+    return hostname, port
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +192,19 @@ class ClientMetadataDocuments:
         redirect_rules: RedirectUriRules | None = None,
         limiter: RateLimiter | None = None,
         fetches: RateLimit | None = None,
-        fetches_per_host: RateLimit | None = None,
+        fetches_per_requester: RateLimit | None = None,
     ) -> None:
-        """`fetches` and `fetches_per_host` limit the downloads (all hosts together, and
-        per host) that `limiter` counts; past them a cached copy is served if there is one.
-        `redirect_rules` apply to the documents' redirect URIs as to registrations'."""
+        """`limiter` counts downloads: `fetches_per_requester` per requester (before the host
+        is even resolved), and `fetches` for everyone together, of addresses that passed the
+        check; each requester's first `RESERVED_PER_REQUESTER` do not draw on `fetches`, so a
+        few requesters cannot use it up for everyone. Past a limit a cached copy is served if
+        there is one. `redirect_rules` apply to the documents' redirect URIs as to
+        registrations'."""
         self._own_http = http is None
         self._redirect_rules = redirect_rules
         self._limiter = limiter if limiter is not None else MemoryRateLimiter(max_keys=10_000)
         self._fetches = fetches
-        self._fetches_per_host = fetches_per_host
+        self._fetches_per_requester = fetches_per_requester
         self._http = http if http is not None else httpx2.AsyncClient(trust_env=False)
         self._allow_private = allow_private_addresses
         self._max_bytes = max_bytes
@@ -216,22 +229,22 @@ class ClientMetadataDocuments:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def get(self, client_id: str) -> OAuthClientInformationFull | None:
+    async def get(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull | None:
         """The client the document at `client_id` describes, or None (the reason is logged)."""
         try:
-            return await self.fetch(client_id)
+            return await self.fetch(client_id, requester=requester)
         except ClientMetadataError as exc:
             logger.warning("client metadata document %s refused: %s", escaped(client_id), escaped(exc))
             return None
 
-    async def fetch(self, client_id: str) -> OAuthClientInformationFull:
+    async def fetch(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull:
         """Like `get`, but raises ClientMetadataError saying why a document is refused."""
         now = self._clock()
         cached = self._cache.get(client_id)
         if cached is not None and now < cached.fresh_until:
             return cached.client
         try:
-            client, lifetime = await self._download(client_id)
+            client, lifetime = await self._download(client_id, requester)
         except _Unreachable as exc:
             if cached is not None and now - cached.fetched_at <= self._max_stale:
                 logger.warning(
@@ -252,17 +265,25 @@ class ClientMetadataDocuments:
             self._cache.popitem(last=False)
         return client
 
-    async def _count_fetch(self, host: str) -> None:
-        """Refuse a download past the limits: the gateway must not fetch on anyone's behalf
-        as fast as they ask."""
-        for key, limit in (
-            ("metadata-fetches", self._fetches),
-            (f"metadata-fetches:{host}", self._fetches_per_host),
-        ):
-            if limit is not None:
-                wait = await self._limiter.acquire(key, limit)
-                if wait > 0:
-                    raise _Unreachable(f"too many document fetches; try again in {math.ceil(wait)} seconds")
+    async def _count_requester(self, requester: str | None) -> None:
+        """Refuse a download past the requester's own limit: the gateway does not resolve or
+        fetch on anyone's behalf as fast as they ask."""
+        if requester is None or self._fetches_per_requester is None:
+            return
+        wait = await self._limiter.acquire(f"metadata-fetches-by:{requester}", self._fetches_per_requester)
+        if wait > 0:
+            raise _Unreachable(f"too many document fetches; try again in {math.ceil(wait)} seconds")
+
+    async def _count_everyone(self, requester: str | None) -> None:
+        if self._fetches is None:
+            return
+        if requester is not None:
+            key = f"metadata-fetches-reserved:{requester}"
+            if await self._limiter.acquire(key, RESERVED_PER_REQUESTER) == 0:
+                return
+        wait = await self._limiter.acquire("metadata-fetches", self._fetches)
+        if wait > 0:
+            raise _Unreachable(f"too many document fetches; try again in {math.ceil(wait)} seconds")
 
     async def _addresses(self, host: str, port: int) -> list[str]:
         try:
@@ -278,11 +299,15 @@ class ClientMetadataDocuments:
             raise _Unreachable(f"{host} has no address")
         return [str(check_address(address, allow_private=self._allow_private)) for address in found]
 
-    async def _download(self, client_id: str) -> tuple[OAuthClientInformationFull, float]:
+    async def _download(
+        self, client_id: str, requester: str | None
+    ) -> tuple[OAuthClientInformationFull, float]:
         host, port = check_client_id_url(client_id)
-        await self._count_fetch(host)
+        await self._count_requester(requester)
         with anyio.move_on_after(self._timeout) as scope:
             addresses = await self._addresses(host, port)
+            # Only a fetch from an address that passed the check draws on the budget of all.
+            await self._count_everyone(requester)
             body, cache_control = await self._get(client_id, host, addresses[0])
         if scope.cancelled_caught:
             raise _Unreachable(f"no answer within {self._timeout:g} seconds")

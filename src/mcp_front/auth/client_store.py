@@ -14,8 +14,9 @@ confidential client never is: its secret was shown once, and whoever sends the s
 metadata again (a name and redirect URIs are no secret) gets a new client of their own,
 never a secret for an existing one.
 
-A client that is never used (`touch`) disappears after `unused_client_ttl`; the first use
-removes that expiry from both entries.
+A client that is never used (`touch`) disappears after `unused_client_ttl` (a day: a
+client signs its user in within minutes of registering), so registrations that lead
+nowhere do not pile up; the first use removes that expiry from both entries.
 """
 
 from __future__ import annotations
@@ -86,17 +87,19 @@ class RegistrationResult:
 def fingerprint(metadata: OAuthClientMetadata) -> str:
     """A digest of what makes two registrations the same client.
 
-    Redirect URIs, grant types and response types compare as sets, scope as a set of
-    tokens; the client name, authentication method and application type exactly.
+    Redirect URIs, grant types, response types and contacts compare as sets, scope as a
+    set of tokens; every other member kept exactly, so whoever registers first cannot
+    decide what a later, different registration's client says about itself.
     """
+    kept = metadata.model_dump(mode="json", exclude_none=True)
     normalised = {
+        **kept,
         "redirect_uris": sorted({str(uri) for uri in metadata.redirect_uris or []}),
         "grant_types": sorted(set(metadata.grant_types)),
         "response_types": sorted(set(metadata.response_types)),
         "token_endpoint_auth_method": metadata.token_endpoint_auth_method or "client_secret_basic",
-        "client_name": metadata.client_name,
         "scope": sorted(set((metadata.scope or "").split())),
-        "application_type": metadata.application_type,
+        "contacts": sorted(set(metadata.contacts or [])),
     }
     encoded = json.dumps(normalised, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
@@ -122,7 +125,7 @@ class StoredClients:
         self,
         store: Store,
         *,
-        unused_client_ttl: timedelta = timedelta(days=30),
+        unused_client_ttl: timedelta = timedelta(days=1),
         clock: Clock = time.time,
         metadata_documents: ClientMetadataDocuments | None = None,
     ) -> None:
@@ -142,9 +145,11 @@ class StoredClients:
         record: dict[str, Any] = json.loads(raw)
         return record
 
-    async def get(self, client_id: str) -> OAuthClientInformationFull | None:
+    async def get(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull | None:
         if client_id.startswith("https://"):
-            return None if self._documents is None else await self._documents.get(client_id)
+            if self._documents is None:
+                return None
+            return await self._documents.get(client_id, requester=requester)
         record = await self._record(client_id)
         return None if record is None else OAuthClientInformationFull.model_validate(record["client"])
 

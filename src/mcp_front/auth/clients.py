@@ -15,8 +15,12 @@ from mcp.shared.auth import OAuthClientInformationFull
 class RegisteredClients(Protocol):
     """Looks clients up and checks their credentials."""
 
-    async def get(self, client_id: str) -> OAuthClientInformationFull | None:
-        """The client, registered or described by a metadata document at `client_id`; None if unknown."""
+    async def get(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull | None:
+        """The client, registered or described by a metadata document at `client_id`; None if unknown.
+
+        `requester` is who asks (`rate_limit.address_key` of the request's client), so that
+        fetching metadata documents on strangers' behalf can be limited per requester.
+        """
         ...
 
     async def authenticate(

@@ -9,7 +9,7 @@ to `/oauth/consent` with a one-time CSRF token; the transaction is then taken ag
 against the browser's login cookie and the token's digest (constant-time), and either a
 code is issued or the client hears `access_denied`.
 
-Approval is remembered per (user, client, redirect URI) in the `Store` namespace
+Approval is remembered per (user, client, redirect URI, service) in the `Store` namespace
 ``oauth.consents``, without expiry by default (pass `ttl` to ask again after a while). For
 http loopback redirect URIs the port is left out of the key, since native apps pick a new
 port on every run (RFC 8252 §7.3).
@@ -47,30 +47,33 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class Consents:
-    """Which (user, client, redirect URI) the user has approved."""
+    """Which (user, client, redirect URI, service) the user has approved: an approval for one
+    service is not one for another, nor for an aggregate of several."""
 
     def __init__(self, store: Store, *, ttl: timedelta | None = None) -> None:
         self._store = store
         self.ttl = ttl
 
-    async def remember(self, subject: str, client_id: str, redirect_uri: str) -> None:
+    async def remember(self, subject: str, client_id: str, redirect_uri: str, resource: str) -> None:
         value = json.dumps({"approved_at": time.time()}).encode()
-        await self._store.put(CONSENTS_NAMESPACE, _key(subject, client_id, redirect_uri), value, ttl=self.ttl)
+        key = _key(subject, client_id, redirect_uri, resource)
+        await self._store.put(CONSENTS_NAMESPACE, key, value, ttl=self.ttl)
 
-    async def approved(self, subject: str, client_id: str, redirect_uri: str) -> bool:
-        return await self._store.get(CONSENTS_NAMESPACE, _key(subject, client_id, redirect_uri)) is not None
+    async def approved(self, subject: str, client_id: str, redirect_uri: str, resource: str) -> bool:
+        key = _key(subject, client_id, redirect_uri, resource)
+        return await self._store.get(CONSENTS_NAMESPACE, key) is not None
 
-    async def forget(self, subject: str, client_id: str, redirect_uri: str) -> bool:
-        return await self._store.delete(CONSENTS_NAMESPACE, _key(subject, client_id, redirect_uri))
+    async def forget(self, subject: str, client_id: str, redirect_uri: str, resource: str) -> bool:
+        return await self._store.delete(CONSENTS_NAMESPACE, _key(subject, client_id, redirect_uri, resource))
 
 
-def _key(subject: str, client_id: str, redirect_uri: str) -> str:
+def _key(subject: str, client_id: str, redirect_uri: str, resource: str) -> str:
     if is_loopback_http(redirect_uri):
         parts = urlsplit(redirect_uri)
         host = parts.hostname or ""
         host = f"[{host}]" if ":" in host else host
         redirect_uri = urlunsplit((parts.scheme.lower(), host.lower(), parts.path, parts.query, ""))
-    return digest(json.dumps([subject, client_id, redirect_uri])).hex()
+    return digest(json.dumps([subject, client_id, redirect_uri, resource])).hex()
 
 
 async def finish_authorization(
@@ -173,7 +176,9 @@ def consent_endpoint(
                 "approved. Connect again from your application.",
             )
         if decision == "approve":
-            await consents.remember(transaction.subject, transaction.client_id, transaction.redirect_uri)
+            await consents.remember(
+                transaction.subject, transaction.client_id, transaction.redirect_uri, transaction.resource
+            )
             return await finish_authorization(transaction, codes, issuer)
         return error_redirect(
             transaction.redirect_uri,

@@ -1,4 +1,4 @@
-"""Reading `application/x-www-form-urlencoded` bodies and query strings, within bounds.
+"""Reading request bodies, `application/x-www-form-urlencoded` forms and query strings, within bounds.
 
 Every endpoint of the authorization server that takes a form (`/authorize`, the consent
 form, `/token`, `/revoke`) reads it here: the body is read up to `max_body` bytes and no
@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from mcp_front.auth.errors import OAuthError, invalid_request
 
-__all__ = ["DEFAULT_MAX_BODY", "FORM_MEDIA_TYPE", "MAX_FIELDS", "read_query", "read_urlencoded"]
+__all__ = ["DEFAULT_MAX_BODY", "FORM_MEDIA_TYPE", "MAX_FIELDS", "read_body", "read_query", "read_urlencoded"]
 
 DEFAULT_MAX_BODY: Final = 16 * 1024
 """Largest form body or query string the endpoints read, in bytes."""
@@ -39,6 +39,15 @@ async def read_urlencoded(request: Request, *, max_body: int = DEFAULT_MAX_BODY)
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != FORM_MEDIA_TYPE:
         raise invalid_request(f"the body must be {FORM_MEDIA_TYPE}")
+    return _parse(await read_body(request, max_body=max_body))
+
+
+async def read_body(request: Request, *, max_body: int = DEFAULT_MAX_BODY) -> bytes:
+    """The request's body, read up to `max_body` bytes and no further.
+
+    Raises `OAuthError`: 413 past `max_body` (also when `Content-Length` announces more),
+    400 when the client goes away before sending it all.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > max_body):
         raise _too_large()
@@ -50,7 +59,7 @@ async def read_urlencoded(request: Request, *, max_body: int = DEFAULT_MAX_BODY)
                 raise _too_large()
     except ClientDisconnect:
         raise invalid_request("request body incomplete") from None
-    return _parse(bytes(body))
+    return bytes(body)
 
 
 def read_query(request: Request, *, max_length: int = DEFAULT_MAX_BODY) -> list[tuple[str, str]]:

@@ -81,7 +81,9 @@ class AccessPolicy:
                     False, f"The email address {email} is not verified at your identity provider."
                 )
         if self.allowed_domains or self.allowed_emails:
-            domain = email.rpartition("@")[2]
+            local, at, domain = email.rpartition("@")
+            # Without a local part there is no address, whatever the provider calls it.
+            domain = domain if at and local else ""
             if domain not in self.allowed_domains and email not in self.allowed_emails:
                 return SignInDecision(False, f"{email} is not a member of this organisation.")
         if self.allowed_orgs and not _lowered(identity.orgs) & self.allowed_orgs:

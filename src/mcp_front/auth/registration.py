@@ -23,13 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mcp_front.auth.client_store import StoredClients, TooManyClients
+from mcp_front.auth.errors import OAuthError
+from mcp_front.auth.forms import read_body
 from mcp_front.auth.redirect_uris import (
     MAX_URI_LENGTH,
     InvalidRedirectUri,
     RedirectUriRules,
     check_redirect_uri,
 )
-from mcp_front.rate_limit import RateLimit, RateLimiter, address_key
+from mcp_front.rate_limit import RateLimit, RateLimiter, address_key, network_key
 from mcp_front.text import BIDI_CONTROLS, escaped, is_plain
 
 __all__ = [
@@ -56,7 +58,7 @@ MAX_REDIRECT_URIS: Final = 20
 MAX_NAME_LENGTH: Final = 200
 MAX_CONTACTS: Final = 5
 MAX_TEXT_LENGTH: Final = 200
-MAX_STORED_BYTES: Final = 16 * 1024
+MAX_STORED_BYTES: Final = 8 * 1024
 """Largest client record kept, once unsupported metadata is dropped."""
 
 # What a registration may say that this server keeps; every other member is dropped.
@@ -166,6 +168,8 @@ def validate_client_metadata(
     body["response_types"] = ["code"]
 
     method = given.get("token_endpoint_auth_method")
+    if method is not None and not isinstance(method, str):
+        raise _metadata_error("token_endpoint_auth_method must be a string")
     if method is None:
         method = DEFAULT_AUTH_METHOD if DEFAULT_AUTH_METHOD in allowed_auth_methods else "none"
     if method not in allowed_auth_methods:
@@ -176,7 +180,7 @@ def validate_client_metadata(
     body["token_endpoint_auth_method"] = method
 
     application_type = given.get("application_type", "native")
-    if application_type not in ("web", "native"):
+    if not isinstance(application_type, str) or application_type not in ("web", "native"):
         raise _metadata_error('application_type must be "web" or "native"')
     body["application_type"] = application_type
 
@@ -217,10 +221,13 @@ class NewClientBudget:
 
     The overall budget is what bounds the storage. Each address's first
     `RESERVED_PER_ADDRESS` new clients do not draw on it, so a few addresses that use it up
-    cannot keep everyone else from registering.
+    cannot keep everyone else from registering; nor do a network's first
+    `RESERVED_PER_NETWORK` (an IPv4 /24, an IPv6 /48), so that holding many addresses of
+    one network does not multiply the reserve.
     """
 
     RESERVED_PER_ADDRESS: Final = RateLimit(5, timedelta(hours=1))
+    RESERVED_PER_NETWORK: Final = RateLimit(20, timedelta(hours=1))
 
     def __init__(
         self, limiter: RateLimiter, *, per_address: RateLimit | None, overall: RateLimit | None
@@ -237,23 +244,12 @@ class NewClientBudget:
                 return wait
         if self._overall is None:
             return 0.0
-        if await self._limiter.acquire(f"new-clients-reserved:{address}", self.RESERVED_PER_ADDRESS) == 0:
-            return 0.0
+        reserved = await self._limiter.acquire(f"new-clients-reserved:{address}", self.RESERVED_PER_ADDRESS)
+        if reserved == 0:
+            network = f"new-clients-reserved-network:{network_key(address)}"
+            if await self._limiter.acquire(network, self.RESERVED_PER_NETWORK) == 0:
+                return 0.0
         return await self._limiter.acquire("new-clients-overall", self._overall)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def registration_endpoint(
@@ -277,10 +273,13 @@ def registration_endpoint(
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type != "application/json":
             return _metadata_error("the registration request must be application/json").response()
-        body = await _read_limited(request, MAX_REGISTRATION_BYTES)
-        if body is None:
-            error = _metadata_error(f"the registration request exceeds {MAX_REGISTRATION_BYTES} bytes")
-            return error.response(413)
+        try:
+            body = await read_body(request, max_body=MAX_REGISTRATION_BYTES)
+        except OAuthError as unread:
+            if unread.status == 413:
+                error = _metadata_error(f"the registration request exceeds {MAX_REGISTRATION_BYTES} bytes")
+                return error.response(413)
+            return _metadata_error(unread.description).response()
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):

@@ -102,6 +102,10 @@ class ResourceGuard:
         self._failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # No endpoint of a service speaks WebSocket: refuse rather than pass it on unguarded.
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -112,13 +116,14 @@ class ResourceGuard:
         elif "authorization" not in headers:
             principal = None
         else:
-            # Only a wrong static credential counts: it may be a guess. An access token of the
-            # gateway's (a JWT) cannot be guessed, and an expired one is refreshed, not retried.
-            counted = self._failures is not None and self._credentials is not None
-            counted = counted and not _looks_like_access_token(headers["authorization"])
-            retry = await self._failures.retry_after(scope) if counted and self._failures else 0.0
+            # A wrong static credential may be a guess, and counts; past the limit no static
+            # credential is even checked. One of the gateway's own access tokens cannot be
+            # guessed, is always checked, and an expired one is refreshed, not counted.
+            guarded = self._failures is not None and self._credentials is not None
+            retry = await self._failures.retry_after(scope) if guarded and self._failures else 0.0
             principal = await self.authenticate(headers, static=retry <= 0)
-            if principal is None and counted and self._failures is not None:
+            guessed = principal is None and not self._signed_here(headers["authorization"])
+            if guessed and guarded and self._failures is not None:
                 await self._failures.count(scope)
                 if retry > 0:
                     await _too_many_failures(send, retry)
@@ -145,6 +150,12 @@ class ResourceGuard:
         if self._oauth is not None and scheme.lower() == "bearer" and token.strip():
             return await self._oauth.verifier.verify(token.strip(), self._oauth.resource)
         return None
+
+    def _signed_here(self, authorization: str) -> bool:
+        scheme, _, token = authorization.partition(" ")
+        if self._oauth is None or scheme.lower() != "bearer":
+            return False
+        return self._oauth.verifier.signed_here(token.strip())
 
     def _schemes(self) -> list[str]:
         schemes = list(self._credentials.schemes) if self._credentials is not None else []
@@ -188,11 +199,6 @@ class ResourceGuard:
         ]
         await send({"type": "http.response.start", "status": 401, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
-
-
-def _looks_like_access_token(authorization: str) -> bool:
-    scheme, _, token = authorization.partition(" ")
-    return scheme.lower() == "bearer" and token.strip().count(".") == 2
 
 
 def _endpoint_of(scope: Scope) -> str:

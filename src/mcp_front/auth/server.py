@@ -65,8 +65,8 @@ class _UsageTrackingClients:
     def __init__(self, clients: StoredClients) -> None:
         self._clients = clients
 
-    async def get(self, client_id: str) -> OAuthClientInformationFull | None:
-        return await self._clients.get(client_id)
+    async def get(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull | None:
+        return await self._clients.get(client_id, requester=requester)
 
     async def authenticate(
         self, client_id: str, client_secret: str | None
@@ -111,7 +111,7 @@ class AuthorizationServer:
             redirect_rules=self.redirect_rules,
             limiter=self.limiter,
             fetches=_limit(self.rate_limits.client_metadata_fetches),
-            fetches_per_host=_limit(self.rate_limits.client_metadata_fetches_per_host),
+            fetches_per_requester=_limit(self.rate_limits.client_metadata_fetches_per_address),
         )
         self.clients = StoredClients(store, metadata_documents=documents)
         self.codes = AuthorizationCodes(store)

@@ -140,11 +140,13 @@ def _url_component(name: str, text: str) -> str:
 
 
 def _path_component(name: str, text: str) -> str:
+    # "." and ".." are dot segments, which URL normalisation resolves; a server behind may
+    # decode "%2E%2E", "%2F" or "%5C" and resolve them too, so that the request would reach
+    # another endpoint: no encoding of them is safe, in the value or in any part of it.
     if text and text.strip(".") == "":
-        # "." and ".." are dot segments, which URL normalisation resolves (and a server
-        # behind may decode "%2E%2E" and resolve it too), so that the request would reach
-        # another endpoint: no encoding of them is safe.
         raise ArgumentRefused(f'argument "{name}" is only dots, which would name another path')
+    if any(part and part.strip(".") == "" for part in text.replace("\\", "/").split("/")):
+        raise ArgumentRefused(f'argument "{name}" holds a "." or ".." segment, which would name another path')
     return _url_component(name, text)
 
 

@@ -164,3 +164,23 @@ async def test_rotating_the_keys_forgets_remembered_tokens() -> None:
     assert await verifier.verify(token, f"{BASE}/linear") is not None
     issuer.keys = SigningKeys(SigningKey.generate())
     assert await verifier.verify(token, f"{BASE}/linear") is None
+
+
+async def test_a_websocket_is_refused_not_passed_on_unguarded() -> None:
+    reached: list[str] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        reached.append(str(scope["type"]))
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    guard_ = ResourceGuard(app, service="linear", credentials=None)  # type: ignore[arg-type]
+    await guard_({"type": "websocket", "path": "/linear/mcp", "headers": []}, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert reached == []

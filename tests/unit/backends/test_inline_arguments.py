@@ -109,7 +109,7 @@ class TestHttp:
     @pytest.mark.parametrize(
         ("value", "encoded"),
         [
-            ("a/../../admin", "a%2F..%2F..%2Fadmin"),
+            ("a/b/c", "a%2Fb%2Fc"),
             ("x?admin=1", "x%3Fadmin%3D1"),
             ("x&y=2#frag", "x%26y%3D2%23frag"),
             ("über space", "%C3%BCber%20space"),
@@ -210,6 +210,15 @@ class TestDotSegments:
             http_url("https://api.example.com/v1/users/{{id}}/profile", {"id": value})
         with pytest.raises(ArgumentRefused):
             http_url("https://api.example.com/v1/users/x{{id}}", {"id": value})
+
+    @pytest.mark.parametrize("value", ["a/../b", "../admin", "x/./y", "..\\admin", "a\\..\\b", "x/.../y"])
+    def test_a_path_value_holding_a_dot_segment_is_refused(self, value: str) -> None:
+        """A server that decodes %2F or %5C before resolving dot segments would climb."""
+        with pytest.raises(ArgumentRefused, match=r'holds a "\." or "\.\." segment'):
+            http_url("https://api.example.com/v1/users/{{id}}", {"id": value})
+        assert http_url("https://api.example.com/v1/find?q={{id}}", {"id": value}).startswith(
+            "https://api.example.com/v1/find?q="
+        )
 
     @pytest.mark.parametrize("value", [".", ".."])
     def test_a_query_value_of_only_dots_is_data(self, value: str) -> None:

@@ -197,6 +197,16 @@ class TokenIssuer:
             raise InvalidToken(InvalidTokenReason.MALFORMED, "token cannot be decoded") from None
         return self._check_claims(claims, audience)
 
+    def signed_here(self, token: str) -> bool:
+        """Whether `token` claims to be one of this issuer's access tokens (its header names
+        an access-token type, an allowed algorithm and one of the keys), signature unchecked:
+        cheap, to tell an expired token of ours from a guessed credential."""
+        try:
+            self._check_header(token)
+        except InvalidToken:
+            return False
+        return True
+
     def _check_header(self, token: str) -> tuple[str, PublicKey]:
         if not isinstance(token, str) or token.count(".") != 2:
             raise InvalidToken(InvalidTokenReason.MALFORMED, "not a compact JWS")

@@ -54,9 +54,11 @@ class RateLimitsConfig(ConfigModel):
     the address's static credentials are not checked at all until it has slowed down (the
     gateway's own OAuth tokens still are: they cannot be guessed)."""
     client_metadata_fetches: RateLimitRule | None = _rule(120, _MINUTE)
-    """Client metadata documents fetched, all hosts together (a document is cached)."""
-    client_metadata_fetches_per_host: RateLimitRule | None = _rule(10, _MINUTE)
-    """Client metadata documents fetched from one host."""
+    """Client metadata documents fetched for everyone together (a document is cached). Only
+    fetches from addresses that passed the check count, and each address's first three a
+    minute do not, so a few addresses cannot use it up for everyone."""
+    client_metadata_fetches_per_address: RateLimitRule | None = _rule(20, _MINUTE)
+    """Client metadata documents one address can make the gateway fetch."""
 
 
 def check_proxy_address(value: str) -> str:

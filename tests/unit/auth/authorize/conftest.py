@@ -67,7 +67,7 @@ class FakeClients:
     def __init__(self, *clients: OAuthClientInformationFull) -> None:
         self.clients = {c.client_id: c for c in clients if c.client_id}
 
-    async def get(self, client_id: str) -> OAuthClientInformationFull | None:
+    async def get(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull | None:
         return self.clients.get(client_id)
 
     async def authenticate(
@@ -120,10 +120,12 @@ class Gateway:
         return await self.http.get("/oauth/callback", params={"state": state, "code": "good-code", **params})
 
 
-def refusal_of(response: httpx2.Response, redirect_uri: str = APP_REDIRECT) -> dict[str, str]:
+def refusal_of(
+    response: httpx2.Response, redirect_uri: str = APP_REDIRECT, *, status: int | None = None
+) -> dict[str, str]:
     """The error an untrusted client's refused request carries: a page (never a redirect)
     whose one link returns the user to `redirect_uri` with the error."""
-    assert response.status_code == 400, response.text
+    assert response.status_code in ((status,) if status else (400, 403)), response.text
     assert "location" not in response.headers
     assert response.headers["content-type"].startswith("text/html")
     links = re.findall(r'<a href="([^"]+)"', response.text)

@@ -11,10 +11,13 @@ from mcp_front.auth.policy import AccessPolicy
 from mcp_front.auth.transactions import LoginCookie
 from mcp_front.idp.base import Identity, IdentityProviderError
 
-from .conftest import APP_REDIRECT, CHALLENGE, ISSUER, RESOURCE, Gateway, open_gateway, query_of
+from .conftest import APP_REDIRECT, CHALLENGE, ISSUER, RESOURCE, Gateway, open_gateway, query_of, refusal_of
 
 
 def client_query(response: httpx2.Response, redirect: str = APP_REDIRECT) -> dict[str, str]:
+    """What reaches the client: at once for a trusted one, through a page's link otherwise."""
+    if redirect == APP_REDIRECT:
+        return refusal_of(response)
     assert response.status_code == 302, response.text
     assert response.headers["location"].startswith(redirect + "?")
     return query_of(response.headers["location"])
@@ -83,20 +86,32 @@ async def test_hosted_domain_mismatch_is_access_denied(gw: Gateway) -> None:
     assert client_query(await gw.callback(state))["error"] == "access_denied"
 
 
-async def test_policy_denial_is_access_denied_with_the_reason(gw: Gateway) -> None:
+async def test_policy_denial_tells_the_user_why_and_the_client_only_that(gw: Gateway) -> None:
     state = await gw.sign_in()
     gw.idp.identity = Identity(subject="mallory", email="mallory@elsewhere.org", email_verified=True)
-    query = client_query(await gw.callback(state))
+    response = await gw.callback(state)
+    assert response.status_code == 403
+    assert "mallory@elsewhere.org is not a member of this organisation." in response.text
+    query = client_query(response)
     assert query["error"] == "access_denied"
-    assert query["error_description"] == "mallory@elsewhere.org is not a member of this organisation."
+    assert query["error_description"] == "The user may not sign in to this gateway."
+    assert "mallory" not in str(query)
+
+
+async def test_a_trusted_client_hears_of_a_refusal_at_once(gw: Gateway) -> None:
+    state = await gw.sign_in(client_id="trusted", redirect_uri="https://trusted.example.com/cb")
+    gw.idp.identity = Identity(subject="mallory", email="mallory@elsewhere.org", email_verified=True)
+    query = client_query(await gw.callback(state), "https://trusted.example.com/cb")
+    assert query["error"] == "access_denied"
+    assert "mallory" not in query["error_description"]
 
 
 async def test_unverified_email_is_access_denied(gw: Gateway) -> None:
     state = await gw.sign_in()
     gw.idp.identity = Identity(subject="x", email="x@example.com", email_verified=False)
-    query = client_query(await gw.callback(state))
-    assert query["error"] == "access_denied"
-    assert "not verified" in query["error_description"]
+    response = await gw.callback(state)
+    assert "not verified" in response.text
+    assert client_query(response)["error"] == "access_denied"
 
 
 async def test_trusted_client_gets_a_code_without_consent(gw: Gateway) -> None:

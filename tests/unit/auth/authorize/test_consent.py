@@ -171,3 +171,12 @@ async def test_deny_sends_access_denied(gw: Gateway) -> None:
     assert query["iss"] == ISSUER
     assert "code" not in query
     assert (await consent_page(gw)).status_code == 200  # not remembered
+
+
+async def test_an_approval_is_for_one_service_only(gw: Gateway) -> None:
+    """Approving a client for one service is not approving it for another: each asks."""
+    await answer(gw, form_fields(await consent_page(gw)))
+    remembered = await gw.callback(await gw.sign_in(state="again"))
+    assert remembered.status_code == 302
+    other = await consent_page(gw, resource=f"{ISSUER}/notion")
+    assert "notion" in other.text

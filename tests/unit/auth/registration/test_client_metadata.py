@@ -12,6 +12,7 @@ import httpx2
 import pytest
 
 from mcp_front.auth.client_metadata import (
+    RESERVED_PER_REQUESTER,
     ClientMetadataDocuments,
     ClientMetadataError,
     check_address,
@@ -83,37 +84,56 @@ async def test_fetch_validate_and_cache(server: DocumentServer, http: httpx2.Asy
     assert server.hits["/oauth/client.json"] == 2
 
 
-async def test_fetches_are_rate_limited_per_host_and_overall(
+async def test_fetches_are_limited_per_requester_and_for_everyone(
     server: DocumentServer, http: httpx2.AsyncClient
 ) -> None:
     clock = FakeClock()
-    limiter = MemoryRateLimiter(clock=clock)
-    per_minute = RateLimit(2, timedelta(minutes=1))
-    documents = documents_for(
-        http,
-        clock,
-        limiter=limiter,
-        fetches_per_host=per_minute,
-        fetches=RateLimit(100, timedelta(minutes=1)),
-    )
     urls = [
         server.serve_document(
             f"/c{n}.json", document(server.url(f"/c{n}.json")), {"cache-control": "max-age=1"}
         )
-        for n in range(3)
+        for n in range(12)
     ]
-    assert await documents.get(urls[0]) is not None
-    assert await documents.get(urls[1]) is not None
-    with pytest.raises(ClientMetadataError, match="too many document fetches"):
-        await documents.fetch(urls[2])
-    assert server.hits.get("/c2.json", 0) == 0
-    clock.now += 60
-    assert await documents.get(urls[2]) is not None
-    overall = documents_for(
-        http, clock, limiter=MemoryRateLimiter(clock=clock), fetches=RateLimit(1, timedelta(minutes=1))
+    per_requester = documents_for(
+        http,
+        clock,
+        limiter=MemoryRateLimiter(clock=clock),
+        fetches_per_requester=RateLimit(2, timedelta(minutes=1)),
     )
-    assert await overall.get(urls[0]) is not None
-    assert await overall.get(urls[1]) is None
+    assert await per_requester.get(urls[0], requester="198.51.100.1") is not None
+    assert await per_requester.get(urls[1], requester="198.51.100.1") is not None
+    with pytest.raises(ClientMetadataError, match="too many document fetches"):
+        await per_requester.fetch(urls[2], requester="198.51.100.1")
+    assert server.hits.get("/c2.json", 0) == 0
+    # Someone else is not held back by that requester, and the limit refills.
+    assert await per_requester.get(urls[2], requester="192.0.2.9") is not None
+    clock.now += 60
+    assert await per_requester.get(urls[3], requester="198.51.100.1") is not None
+
+    everyone = documents_for(
+        http, clock, limiter=MemoryRateLimiter(clock=clock), fetches=RateLimit(2, timedelta(minutes=1))
+    )
+    reserved = RESERVED_PER_REQUESTER.requests
+    # One requester takes its reserve and the whole shared budget...
+    found = [await everyone.get(urls[4 + n % 8], requester="203.0.113.5") for n in range(reserved + 3)]
+    assert [client is not None for client in found] == [True] * (reserved + 2) + [False]
+    # ...and a newcomer still gets its first fetches from its reserve.
+    assert await everyone.get(urls[11], requester="203.0.113.99") is not None
+
+
+async def test_a_refused_address_draws_nothing_from_the_budget_of_everyone(http: httpx2.AsyncClient) -> None:
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(clock=clock)
+    budget = RateLimit(1, timedelta(minutes=1))
+
+    async def private(host: str, port: int) -> list[str]:
+        return ["10.0.0.7"]
+
+    documents = ClientMetadataDocuments(http, clock=clock, limiter=limiter, fetches=budget, resolver=private)
+    for n in range(5):
+        with pytest.raises(ClientMetadataError, match="not public"):
+            await documents.fetch(f"https://internal.example/c{n}.json")
+    assert await limiter.wait("metadata-fetches", budget) == 0
 
 
 async def test_cache_lifetime_is_bounded(server: DocumentServer, http: httpx2.AsyncClient) -> None:
@@ -332,6 +352,8 @@ def test_private_allowed_when_configured() -> None:
         ("https://user@client.example/meta.json", "credentials"),
         ("https://client.example:99999/meta.json", "port"),
         ("https://client.example/a b", "whitespace"),
+        ("https://a\uff0f\u202eFORGED/x", "ASCII"),
+        ("https://[::1/x", "not a valid URL"),
     ],
 )
 def test_client_id_url_form(url: str, needle: str) -> None:

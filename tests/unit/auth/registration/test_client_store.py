@@ -224,7 +224,7 @@ class FakeDocuments:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    async def get(self, client_id: str) -> OAuthClientInformationFull | None:
+    async def get(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull | None:
         self.asked.append(client_id)
         return OAuthClientInformationFull(
             client_id=client_id, redirect_uris=["http://localhost/cb"], token_endpoint_auth_method="none"

@@ -206,3 +206,17 @@ async def test_a_few_addresses_cannot_use_up_the_overall_budget_for_everyone() -
     from mcp_front.rate_limit import address_key
 
     assert address_key("2001:db8::1") == address_key("2001:db8::ffff") == "2001:db8::/64"
+
+
+async def test_holding_many_addresses_of_one_network_does_not_multiply_the_reserve() -> None:
+    from mcp_front.rate_limit import address_key
+
+    limiter = MemoryRateLimiter(clock=FakeClock())
+    budget = NewClientBudget(
+        limiter, per_address=RateLimit(100, timedelta(hours=1)), overall=RateLimit(10, timedelta(hours=1))
+    )
+    admitted = 0
+    for n in range(40):  # forty /64s of one /48, as a tunnel broker hands out
+        address = address_key(f"2001:db8:7:{n:x}::1")
+        admitted += sum([await budget.admit(address) == 0 for _ in range(7)])
+    assert admitted == NewClientBudget.RESERVED_PER_NETWORK.requests + 10

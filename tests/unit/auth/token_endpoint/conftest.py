@@ -65,7 +65,7 @@ class FakeClients:
         if secret is not None:
             self.secrets[client_id] = secret
 
-    async def get(self, client_id: str) -> OAuthClientInformationFull | None:
+    async def get(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull | None:
         return self.clients.get(client_id)
 
     async def authenticate(
