@@ -291,11 +291,14 @@ class TestHttpTools:
             },
         )  # fmt: skip
         upstream = mocked.open("tools", server(update), ALICE, ignore)
-        await call(upstream, "update", {"id": "../admin?x=1", "limit": 3})
+        climbing = await call(upstream, "update", {"id": "../admin?x=1", "limit": 3})
+        assert climbing["isError"] is True
+        assert seen == []
+        await call(upstream, "update", {"id": "a/admin?x=1", "limit": 3})
         request = seen[0]
-        assert request.url.raw_path == b"/items/..%2Fadmin%3Fx%3D1"
-        assert request.headers["x-item"] == "item-../admin?x=1"
-        assert json.loads(request.content) == {"limit": 3, "note": "for ../admin?x=1"}
+        assert request.url.raw_path == b"/items/a%2Fadmin%3Fx%3D1"
+        assert request.headers["x-item"] == "item-a/admin?x=1"
+        assert json.loads(request.content) == {"limit": 3, "note": "for a/admin?x=1"}
         result = await call(upstream, "update", {"id": "a\r\nX-Admin: yes", "limit": 3})
         assert result["isError"] is True
         assert 'argument "id" contains a line break' in text(result)
