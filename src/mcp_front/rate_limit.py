@@ -12,6 +12,7 @@ since a single host is routinely given a whole /64.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections import OrderedDict
@@ -95,6 +96,7 @@ class MemoryRateLimiter:
         return 0.0
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(host: str | None) -> str:
     """Who a request counts against: its IPv4 address, or its IPv6 address's /64.
 

@@ -18,8 +18,12 @@ _MAX_LENGTH: Final = 512
 
 
 def is_plain(text: str) -> bool:
-    """Whether `text` is printable and has no bidirectional control: safe to show as it is."""
-    return text.isprintable() and not BIDI_CONTROLS.intersection(text)
+    """Whether `text` is printable and has no bidirectional control: safe to show as it is.
+
+    Every bidirectional control is of Unicode category Cf, which `str.isprintable` already
+    refuses, so one C-level scan decides.
+    """
+    return text.isprintable()
 
 
 def escaped(value: object, *, limit: int | None = _MAX_LENGTH) -> str:

@@ -27,14 +27,15 @@ def matches_any(candidate: bytes, digests: list[bytes]) -> int | None:
 
 
 def fingerprint(secret: str) -> bytes:
-    """A keyed digest of a configured secret (a static token, a user name and password).
+    """A keyed digest (keyed BLAKE2b, a MAC) of a configured secret (a static token, a user
+    name and password).
 
     The key is random and lives only in this process, so a fingerprint means nothing
     outside it, and checking a low-entropy password costs one HMAC rather than a slow
     hash: the secret is in the configuration this process already holds, so a slow hash
     would protect nothing, and would let anyone sending wrong passwords burn the CPU.
     """
-    return hmac.digest(_PROCESS_KEY, secret.encode(), "sha256")
+    return hashlib.blake2b(secret.encode(), key=_PROCESS_KEY, digest_size=32).digest()
 
 
 _PROCESS_KEY = secrets.token_bytes(32)
