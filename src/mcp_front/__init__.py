@@ -5,11 +5,11 @@ from mcp_front.app import create_app
 from mcp_front.audit import AuditEvent, AuditLog
 from mcp_front.auth import ANONYMOUS, Principal, ResourceGuard, StaticCredentials
 from mcp_front.auth.audience import AudienceValidator
-from mcp_front.auth.policy import AccessPolicy
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_policy import ServiceAccess
+from mcp_front.auth.sign_in_policy import SignInPolicy
 from mcp_front.auth.tokens import SigningKey, SigningKeys, TokenIssuer
-from mcp_front.backends import BackendError, MessageSink, Upstream
+from mcp_front.backends import BackendError, BackendFactory, MessageSink, Upstream, UpstreamOpener
 from mcp_front.backends.aggregate import AggregateRegistry
 from mcp_front.backends.inline import InlineToolRegistry
 from mcp_front.backends.sse import SSEForwarder
@@ -24,6 +24,7 @@ from mcp_front.config import (
     load_config,
 )
 from mcp_front.crypto import Keyring
+from mcp_front.errors import MCPFrontError
 from mcp_front.gateway import Gateway, GatewayError
 from mcp_front.idp import (
     AzureProvider,
@@ -39,7 +40,6 @@ from mcp_front.transports.session import FrontSession, SessionRegistry
 
 __all__ = [
     "ANONYMOUS",
-    "AccessPolicy",
     "AggregateRegistry",
     "AudienceValidator",
     "AuditEvent",
@@ -47,6 +47,7 @@ __all__ = [
     "AuthorizationServer",
     "AzureProvider",
     "BackendError",
+    "BackendFactory",
     "ConfigError",
     "FrontSession",
     "Gateway",
@@ -59,6 +60,7 @@ __all__ = [
     "IdentityProviderError",
     "InlineToolRegistry",
     "Keyring",
+    "MCPFrontError",
     "MemoryStore",
     "MessageSink",
     "OIDCProvider",
@@ -71,6 +73,7 @@ __all__ = [
     "ServiceAccess",
     "ServicePolicy",
     "SessionRegistry",
+    "SignInPolicy",
     "SigningKey",
     "SigningKeys",
     "StaticCredentials",
@@ -81,6 +84,7 @@ __all__ = [
     "StreamableHTTPForwarder",
     "TokenIssuer",
     "Upstream",
+    "UpstreamOpener",
     "__version__",
     "create_app",
     "load_config",

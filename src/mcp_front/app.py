@@ -22,9 +22,10 @@ from mcp_front.config import GatewayConfig, load_config
 from mcp_front.gateway import Gateway
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.logs import AccessLogMiddleware
+from mcp_front.protocol import jsonrpc
 from mcp_front.storage import Store
 from mcp_front.text import escaped
-from mcp_front.transports import http, jsonrpc
+from mcp_front.transports import http
 
 logger = logging.getLogger("mcp_front.app")
 

@@ -25,6 +25,7 @@ from typing import IO, Any, Final, Literal, TypeAlias
 
 from mcp_front.auth.principal import Principal
 from mcp_front.config import AuditConfig
+from mcp_front.errors import MCPFrontError
 
 AuditEventKind: TypeAlias = Literal["tool_call", "denied"]
 AuditOutcome: TypeAlias = Literal["ok", "tool_error", "error", "denied", "cancelled"]
@@ -117,7 +118,7 @@ class AuditEvent:
         return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=True)
 
 
-class AuditLogError(Exception):
+class AuditLogError(MCPFrontError):
     """The audit file cannot be opened; the message names the setting and the fix."""
 
 

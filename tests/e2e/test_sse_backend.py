@@ -25,8 +25,8 @@ def everything_sse(tmp_path: Path) -> Iterator[str]:
 
 async def test_everything_server_through_the_forwarder(everything_sse: str) -> None:
     server = ServerConfig.model_validate({"transportType": "sse", "url": everything_sse, "timeout": "20s"})
-    async with SSEForwarder().run() as forwarder:
-        upstream = await forwarder.open("everything", server, Principal(subject="u-1"), Inbox())
+    async with SSEForwarder({"everything": server}).run() as forwarder:
+        upstream = await forwarder.open("everything", Principal(subject="u-1"), Inbox())
         init = await upstream.request(initialize_message(1), Inbox())
         assert init["id"] == 1
         assert "result" in init

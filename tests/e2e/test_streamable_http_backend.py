@@ -12,7 +12,7 @@ import pytest
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.config import ServerConfig
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol.jsonrpc import Message
 from tests.support.everything import everything_server
 from tests.support.raw import initialize_message
 from tests.support.sinks import Inbox
@@ -37,8 +37,8 @@ async def test_everything_server_through_the_forwarder(everything_http: str) -> 
     server = ServerConfig.model_validate(
         {"transportType": "streamable-http", "url": everything_http, "timeout": "20s"}
     )
-    async with StreamableHTTPForwarder().run() as forwarder:
-        upstream = forwarder.open("everything", server, Principal(subject="u-1"), Inbox())
+    async with StreamableHTTPForwarder({"everything": server}).run() as forwarder:
+        upstream = await forwarder.open("everything", Principal(subject="u-1"), Inbox())
         init = await upstream.request(initialize_message(1), Inbox())
         assert init["id"] == 1
         assert "result" in init

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol.jsonrpc import Message
 
 
 class Inbox:

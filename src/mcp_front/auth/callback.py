@@ -4,7 +4,7 @@ The transaction is taken by the `state` the identity provider echoes (so a callb
 once), and must come from the browser that started it (the login cookie; otherwise the
 request is a login CSRF attempt and stops at an error page). Then, in order: an `error`
 from the identity provider, a failed code exchange or ID-token check, and a refusal by the
-`AccessPolicy` each send the user back to the client with `access_denied` or
+`SignInPolicy` each send the user back to the client with `access_denied` or
 `server_error` and a sentence a person understands: at once for a trusted client, through
 a page with a link back for any other. A user who may sign in gets a code
 straight away when the client is trusted or already approved, and the consent page
@@ -25,7 +25,7 @@ from mcp_front.auth.authorize import error_redirect
 from mcp_front.auth.clients import RegisteredClients
 from mcp_front.auth.codes import AuthorizationCodes
 from mcp_front.auth.consent import CONSENT_PATH, Consents, finish_authorization, show_consent
-from mcp_front.auth.policy import AccessPolicy
+from mcp_front.auth.sign_in_policy import SignInPolicy
 from mcp_front.auth.transactions import LoginCookie, Transactions
 from mcp_front.idp.base import IdentityProvider, IdentityProviderError
 from mcp_front.storage import Store
@@ -46,7 +46,7 @@ def callback_endpoint(
     *,
     store: Store,
     idp: IdentityProvider,
-    policy: AccessPolicy,
+    policy: SignInPolicy,
     codes: AuthorizationCodes,
     consents: Consents,
     trusted_clients: frozenset[str],

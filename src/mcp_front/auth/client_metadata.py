@@ -39,7 +39,8 @@ import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 
 from mcp_front.auth.redirect_uris import RedirectUriRules
-from mcp_front.auth.registration import RegistrationError, validate_client_metadata
+from mcp_front.auth.rfc7591 import RegistrationError, validate_client_metadata
+from mcp_front.errors import MCPFrontError
 from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter
 from mcp_front.storage import Clock
 from mcp_front.text import escaped
@@ -65,7 +66,7 @@ RESERVED_PER_REQUESTER: Final = RateLimit(3, timedelta(minutes=1))
 """Fetches each requester may make without drawing on the budget of everyone."""
 
 
-class ClientMetadataError(Exception):
+class ClientMetadataError(MCPFrontError):
     """The document at a client-id URL could not be fetched or is not acceptable."""
 
 

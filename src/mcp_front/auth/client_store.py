@@ -27,19 +27,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
 
 from mcp_front.crypto import digest, matches_any, random_token
+from mcp_front.errors import MCPFrontError
 from mcp_front.storage import Clock, Store
-
-if TYPE_CHECKING:
-    from mcp_front.auth.client_metadata import ClientMetadataDocuments
 
 __all__ = [
     "CLIENTS_NAMESPACE",
     "REGISTRATIONS_NAMESPACE",
+    "MetadataDocuments",
     "NewClientAdmission",
     "RegistrationResult",
     "StoredClients",
@@ -56,7 +55,7 @@ NewClientAdmission = Callable[[], Awaitable[float]]
 """Asked before a client is created: 0 to go ahead, else the seconds to wait."""
 
 
-class TooManyClients(Exception):
+class TooManyClients(MCPFrontError):
     """A new client was not admitted; `retry_after` says when one may be."""
 
     def __init__(self, retry_after: float) -> None:
@@ -114,6 +113,14 @@ def _encode(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
 
 
+class MetadataDocuments(Protocol):
+    """Clients identified by the URL of their metadata document (`client_metadata`)."""
+
+    async def get(self, client_id: str, *, requester: str | None = None) -> OAuthClientInformationFull | None:
+        """The client the document at `client_id` describes, or `None`."""
+        ...
+
+
 class StoredClients:
     """Registers, finds and authenticates OAuth clients, persisting them through a `Store`.
 
@@ -127,7 +134,7 @@ class StoredClients:
         *,
         unused_client_ttl: timedelta = timedelta(days=1),
         clock: Clock = time.time,
-        metadata_documents: ClientMetadataDocuments | None = None,
+        metadata_documents: MetadataDocuments | None = None,
     ) -> None:
         if unused_client_ttl.total_seconds() <= 0:
             raise ValueError("unused_client_ttl must be positive")

@@ -13,6 +13,8 @@ from types import MappingProxyType
 
 from starlette.responses import JSONResponse
 
+from mcp_front.errors import MCPFrontError
+
 __all__ = [
     "NO_STORE",
     "OAuthError",
@@ -31,7 +33,7 @@ NO_STORE: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pr
 _MAX_DESCRIPTION = 200
 
 
-class OAuthError(Exception):
+class OAuthError(MCPFrontError):
     """An OAuth error response: `error` code, human-readable `description`, HTTP `status`."""
 
     __slots__ = ("description", "error", "headers", "status")

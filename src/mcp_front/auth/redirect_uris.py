@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AnyUrl, ConfigDict, TypeAdapter, ValidationError
 
+from mcp_front.errors import MCPFrontError
 from mcp_front.text import BIDI_CONTROLS
 
 __all__ = [
@@ -45,7 +46,7 @@ _LOOPBACK_URI: Final = re.compile(
 )
 
 
-class InvalidRedirectUri(ValueError):
+class InvalidRedirectUri(MCPFrontError, ValueError):
     """A redirect URI that cannot be registered; the message says why, for the client."""
 
 

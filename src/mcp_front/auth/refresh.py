@@ -45,6 +45,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mcp_front.crypto import digest, random_token
+from mcp_front.errors import MCPFrontError
 from mcp_front.storage import Store
 
 __all__ = [
@@ -110,7 +111,7 @@ class RefreshRefusal(enum.StrEnum):
     CONFLICT = "conflict"
 
 
-class InvalidRefreshToken(Exception):
+class InvalidRefreshToken(MCPFrontError):
     """A refresh token was refused; `reason` says why. Never carries the token."""
 
     def __init__(self, reason: RefreshRefusal) -> None:

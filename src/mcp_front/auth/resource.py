@@ -134,6 +134,16 @@ class ResourceGuard:
         scope["user"] = principal
         await self.app(scope, receive, send)
 
+    def admits(self, principal: Principal) -> bool:
+        """Whether this guard would let in `principal`, proven at another guard (an aggregate's,
+        in front of this service): anyone when the service is open, a signed-in user when it
+        takes the gateway's access tokens, and a caller with one of its static credentials."""
+        if self._credentials is None and self._oauth is None:
+            return True
+        if principal.kind == "user" and self._oauth is not None:
+            return True
+        return self._credentials is not None and self._credentials.admits(principal)
+
     async def authenticate(self, headers: Headers, *, static: bool = True) -> Principal | None:
         """The caller the request's `Authorization` proves; with `static` False, only the
         gateway's own access tokens are checked, never a static credential."""

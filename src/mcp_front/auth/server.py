@@ -12,7 +12,7 @@ import logging
 import os
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -31,7 +31,6 @@ from mcp_front.auth.client_metadata import ClientMetadataDocuments
 from mcp_front.auth.client_store import StoredClients
 from mcp_front.auth.codes import AuthorizationCodes
 from mcp_front.auth.consent import Consents, consent_endpoint
-from mcp_front.auth.policy import AccessPolicy
 from mcp_front.auth.rate_limits import rate_limited
 from mcp_front.auth.redirect_uris import RedirectUriRules
 from mcp_front.auth.refresh import RefreshTokens, RevokedAccessTokens
@@ -41,13 +40,15 @@ from mcp_front.auth.rfc6749 import token_endpoint
 from mcp_front.auth.rfc7009 import revocation_endpoint
 from mcp_front.auth.rfc8414 import authorization_server_metadata, metadata_paths
 from mcp_front.auth.rfc9728 import WELL_KNOWN, metadata_url, protected_resource_metadata
+from mcp_front.auth.sign_in_policy import SignInPolicy
 from mcp_front.auth.signing_keys import load_signing_keys
 from mcp_front.auth.tokens import TokenIssuer
-from mcp_front.config import AuthConfig, RateLimitRule, RateLimitsConfig
+from mcp_front.config import AuthConfig, GatewayConfig, RateLimitRule, RateLimitsConfig
 from mcp_front.crypto.keyring import Keyring
 from mcp_front.idp.base import IdentityProvider
+from mcp_front.idp.factory import provider_from_config
 from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter
-from mcp_front.storage import Store
+from mcp_front.storage import Store, open_store
 
 logger = logging.getLogger("mcp_front.auth")
 
@@ -89,10 +90,13 @@ class AuthorizationServer:
         client_documents: ClientMetadataDocuments | None = None,
         rate_limits: RateLimitsConfig | None = None,
         limiter: RateLimiter | None = None,
+        owns_store: bool = False,
+        owns_idp: bool = False,
     ) -> None:
         """`rate_limits` (the defaults without it) are counted by `limiter` (this process's
-        own without it)."""
+        own without it). With `owns_store` and `owns_idp`, `run()` closes them as it ends."""
         self.config = config
+        self._owned = (owns_store, owns_idp)
         self.issuer = config.issuer
         self.rate_limits = rate_limits if rate_limits is not None else RateLimitsConfig()
         self.limiter = limiter if limiter is not None else MemoryRateLimiter()
@@ -119,7 +123,7 @@ class AuthorizationServer:
         self.refresh_tokens = RefreshTokens(
             store, ttl=config.refresh_token_ttl, revoked_access_tokens=self.revoked
         )
-        self.policy = AccessPolicy.of(
+        self.sign_in_policy = SignInPolicy.of(
             allowed_domains=config.allowed_domains,
             allowed_emails=config.allowed_emails,
             allowed_orgs=config.idp.allowed_orgs,
@@ -143,7 +147,7 @@ class AuthorizationServer:
         self._callback = callback_endpoint(
             store=store,
             idp=idp,
-            policy=self.policy,
+            policy=self.sign_in_policy,
             codes=self.codes,
             consents=self.consents,
             trusted_clients=frozenset(config.trusted_clients),
@@ -159,6 +163,32 @@ class AuthorizationServer:
         self._token_issuer: TokenIssuer | None = None
         self._bound: dict[str, Endpoint] = {}
 
+    @classmethod
+    def of(
+        cls,
+        config: GatewayConfig,
+        *,
+        store: Store | None = None,
+        idp: IdentityProvider | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> AuthorizationServer:
+        """The server `proxy.auth` describes, for the services of `config`. `store` and `idp`
+        replace those it names; the server closes only those it opened itself."""
+        auth = config.proxy.auth
+        if auth is None:
+            raise ValueError("the configuration has no proxy.auth to build an authorization server from")
+        return cls(
+            auth,
+            base_url=config.proxy.base_url,
+            services=config.mcp_servers,
+            store=store if store is not None else open_store(auth.storage),
+            idp=idp if idp is not None else provider_from_config(auth.idp),
+            rate_limits=config.proxy.rate_limits,
+            limiter=limiter,
+            owns_store=store is None,
+            owns_idp=idp is None,
+        )
+
     @property
     def token_issuer(self) -> TokenIssuer:
         if self._token_issuer is None:
@@ -169,7 +199,20 @@ class AuthorizationServer:
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[AuthorizationServer]:
-        """Load the signing keys and bind the endpoints; purge expired state while running."""
+        """Prepare the identity provider, load the signing keys and bind the endpoints; purge
+        expired state while running."""
+        async with AsyncExitStack() as stack:
+            owns_store, owns_idp = self._owned
+            if owns_store:
+                stack.push_async_callback(self.store.aclose)
+            if owns_idp:
+                stack.push_async_callback(self.idp.aclose)
+            # Sign-in needs the provider's endpoints; fail at start, not at a user's first login.
+            await self.idp.discover()
+            yield await stack.enter_async_context(self._serving())
+
+    @asynccontextmanager
+    async def _serving(self) -> AsyncIterator[AuthorizationServer]:
         signing_pem = self.config.signing_key.get_secret_value() if self.config.signing_key else None
         keys = await load_signing_keys(self.store, self.keyring, configured_pem=signing_pem)
         self._token_issuer = TokenIssuer(keys, self.issuer, access_token_ttl=self.config.token_ttl)

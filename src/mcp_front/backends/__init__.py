@@ -1,5 +1,10 @@
-"""Backends: where a service's MCP traffic goes once a caller is let in."""
+"""Backends: where a service's MCP traffic goes once a caller is let in.
 
-from mcp_front.backends.base import BackendError, MessageSink, Upstream, UpstreamFactory
+Every kind of backend is a `BackendFactory` (`stdio`, `sse`, `streamable_http`, `inline`,
+`aggregate`) whose sessions are `Upstream`s; `governance` wraps them in a service's
+rules, and `session` is the core the session-ful kinds share.
+"""
 
-__all__ = ["BackendError", "MessageSink", "Upstream", "UpstreamFactory"]
+from mcp_front.backends.base import BackendError, BackendFactory, MessageSink, Upstream, UpstreamOpener
+
+__all__ = ["BackendError", "BackendFactory", "MessageSink", "Upstream", "UpstreamOpener"]

@@ -22,34 +22,30 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import anyio
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from mcp_front._version import __version__
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import BackendError, MessageSink, Upstream
-from mcp_front.backends.lifecycle import Running
+from mcp_front.backends.base import BackendError, MessageSink, Upstream, UpstreamOpener, configured
 from mcp_front.backends.namespacing import Namespace
 from mcp_front.config import DiscoveryConfig, ServerConfig
+from mcp_front.lifecycle import TaskGroupOwner
+from mcp_front.protocol import jsonrpc, messages
+from mcp_front.protocol.jsonrpc import Message, RequestId
+from mcp_front.protocol.revisions import GATEWAY_CLIENT_INFO, LATEST_HANDSHAKE_VERSION, negotiated_version
 from mcp_front.text import escaped
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message, RequestId
 
 logger = logging.getLogger("mcp_front.backends.aggregate")
-
-MemberOpener = Callable[[Principal, MessageSink], Awaitable[Upstream]]
 
 CONNECT_LIMIT: Final = 120.0
 """How long a member may take to open and initialize in the background, whatever the
 discovery timeout: past it the attempt is abandoned and retried at the next listing."""
 RETRY_AFTER: Final = 5.0
 """How soon a member that failed is tried again, so a dead member does not slow every call."""
-
-_GATEWAY_CLIENT: Final = {"name": "mcp-front", "version": __version__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +99,7 @@ class AggregateUpstream:
         server: ServerConfig,
         principal: Principal,
         unsolicited: MessageSink,
-        members: Mapping[str, MemberOpener],
+        members: Mapping[str, UpstreamOpener],
     ) -> None:
         self._registry = registry
         self.service = service
@@ -116,7 +112,7 @@ class AggregateUpstream:
         self._client_params: dict[str, Any] = {
             "protocolVersion": LATEST_HANDSHAKE_VERSION,
             "capabilities": {},
-            "clientInfo": _GATEWAY_CLIENT,
+            "clientInfo": dict(GATEWAY_CLIENT_INFO),
         }
         self._cache: dict[str, tuple[float, list[Any]]] = {}
         self._listed = False
@@ -187,15 +183,14 @@ class AggregateUpstream:
 
     def _initialize(self, message: Message) -> Message:
         params = message.get("params") or {}
-        requested = params.get("protocolVersion")
-        version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        version = negotiated_version(params.get("protocolVersion"))
         capabilities = params.get("capabilities")
         client_info = params.get("clientInfo")
         self._client_params = {
             "protocolVersion": version,
             # Members may ask the client for sampling, elicitation or roots as it allows.
             "capabilities": capabilities if isinstance(capabilities, dict) else {},
-            "clientInfo": client_info if isinstance(client_info, dict) else _GATEWAY_CLIENT,
+            "clientInfo": client_info if isinstance(client_info, dict) else dict(GATEWAY_CLIENT_INFO),
         }
         for member in self._members.values():
             self._connect_soon(member)
@@ -429,12 +424,9 @@ class AggregateUpstream:
                     upstream = await self._openers[member.name](
                         self._principal, self._from_member_to(member, self._unsolicited)
                     )
-                    response = await upstream.request(
-                        {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": self._client_params},
-                        _discard,
-                    )
+                    response = await upstream.request(messages.initialize(self._client_params), _discard)
                     result = _result_of(response)
-                    await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+                    await upstream.notify(messages.initialized())
             except Exception as exc:  # a background task must not take down the registry
                 reason = _reason(exc)
                 member.failure, member.failed_at = reason, time.monotonic()
@@ -522,23 +514,24 @@ class AggregateUpstream:
             )
 
 
-class AggregateRegistry(Running):
+class AggregateRegistry(TaskGroupOwner):
     """Opens `AggregateUpstream`s; holds their background connects and the count of
-    backend connections each user holds through aggregates."""
+    backend connections each user holds through aggregates.
 
-    def __init__(self) -> None:
+    `members` opens each member service as a caller would open it directly (its
+    governance and admission included); the registry looks it up by the member's name.
+    """
+
+    def __init__(self, services: Mapping[str, ServerConfig], members: Mapping[str, UpstreamOpener]) -> None:
+        self.services = services
+        self.members = members
         self._upstreams: set[AggregateUpstream] = set()
         self._connections: Counter[str] = Counter()
 
-    def open(
-        self,
-        service: str,
-        server: ServerConfig,
-        principal: Principal,
-        unsolicited: MessageSink,
-        members: Mapping[str, MemberOpener],
-    ) -> AggregateUpstream:
-        upstream = AggregateUpstream(self, service, server, principal, unsolicited, members)
+    async def open(self, service: str, principal: Principal, sink: MessageSink) -> AggregateUpstream:
+        server = configured(self.services, service, "registry")
+        openers = {member: configured(self.members, member, "registry") for member in server.servers}
+        upstream = AggregateUpstream(self, service, server, principal, sink, openers)
         self._upstreams.add(upstream)
         return upstream
 

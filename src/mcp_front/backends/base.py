@@ -1,17 +1,21 @@
-"""What a front transport needs from a backend: one MCP connection per client session."""
+"""What a front transport needs from a backend: one MCP connection per client session,
+opened by the backend's factory for a service and a caller."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol, TypeVar, runtime_checkable
 
-from mcp_front.transports.jsonrpc import INTERNAL_ERROR, Message
+from mcp_front.auth.principal import Principal
+from mcp_front.errors import MCPFrontError
+from mcp_front.protocol.jsonrpc import INTERNAL_ERROR, Message
 
 MessageSink = Callable[[Message], Awaitable[None]]
 """Receives server messages: either those tied to one request, or the unsolicited rest."""
 
 
-class BackendError(Exception):
+class BackendError(MCPFrontError):
     """A failure the client is told about as a JSON-RPC error, never as a 500.
 
     `status` is the HTTP status when the failure ends a request that has no session
@@ -54,8 +58,42 @@ class Upstream(Protocol):
         ...
 
 
-UpstreamFactory = Callable[[MessageSink], Awaitable[Upstream]]
-"""Opens an upstream whose unsolicited server messages go to the given sink."""
+UpstreamOpener = Callable[[Principal, MessageSink], Awaitable[Upstream]]
+"""Opens one service's upstream for a caller; the server's unsolicited messages go to the sink."""
+
+
+@runtime_checkable
+class BackendFactory(Protocol):
+    """What every kind of backend implements: sessions on the services it serves.
+
+    The factory knows the configuration of those services from its construction, and
+    runs inside `async with factory.run():`, which holds whatever its sessions share
+    (processes, connection pools, background tasks) and ends every session on exit.
+    """
+
+    def run(self) -> AbstractAsyncContextManager[object]:
+        """Hold the factory's shared resources for as long as the block runs."""
+        ...
+
+    async def open(self, service: str, principal: Principal, sink: MessageSink) -> Upstream:
+        """A new session on `service` for `principal`; unsolicited server messages go to `sink`.
+
+        Raises `BackendError` when the session cannot be opened (a backend that must be
+        reached first and is down, a limit reached).
+        """
+        ...
+
+
+_Config = TypeVar("_Config")
+
+
+def configured(services: Mapping[str, _Config], service: str, kind: str) -> _Config:
+    """The configuration of `service` in a factory's `services`, or a `LookupError` that says
+    the gateway asked the wrong factory."""
+    try:
+        return services[service]
+    except KeyError:
+        raise LookupError(f"service '{service}' is not one of this {kind}'s services") from None
 
 
 class WrappedUpstream:

@@ -15,6 +15,8 @@ import anyio
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from mcp_front.errors import MCPFrontError
+
 logger = logging.getLogger("mcp_front.backends.stdio")
 
 INHERITED_ENVIRONMENT: tuple[str, ...] = (
@@ -58,7 +60,7 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-class ChildGone(Exception):
+class ChildGone(MCPFrontError):
     """The child's stdin is closed: it exited, or is exiting."""
 
 

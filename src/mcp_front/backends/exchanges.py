@@ -16,8 +16,8 @@ from contextlib import contextmanager
 import anyio
 
 from mcp_front.backends.base import BackendError, MessageSink
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message, MessageKind
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import Message, MessageKind
 
 
 class Exchange:

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, Final
 
 import anyio
 import httpx2
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from mcp_front._version import __version__
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.base import BackendError, MessageSink, configured
 from mcp_front.backends.child_process import child_environment
 from mcp_front.backends.inline_arguments import (
     ArgumentRefused,
@@ -36,11 +35,12 @@ from mcp_front.backends.inline_arguments import (
 from mcp_front.backends.inline_command import MAX_OUTPUT_BYTES, ProcessGroups, run_command
 from mcp_front.backends.inline_http import build_request, call_http, http_client
 from mcp_front.backends.inline_result import clean, error_result, output_result, redaction_margin, tail
-from mcp_front.backends.lifecycle import Running
 from mcp_front.config import ServerConfig
 from mcp_front.config.models.inline import InlineTool
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.lifecycle import TaskGroupOwner
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import Message
+from mcp_front.protocol.revisions import negotiated_version
 
 logger = logging.getLogger("mcp_front.backends.inline")
 
@@ -102,15 +102,13 @@ class InlineUpstream:
         self._closed = True
         for scope in list(self._calls):
             scope.cancel()
-        self._registry._forget(self)
+        self._registry.forget(self)
 
     # -- the methods ----------------------------------------------------------------------
 
     def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
-        offered = params.get("protocolVersion")
-        version = offered if offered in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
         result: dict[str, Any] = {
-            "protocolVersion": version,
+            "protocolVersion": negotiated_version(params.get("protocolVersion")),
             "capabilities": {"tools": {"listChanged": False}},
             "serverInfo": {"name": self.service, "version": __version__},
         }
@@ -216,17 +214,19 @@ class InlineUpstream:
         return output_result(stdout, secrets, truncated=outcome.truncated)
 
 
-class InlineToolRegistry(Running):
+class InlineToolRegistry(TaskGroupOwner):
     """Opens `InlineUpstream`s; owns the HTTP client and the running commands they share."""
 
     def __init__(
         self,
+        services: Mapping[str, ServerConfig],
         *,
         client: httpx2.AsyncClient | None = None,
         output_limit: int = MAX_OUTPUT_BYTES,
         calls_per_principal: int = DEFAULT_CALLS_PER_PRINCIPAL,
         calls_in_total: int = DEFAULT_CALLS_IN_TOTAL,
     ) -> None:
+        self.services = services
         self.client = client or http_client()
         self.output_limit = output_limit
         self.groups = ProcessGroups()
@@ -257,11 +257,9 @@ class InlineToolRegistry(Running):
         """How many calls hold a slot now."""
         return int(self._total.borrowed_tokens)
 
-    def open(
-        self, service: str, server: ServerConfig, principal: Principal, unsolicited: MessageSink
-    ) -> InlineUpstream:
+    async def open(self, service: str, principal: Principal, sink: MessageSink) -> InlineUpstream:
         """A new session; an inline service sends nothing unsolicited."""
-        upstream = InlineUpstream(self, service, server, principal)
+        upstream = InlineUpstream(self, service, configured(self.services, service, "registry"), principal)
         self._upstreams.add(upstream)
         return upstream
 
@@ -276,5 +274,6 @@ class InlineToolRegistry(Running):
         self.groups.kill_all()
         await self.client.aclose()
 
-    def _forget(self, upstream: InlineUpstream) -> None:
+    def forget(self, upstream: InlineUpstream) -> None:
+        """Drop a session that ended."""
         self._upstreams.discard(upstream)

@@ -19,6 +19,7 @@ from jsonschema.validators import validator_for
 from pydantic import SecretStr
 
 from mcp_front.config.models.inline import PLACEHOLDER
+from mcp_front.errors import MCPFrontError
 
 Arguments = Mapping[str, Any]
 
@@ -26,7 +27,7 @@ MAX_REPORTED_PROBLEMS: Final = 10
 END_OF_OPTIONS: Final = "--"
 
 
-class ArgumentRefused(Exception):
+class ArgumentRefused(MCPFrontError):
     """An argument value that cannot be used where the tool puts it."""
 
 

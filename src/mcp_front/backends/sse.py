@@ -26,23 +26,26 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urljoin
 
 import anyio
 import httpx2
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.base import BackendError, MessageSink, configured
 from mcp_front.backends.exchanges import ExchangeTable
 from mcp_front.backends.http_client import backend_client
-from mcp_front.backends.lifecycle import Running
-from mcp_front.backends.templating import UserTokenSource, render_value
+from mcp_front.backends.session import BackendSession
+from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import ServerConfig
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.errors import MCPFrontError
+from mcp_front.lifecycle import TaskGroupOwner
+from mcp_front.protocol import jsonrpc, messages
+from mcp_front.protocol.jsonrpc import Message
 
 logger = logging.getLogger("mcp_front.backends.sse")
 
@@ -81,12 +84,14 @@ class _Connection:
     alive: bool = True
 
 
-class _StaleEndpoint(Exception):
+class _StaleEndpoint(MCPFrontError):
     """The backend no longer knows the session behind the endpoint (HTTP 404 on a POST)."""
 
 
-class SSEUpstream:
+class SSEUpstream(BackendSession):
     """The `Upstream` of one client session on a legacy SSE service."""
+
+    logger = logger
 
     def __init__(
         self,
@@ -96,16 +101,11 @@ class SSEUpstream:
         principal: Principal,
         unsolicited: MessageSink,
     ) -> None:
+        super().__init__(service, server, principal, forwarder.user_tokens)
         self._forwarder = forwarder
-        self.service = service
-        self._server = server
-        self.principal = principal
         self._connection: _Connection | None = None
         self._exchanges = ExchangeTable(unsolicited, forwarder.next_request_id)
-        self._initialize_params: dict[str, Any] | None = None
-        self._client_initialized = False
         self._connect_lock = anyio.Lock()
-        self._closed = False
         self.connect_count = 0
 
     @property
@@ -115,8 +115,8 @@ class SSEUpstream:
     # -- Upstream -----------------------------------------------------------------------
 
     async def request(self, message: Message, related: MessageSink) -> Message:
-        if self._closed:
-            raise BackendError(f"the session with service '{self.service}' is closed")
+        if self.closed:
+            raise self.closed_error()
         is_initialize = message["method"] == "initialize"
         with self._exchanges.progress_to(message, related):
             for attempt in (1, 2):
@@ -128,17 +128,15 @@ class SSEUpstream:
                     if attempt == 2:
                         raise BackendError(self._dropped_message()) from None
                     continue
-                if is_initialize and "result" in response:
-                    params = message.get("params")
-                    self._initialize_params = params if isinstance(params, dict) else {}
+                if is_initialize:
+                    self.record_initialize(message, response)
                 return response
             raise AssertionError("unreachable")  # pragma: no cover
 
     async def notify(self, message: Message) -> None:
-        if self._closed:
+        if self.closed:
             return
-        if message["method"] == "notifications/initialized":
-            self._client_initialized = True
+        self.record_notification(message)
         connection = await self._ensure_connection(replay=True)
         try:
             await self._post(connection, message)
@@ -152,23 +150,23 @@ class SSEUpstream:
                 await self._post(connection, message)
 
     async def aclose(self) -> None:
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         connection = self._connection
         if connection is not None:
             self._drop(connection)
-        self._forwarder._forget(self)
+        self._forwarder.forget(self)
 
     # -- connection ---------------------------------------------------------------------
 
     @property
     def _request_budget(self) -> float:
-        return (self._server.timeout or DEFAULT_REQUEST_TIMEOUT).total_seconds()
+        return (self.server.timeout or DEFAULT_REQUEST_TIMEOUT).total_seconds()
 
     @property
     def _startup_budget(self) -> float:
-        return (self._server.timeout or self._server.startup_timeout).total_seconds()
+        return (self.server.timeout or self.server.startup_timeout).total_seconds()
 
     async def connect(self) -> None:
         """Open the event stream now, so that a backend that is down fails the open."""
@@ -182,11 +180,11 @@ class SSEUpstream:
             connection = self._connection
             if connection is not None and connection.alive:
                 return connection
-            if self._closed:
-                raise BackendError(f"the session with service '{self.service}' is closed")
+            if self.closed:
+                raise self.closed_error()
             connection = await self._open_stream()
             try:
-                if replay and self._initialize_params is not None:
+                if replay:
                     await self._replay_initialize(connection)
             except BaseException:
                 self._drop(connection)
@@ -197,16 +195,13 @@ class SSEUpstream:
             return connection
 
     async def _open_stream(self) -> _Connection:
-        server = self._server
+        server = self.server
         if server.url is None:
             raise BackendError(f"service '{self.service}' has no url to connect to")
-        user_tokens = self._forwarder.user_tokens
-        url = await render_value(server.url, self.principal, self.service, user_tokens)
-        headers = {
-            name: await render_value(value, self.principal, self.service, user_tokens)
-            for name, value in server.headers.items()
-            if name.lower() not in _HOP_BY_HOP
-        }
+        url = await self.render(server.url)
+        headers = await self.render_all(
+            {name: value for name, value in server.headers.items() if name.lower() not in _HOP_BY_HOP}
+        )
         connection = _Connection(headers)
         self._forwarder.task_group.start_soon(self._read_stream, connection, url)
         budget = self._startup_budget
@@ -229,7 +224,7 @@ class SSEUpstream:
             "connected to %s for %s",
             self.service,
             self.principal.display_name,
-            extra={"service": self.service, "principal": self.principal.display_name},
+            extra=self.log_context,
         )
         return connection
 
@@ -257,7 +252,7 @@ class SSEUpstream:
                     self.service,
                     self.principal.display_name,
                     type(exc).__name__,
-                    extra={"service": self.service, "principal": self.principal.display_name},
+                    extra=self.log_context,
                 )
         finally:
             was_ready = connection.ready.is_set() and connection.error is None
@@ -266,12 +261,12 @@ class SSEUpstream:
                     f"service '{self.service}' closed its event stream before sending a message endpoint"
                 )
             connection.ready.set()
-            if not self._closed and was_ready:
+            if not self.closed and was_ready:
                 logger.info(
                     "the event stream of %s for %s ended; the next request reconnects",
                     self.service,
                     self.principal.display_name,
-                    extra={"service": self.service, "principal": self.principal.display_name},
+                    extra=self.log_context,
                 )
             self._drop(connection)
 
@@ -300,10 +295,7 @@ class SSEUpstream:
         connection.scope.cancel()
         if self._connection is connection:
             self._connection = None
-        if self._closed:
-            error = BackendError(f"the session with service '{self.service}' is closed")
-        else:
-            error = BackendError(self._dropped_message())
+        error = self.closed_error() if self.closed else BackendError(self._dropped_message())
         self._exchanges.fail_all(error, channel=connection)
 
     def _dropped_message(self) -> str:
@@ -314,26 +306,19 @@ class SSEUpstream:
     # -- messages -----------------------------------------------------------------------
 
     async def _replay_initialize(self, connection: _Connection) -> None:
-        message = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": self._initialize_params}
-        try:
-            response = await self._exchange(connection, message, self._startup_budget)
-        except _StaleEndpoint:
-            self._drop(connection)
-            raise BackendError(self._dropped_message()) from None
-        if "result" not in response:
-            self._drop(connection)
-            error = response.get("error")
-            detail = error.get("message") if isinstance(error, dict) else None
-            raise BackendError(
-                f"service '{self.service}' failed to initialize again after a reconnect: "
-                f"{detail or 'no reason given'}"
-            )
-        if self._client_initialized:
+        async def exchange(message: Message) -> Message:
             try:
-                await self._post(connection, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+                return await self._exchange(connection, message, self._startup_budget)
             except _StaleEndpoint:
-                self._drop(connection)
                 raise BackendError(self._dropped_message()) from None
+
+        async def send(message: Message) -> None:
+            try:
+                await self._post(connection, message)
+            except _StaleEndpoint:
+                raise BackendError(self._dropped_message()) from None
+
+        await self.replay_initialize(exchange, send, occasion="after a reconnect")
 
     async def _exchange(self, connection: _Connection, message: Message, budget: float) -> Message:
         """Send one request under a gateway-assigned id and wait for the matching answer."""
@@ -360,13 +345,8 @@ class SSEUpstream:
     async def _cancel_at_backend(self, connection: _Connection, backend_id: int, reason: str) -> None:
         if not connection.alive:
             return
-        notice = {
-            "jsonrpc": "2.0",
-            "method": "notifications/cancelled",
-            "params": {"requestId": backend_id, "reason": reason},
-        }
         with anyio.move_on_after(1), contextlib.suppress(_StaleEndpoint, BackendError):
-            await self._post(connection, notice)
+            await self._post(connection, messages.cancelled(backend_id, reason))
 
     async def _post(self, connection: _Connection, message: Message) -> None:
         assert connection.endpoint is not None
@@ -383,46 +363,38 @@ class SSEUpstream:
             raise BackendError(f"service '{self.service}' refused a message with HTTP {response.status_code}")
 
     async def _on_message(self, data: str) -> None:
-        try:
-            message = jsonrpc.decode(data)
-            kind = jsonrpc.classify(message)
-        except ValueError:
-            logger.warning(
-                "service %s sent an event that is not a JSON-RPC message; ignored",
-                self.service,
-                extra={"service": self.service, "principal": self.principal.display_name},
-            )
+        decoded = self.decode(data, "sent an event")
+        if decoded is None:
             return
         try:
-            await self._exchanges.route(message, kind)
+            await self._exchanges.route(*decoded)
         except Exception:
-            logger.exception(
-                "delivering a message from %s failed",
-                self.service,
-                extra={"service": self.service, "principal": self.principal.display_name},
-            )
+            logger.exception("delivering a message from %s failed", self.service, extra=self.log_context)
 
 
 def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
-class SSEForwarder(Running):
+class SSEForwarder(TaskGroupOwner):
     """Owns every legacy SSE backend connection of a gateway: one pooled HTTP client, the streams' tasks."""
 
     def __init__(
-        self, *, user_tokens: UserTokenSource | None = None, client: httpx2.AsyncClient | None = None
+        self,
+        services: Mapping[str, ServerConfig],
+        *,
+        user_tokens: UserTokenSource | None = None,
+        client: httpx2.AsyncClient | None = None,
     ) -> None:
+        self.services = services
         self.user_tokens = user_tokens
         self.client = client or backend_client(timeout=httpx2.Timeout(30.0), max_keepalive_connections=64)
         self._sessions: set[SSEUpstream] = set()
         self._ids = itertools.count(1)
 
-    async def open(
-        self, service: str, server: ServerConfig, principal: Principal, unsolicited: MessageSink
-    ) -> SSEUpstream:
+    async def open(self, service: str, principal: Principal, sink: MessageSink) -> SSEUpstream:
         """A new session, connected: raises `BackendError` if the backend cannot be reached."""
-        session = SSEUpstream(self, service, server, principal, unsolicited)
+        session = SSEUpstream(self, service, configured(self.services, service, "forwarder"), principal, sink)
         self._sessions.add(session)
         try:
             await session.connect()
@@ -444,5 +416,6 @@ class SSEForwarder(Running):
     def next_request_id(self) -> int:
         return next(self._ids)
 
-    def _forget(self, session: SSEUpstream) -> None:
+    def forget(self, session: SSEUpstream) -> None:
+        """Drop a session that ended."""
         self._sessions.discard(session)

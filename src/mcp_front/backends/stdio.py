@@ -11,23 +11,24 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.base import BackendError, MessageSink, configured
 from mcp_front.backends.child_process import ChildGone, ChildProcess, ProcessLabel, child_environment
 from mcp_front.backends.exchanges import ExchangeTable
-from mcp_front.backends.templating import UserTokenSource, render_value
-from mcp_front.config import ServerConfig
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.backends.session import BackendSession
+from mcp_front.backends.templating import UserTokenSource
+from mcp_front.config import ServerConfig, SessionsConfig
+from mcp_front.lifecycle import TaskGroupOwner
+from mcp_front.protocol import jsonrpc, messages
+from mcp_front.protocol.jsonrpc import Message
 
 logger = logging.getLogger("mcp_front.backends.stdio")
 
@@ -39,9 +40,21 @@ class StdioLimits:
     idle_timeout: timedelta = timedelta(minutes=30)
     sweep_interval: timedelta = timedelta(minutes=1)
 
+    @classmethod
+    def of(cls, sessions: SessionsConfig) -> StdioLimits:
+        """The limits `proxy.sessions` sets."""
+        return cls(
+            max_per_principal=sessions.max_per_user,
+            max_processes=sessions.max_processes,
+            idle_timeout=sessions.timeout,
+            sweep_interval=sessions.cleanup_interval,
+        )
 
-class StdioSession:
+
+class StdioSession(BackendSession):
     """The `Upstream` of one client session on a stdio service."""
+
+    logger = logger
 
     def __init__(
         self,
@@ -51,17 +64,12 @@ class StdioSession:
         principal: Principal,
         unsolicited: MessageSink,
     ) -> None:
+        super().__init__(service, server, principal, pool.user_tokens)
         self._pool = pool
-        self.service = service
-        self._server = server
-        self.principal = principal
         self._child: ChildProcess | None = None
         self._expected_exit: set[int] = set()
         self._exchanges = ExchangeTable(unsolicited, pool.next_request_id)
-        self._initialize_params: dict[str, Any] | None = None
-        self._client_initialized = False
         self._start_lock = anyio.Lock()
-        self._closed = False
         self._close_done = anyio.Event()
         self.in_flight = 0
         self.last_used = time.monotonic()
@@ -78,47 +86,31 @@ class StdioSession:
     # -- Upstream -----------------------------------------------------------------------
 
     async def request(self, message: Message, related: MessageSink) -> Message:
-        if self._closed:
-            raise BackendError(f"the session with service '{self.service}' is closed")
+        if self.closed:
+            raise self.closed_error()
         self.in_flight += 1
         self.last_used = time.monotonic()
         try:
             is_initialize = message["method"] == "initialize"
             child = await self._ensure_child(replay=not is_initialize)
-            try:
-                with self._exchanges.progress_to(message, related):
-                    response = await self._send_request(child, message, is_initialize)
-            except TimeoutError:
-                raise BackendError(
-                    f"service '{self.service}' did not answer initialize within {self._startup_budget:g}s",
-                    code=jsonrpc.REQUEST_TIMEOUT,
-                ) from None
+            with self._exchanges.progress_to(message, related):
+                if not is_initialize:
+                    return await self._exchange(child, message)
+                with self._startup_deadline():
+                    response = await self._exchange(child, message)
+            self.record_initialize(message, response)
             return response
         finally:
             self.in_flight -= 1
             self.last_used = time.monotonic()
 
-    async def _send_request(self, child: ChildProcess, message: Message, is_initialize: bool) -> Message:
-        if not is_initialize:
-            return await self._exchange(child, message)
-        with anyio.fail_after(self._startup_budget):
-            response = await self._exchange(child, message)
-        if "result" in response:
-            params = message.get("params")
-            self._initialize_params = params if isinstance(params, dict) else {}
-        return response
-
     async def notify(self, message: Message) -> None:
-        if self._closed:
+        if self.closed:
             return
         self.last_used = time.monotonic()
-        if message["method"] == "notifications/initialized":
-            self._client_initialized = True
+        self.record_notification(message)
         child = await self._ensure_child(replay=True)
-        try:
-            await child.send(jsonrpc.encode(message))
-        except ChildGone:
-            raise BackendError(self._stopped_message(child)) from None
+        await self._send(child, message)
 
     async def respond(self, message: Message) -> None:
         child = self._child
@@ -129,15 +121,15 @@ class StdioSession:
     async def aclose(self) -> None:
         """End the session and its process; a second caller waits for the first to finish,
         so a shutdown never returns while a child is still being stopped elsewhere."""
-        if self._closed:
+        if self.closed:
             await self._close_done.wait()
             return
-        self._closed = True
+        self.closed = True
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_child()
         finally:
-            self._pool._forget(self)
+            self._pool.forget(self)
             self._close_done.set()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -150,14 +142,26 @@ class StdioSession:
             "reaping idle process of %s for %s",
             self.service,
             self.principal.display_name,
-            extra={"service": self.service, "principal": self.principal.display_name},
+            extra=self.log_context,
         )
         await self._stop_child()
         return True
 
     @property
     def _startup_budget(self) -> float:
-        return self._server.startup_timeout.total_seconds()
+        return self.server.startup_timeout.total_seconds()
+
+    @contextlib.contextmanager
+    def _startup_deadline(self) -> Iterator[None]:
+        """Bound an `initialize` by the service's start-up budget."""
+        try:
+            with anyio.fail_after(self._startup_budget):
+                yield
+        except TimeoutError:
+            raise BackendError(
+                f"service '{self.service}' did not answer initialize within {self._startup_budget:g}s",
+                code=jsonrpc.REQUEST_TIMEOUT,
+            ) from None
 
     async def _ensure_child(self, *, replay: bool) -> ChildProcess:
         child = self._child
@@ -167,22 +171,18 @@ class StdioSession:
             child = self._child
             if child is not None and child.running:
                 return child
-            async with self._pool._admission(self):
+            async with self._pool.admission(self):
                 child = await self._spawn()
-            if replay and self._initialize_params is not None:
+            if replay:
                 await self._replay_initialize(child)
             return child
 
     async def _spawn(self) -> ChildProcess:
-        server = self._server
+        server = self.server
         if server.command is None:
             raise BackendError(f"service '{self.service}' has no command to run")
-        user_tokens = self._pool.user_tokens
-        args = [await render_value(a, self.principal, self.service, user_tokens) for a in server.args]
-        env = {
-            name: await render_value(value, self.principal, self.service, user_tokens)
-            for name, value in server.env.items()
-        }
+        args = [await self.render(arg) for arg in server.args]
+        env = await self.render_all(server.env)
         label = ProcessLabel(self.service, self.principal.display_name)
         try:
             child = await ChildProcess.start(
@@ -203,34 +203,33 @@ class StdioSession:
             self.service,
             self.principal.display_name,
             child.pid,
-            extra={"service": self.service, "principal": self.principal.display_name, "pid": child.pid},
+            extra={**self.log_context, "pid": child.pid},
         )
         return child
 
     async def _replay_initialize(self, child: ChildProcess) -> None:
-        message = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": self._initialize_params}
+        """Initialize a respawned process as the client did the first; a process that will
+        not is stopped, so the next message starts a fresh one."""
+
+        async def exchange(message: Message) -> Message:
+            return await self._exchange(child, message)
+
+        async def send(message: Message) -> None:
+            await self._send(child, message)
+
         try:
-            with anyio.fail_after(self._startup_budget):
-                response = await self._exchange(child, message)
-        except TimeoutError:
-            await self._stop_child()
-            raise BackendError(
-                f"service '{self.service}' did not answer initialize within {self._startup_budget:g}s",
-                code=jsonrpc.REQUEST_TIMEOUT,
-            ) from None
-        if "result" not in response:
-            await self._stop_child()
-            error = response.get("error")
-            detail = error.get("message") if isinstance(error, dict) else None
-            raise BackendError(
-                f"service '{self.service}' failed to initialize again after a restart: "
-                f"{detail or 'no reason given'}"
-            )
-        if self._client_initialized:
-            try:
-                await child.send(jsonrpc.encode({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            except ChildGone:
-                raise BackendError(self._stopped_message(child)) from None
+            with self._startup_deadline():
+                await self.replay_initialize(exchange, send, occasion="after a restart")
+        except BackendError:
+            if child.running:
+                await self._stop_child()
+            raise
+
+    async def _send(self, child: ChildProcess, message: Message) -> None:
+        try:
+            await child.send(jsonrpc.encode(message))
+        except ChildGone:
+            raise BackendError(self._stopped_message(child)) from None
 
     async def _exchange(self, child: ChildProcess, message: Message) -> Message:
         """Send one request under a gateway-assigned id and wait for the matching answer."""
@@ -242,11 +241,7 @@ class StdioSession:
             raise BackendError(self._stopped_message(child)) from None
         except BaseException:
             if not exchange.settled and child.running:
-                cancelled = {
-                    "jsonrpc": "2.0",
-                    "method": "notifications/cancelled",
-                    "params": {"requestId": exchange.backend_id, "reason": "the client went away"},
-                }
+                cancelled = messages.cancelled(exchange.backend_id, "the client went away")
                 with anyio.CancelScope(shield=True), anyio.move_on_after(1), contextlib.suppress(ChildGone):
                     await child.send(jsonrpc.encode(cancelled))
             raise
@@ -255,17 +250,9 @@ class StdioSession:
         return {**response, "id": message["id"]}
 
     async def _on_line(self, line: bytes) -> None:
-        try:
-            message = jsonrpc.decode(line)
-            kind = jsonrpc.classify(message)
-        except ValueError:
-            logger.warning(
-                "service %s wrote a line that is not a JSON-RPC message; ignored",
-                self.service,
-                extra={"service": self.service, "principal": self.principal.display_name},
-            )
-            return
-        await self._exchanges.route(message, kind)
+        decoded = self.decode(line, "wrote a line")
+        if decoded is not None:
+            await self._exchanges.route(*decoded)
 
     async def _watch(self, child: ChildProcess) -> None:
         await child.exited.wait()
@@ -281,7 +268,7 @@ class StdioSession:
                 child.returncode,
                 self.principal.display_name,
                 tail,
-                extra={"service": self.service, "principal": self.principal.display_name, "pid": child.pid},
+                extra={**self.log_context, "pid": child.pid},
             )
         self._exchanges.fail_all(BackendError(self._stopped_message(child)))
 
@@ -300,44 +287,29 @@ class StdioSession:
         await child.terminate()
 
 
-class StdioSessionPool:
+class StdioSessionPool(TaskGroupOwner):
     """Owns every stdio child of a gateway: limits, idle reaping and shutdown."""
 
     def __init__(
-        self, limits: StdioLimits | None = None, *, user_tokens: UserTokenSource | None = None
+        self,
+        services: Mapping[str, ServerConfig],
+        limits: StdioLimits | None = None,
+        *,
+        user_tokens: UserTokenSource | None = None,
     ) -> None:
+        self.services = services
         self.limits = limits or StdioLimits()
         self.user_tokens = user_tokens
         self._sessions: set[StdioSession] = set()
         self._ids = itertools.count(1)
         self._starting: list[str] = []
-        self._task_group: TaskGroup | None = None
 
-    @property
-    def task_group(self) -> TaskGroup:
-        if self._task_group is None:
-            raise RuntimeError("the StdioSessionPool is not running; enter pool.run() first")
-        return self._task_group
+    def started(self, task_group: TaskGroup) -> None:
+        task_group.start_soon(self._sweep)
 
-    @asynccontextmanager
-    async def run(self) -> AsyncIterator[StdioSessionPool]:
-        """Run the pool; on exit every child's process group is terminated."""
-        async with anyio.create_task_group() as task_group:
-            self._task_group = task_group
-            task_group.start_soon(self._sweep)
-            try:
-                yield self
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await self.shutdown()
-                task_group.cancel_scope.cancel()
-                self._task_group = None
-
-    def open(
-        self, service: str, server: ServerConfig, principal: Principal, unsolicited: MessageSink
-    ) -> StdioSession:
+    async def open(self, service: str, principal: Principal, sink: MessageSink) -> StdioSession:
         """A new session; its process starts with the first message."""
-        session = StdioSession(self, service, server, principal, unsolicited)
+        session = StdioSession(self, service, configured(self.services, service, "pool"), principal, sink)
         self._sessions.add(session)
         return session
 
@@ -348,7 +320,8 @@ class StdioSessionPool:
     def processes_of(self, principal: Principal) -> int:
         return sum(1 for s in self._sessions if s.has_process and s.principal.key == principal.key)
 
-    async def shutdown(self) -> None:
+    async def aclose(self) -> None:
+        """End every session; each child's process group is terminated."""
         async with anyio.create_task_group() as task_group:
             for session in list(self._sessions):
                 task_group.start_soon(session.aclose)
@@ -365,8 +338,12 @@ class StdioSessionPool:
     def next_request_id(self) -> int:
         return next(self._ids)
 
+    def forget(self, session: StdioSession) -> None:
+        """Drop a session that ended."""
+        self._sessions.discard(session)
+
     @asynccontextmanager
-    async def _admission(self, session: StdioSession) -> AsyncIterator[None]:
+    async def admission(self, session: StdioSession) -> AsyncIterator[None]:
         """Make room for one more process, and hold it while the process starts.
 
         At a limit, the least recently used idle process (of this principal, or of anyone
@@ -413,19 +390,7 @@ class StdioSessionPool:
         ]
         return min(idle, key=lambda s: s.last_used, default=None)
 
-    def _forget(self, session: StdioSession) -> None:
-        self._sessions.discard(session)
-
     async def _sweep(self) -> None:
         while True:
             await anyio.sleep(self.limits.sweep_interval.total_seconds())
             await self.reap_idle()
-
-
-def _human(duration: timedelta) -> str:
-    seconds = int(duration.total_seconds())
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"

@@ -10,6 +10,8 @@ from typing import Final, TypeAlias
 
 from pydantic_core import PydanticCustomError
 
+from mcp_front.errors import MCPFrontError
+
 KeyPath: TypeAlias = tuple[str | int, ...]
 """Where a value sits in the configuration document: object keys and list indices."""
 
@@ -50,7 +52,7 @@ class ConfigIssue:
         return f"{text} — {self.fix}" if self.fix else text
 
 
-class ConfigError(Exception):
+class ConfigError(MCPFrontError):
     """A configuration that cannot be used, with every issue found in it.
 
     `str(error)` is a header naming the source, then one issue per line, indented:

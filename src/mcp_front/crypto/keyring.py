@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from mcp_front.errors import MCPFrontError
+
 __all__ = ["DecryptionError", "Keyring", "key_id"]
 
 _VERSION = "v1"
@@ -34,7 +36,7 @@ _TAG_BYTES = 16
 _KID_LABEL = b"mcp-front key id"
 
 
-class DecryptionError(Exception):
+class DecryptionError(MCPFrontError):
     """A stored value could not be opened: wrong context, unknown key, or tampering.
 
     `kid` is the key id named by the value (``None`` when the value is not even a token).

@@ -6,8 +6,10 @@ who they are. Everything the gateway later decides about the user (may they sign
 services, which tools) is decided from the `Identity` returned, never from provider tokens,
 which stay inside the provider adapter.
 
-To plug in a provider the gateway does not ship, write a class with the same `name`,
-`authorization_url` and `complete` members; it need not inherit from anything.
+To plug in a provider the gateway does not ship, subclass `IdentityProvider` and write
+its `name`, `authorization_url` and `complete`; it inherits `discover` and `aclose`,
+which do nothing until overridden. (A class that does not subclass it must define all
+five members.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from mcp_front.errors import MCPFrontError
 
 ErrorKind = Literal[
     "exchange_failed",
@@ -27,7 +31,7 @@ ErrorKind = Literal[
 ]
 
 
-class IdentityProviderError(Exception):
+class IdentityProviderError(MCPFrontError):
     """Signing in with the identity provider failed.
 
     `kind` is for code (which page to show, what to count); `message` is for people: it
@@ -94,3 +98,14 @@ class IdentityProvider(Protocol):
     async def complete(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> Identity:
         """Exchange `code` and return the user; raise `IdentityProviderError` when that fails."""
         ...
+
+    async def discover(self) -> object:
+        """Learn whatever sign-in needs before the first user arrives (an OIDC provider's
+        endpoints); the gateway calls it at start, so a misconfigured provider fails the
+        start, not a user's first login. Does nothing by default."""
+        return None
+
+    async def aclose(self) -> None:
+        """Release what the provider holds (its HTTP client); the gateway calls it on exit
+        for a provider it built itself. Does nothing by default."""
+        return None

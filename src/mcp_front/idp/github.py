@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx2
 
 from mcp_front.idp import _http
-from mcp_front.idp.base import Identity, IdentityProviderError
+from mcp_front.idp.base import Identity, IdentityProvider, IdentityProviderError
 from mcp_front.idp.pkce import s256_challenge
 
 EXCHANGE_URL: Final = "https://github.com/login/oauth/access_token"
@@ -29,7 +29,7 @@ _PAGE_SIZE: Final = "100"
 _NEXT_LINK: Final = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
-class GitHubProvider:
+class GitHubProvider(IdentityProvider):
     """GitHub (or GitHub Enterprise Server, by pointing the three URLs at it) as the identity provider."""
 
     name: str = "github"

@@ -20,7 +20,7 @@ import httpx2
 import jwt
 
 from mcp_front.idp import _http
-from mcp_front.idp.base import Identity, IdentityProviderError
+from mcp_front.idp.base import Identity, IdentityProvider, IdentityProviderError
 from mcp_front.idp.jwks import JWKSCache
 from mcp_front.idp.pkce import s256_challenge
 
@@ -51,7 +51,7 @@ class OIDCEndpoints:
     code_challenge_methods: frozenset[str] = frozenset({"S256"})
 
 
-class OIDCProvider:
+class OIDCProvider(IdentityProvider):
     """An OpenID Connect provider, found by discovery or configured endpoint by endpoint.
 
     With `discovery_url`, the endpoints come from the provider's

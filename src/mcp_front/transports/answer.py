@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.types import Message as ASGIMessage
 from starlette.types import Scope, Send
 
+from mcp_front.protocol.jsonrpc import Message
 from mcp_front.transports import http
 from mcp_front.transports.event_log import EventLog, EventStream
-from mcp_front.transports.jsonrpc import Message
 
 
 class Answer:

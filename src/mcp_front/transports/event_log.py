@@ -23,8 +23,8 @@ from typing import Final
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import Message
 
 MAX_EVENTS_PER_STREAM: Final = 256
 MAX_STREAMS_PER_SESSION: Final = 32
@@ -125,24 +125,27 @@ class EventBudget:
     def used_by(self, owner: str) -> int:
         return self._used_by[owner]
 
-    def _grew(self, owner: str, size: int) -> None:
+    def add(self, owner: str, size: int) -> None:
+        """Count `size` more bytes (fewer, when negative) kept for `owner`."""
         self.used += size
         self._used_by[owner] += size
 
-    def _over(self, owner: str) -> bool:
+    def exceeded(self, owner: str) -> bool:
+        """Whether the gateway's bound, or `owner`'s, is passed."""
         return self.used > self.total or self._used_by[owner] > self.per_principal
 
-    def _make_room(self, owner: str, recording: EventStream) -> None:
+    def make_room(self, owner: str, recording: EventStream) -> None:
         """Drop `owner`'s oldest events, oldest session first, until within bounds; the
         event just recorded goes last, and only if the gateway's bound requires it."""
         for log in self._logs.get(owner, []):
-            log.drop_oldest_while(lambda: self._over(owner), keep=recording)
-            if not self._over(owner):
+            log.drop_oldest_while(lambda: self.exceeded(owner), keep=recording)
+            if not self.exceeded(owner):
                 return
-        while recording.events and self._over(owner):
+        while recording.events and self.exceeded(owner):
             recording.drop_oldest()
 
-    def _closed(self, log: EventLog) -> None:
+    def release(self, log: EventLog) -> None:
+        """Forget a log whose session ended."""
         logs = self._logs.get(log.owner, [])
         if log in logs:
             logs.remove(log)
@@ -180,12 +183,12 @@ class EventLog:
 
     def grew(self, size: int, recording: EventStream) -> None:
         self._bytes += size
-        self._budget._grew(self.owner, size)
+        self._budget.add(self.owner, size)
         if size <= 0:
             return
         self.drop_oldest_while(lambda: self._bytes > MAX_BYTES_PER_SESSION, keep=recording)
-        if self._budget._over(self.owner):
-            self._budget._make_room(self.owner, recording)
+        if self._budget.exceeded(self.owner):
+            self._budget.make_room(self.owner, recording)
 
     def drop_oldest_while(self, over: Callable[[], bool], *, keep: EventStream) -> None:
         """Drop events, oldest streams and oldest events first, while `over()`; the last
@@ -201,12 +204,12 @@ class EventLog:
         """The session ended: forget every event, and give the memory back to the budget."""
         while self._streams:
             self._forget_oldest()
-        self._budget._closed(self)
+        self._budget.release(self)
 
     def _forget_oldest(self) -> None:
         _, oldest = self._streams.popitem(last=False)
         self._bytes -= oldest.size
-        self._budget._grew(self.owner, -oldest.size)
+        self._budget.add(self.owner, -oldest.size)
         oldest.evicted = True
         oldest.events.clear()
         oldest.size = 0

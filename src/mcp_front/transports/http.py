@@ -15,8 +15,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Send
 
 from mcp_front.backends.base import BackendError
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message, RequestId
+from mcp_front.errors import MCPFrontError
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import Message, RequestId
 
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 PING_INTERVAL: Final = 15.0
@@ -28,7 +29,7 @@ SSE_HEADERS: Final = [
 PING_EVENT: Final = b": ping\n\n"
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(MCPFrontError):
     pass
 
 

@@ -10,23 +10,22 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import anyio
+from anyio.abc import TaskGroup
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import BackendError, MessageSink, Upstream
+from mcp_front.backends.base import BackendError, MessageSink, Upstream, UpstreamOpener
+from mcp_front.config import SessionsConfig
+from mcp_front.lifecycle import TaskGroupOwner
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import Message, RequestId
 from mcp_front.text import escaped
-from mcp_front.transports import jsonrpc
 from mcp_front.transports.event_log import EventBudget, EventLog
-from mcp_front.transports.jsonrpc import Message, RequestId
 
 logger = logging.getLogger("mcp_front.transports")
-
-UpstreamOpener = Callable[[Principal, MessageSink], Awaitable[Upstream]]
 
 
 class FrontSession:
@@ -143,8 +142,18 @@ class SessionLimits:
     """Session records per caller; past it the least recently used one is closed."""
     sweep_interval: timedelta = timedelta(minutes=1)
 
+    @classmethod
+    def of(cls, sessions: SessionsConfig) -> SessionLimits:
+        """The limits `proxy.sessions` sets: a session is kept at least as long as its backend,
+        and a caller may hold ten records for each backend session it may run."""
+        return cls(
+            retention=max(sessions.retention, sessions.timeout),
+            max_per_principal=max(100, 10 * sessions.max_per_user),
+            sweep_interval=sessions.cleanup_interval,
+        )
 
-class SessionRegistry:
+
+class SessionRegistry(TaskGroupOwner):
     """Every live session of the gateway, keyed by its unguessable id."""
 
     def __init__(self, limits: SessionLimits | None = None, *, events: EventBudget | None = None) -> None:
@@ -192,16 +201,12 @@ class SessionRegistry:
             await self.close(session)
         return len(expired)
 
-    @asynccontextmanager
-    async def run(self) -> AsyncIterator[SessionRegistry]:
-        async with anyio.create_task_group() as task_group:
-            task_group.start_soon(self._sweep)
-            try:
-                yield self
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await self.close_all()
-                task_group.cancel_scope.cancel()
+    def started(self, task_group: TaskGroup) -> None:
+        task_group.start_soon(self._sweep)
+
+    async def aclose(self) -> None:
+        """Close every session, as the gateway stops."""
+        await self.close_all()
 
     async def _make_room(self, principal: Principal) -> None:
         own = [s for s in self._sessions.values() if s.principal.key == principal.key]

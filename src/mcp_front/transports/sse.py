@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.base import BackendError, MessageSink, UpstreamOpener
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import Message, MessageKind
 from mcp_front.text import escaped
-from mcp_front.transports import http, jsonrpc
-from mcp_front.transports.jsonrpc import Message, MessageKind
-from mcp_front.transports.session import FrontSession, SessionRegistry, UpstreamOpener
+from mcp_front.transports import http
+from mcp_front.transports.session import FrontSession, SessionRegistry
 
 logger = logging.getLogger("mcp_front.transports")
 

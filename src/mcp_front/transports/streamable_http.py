@@ -7,25 +7,23 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, is_version_at_least
+from mcp_types.version import is_version_at_least
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import BackendError, MessageSink
-from mcp_front.transports import http, jsonrpc, modern
+from mcp_front.backends.base import BackendError, MessageSink, UpstreamOpener
+from mcp_front.protocol import headers, jsonrpc
+from mcp_front.protocol.jsonrpc import Message, MessageKind
+from mcp_front.protocol.revisions import HANDSHAKE_VERSIONS, PRIMING_VERSION, is_self_contained
+from mcp_front.transports import http
 from mcp_front.transports.answer import Answer, Heartbeat
 from mcp_front.transports.event_log import MAX_EVENTS_PER_STREAM, EventLog, EventStream
-from mcp_front.transports.jsonrpc import Message, MessageKind
-from mcp_front.transports.session import FrontSession, SessionRegistry, UpstreamOpener
+from mcp_front.transports.session import FrontSession, SessionRegistry
+from mcp_front.transports.v2026_07_28 import SelfContainedRequests
 
 logger = logging.getLogger("mcp_front.transports")
-
-SESSION_HEADER = "mcp-session-id"
-PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
-PRIMING_VERSION = "2025-11-25"
-"""The first protocol version whose clients expect an empty event that only primes an id."""
 
 
 class StreamableHTTPTransport:
@@ -40,28 +38,28 @@ class StreamableHTTPTransport:
         *,
         heartbeat: Heartbeat | None = None,
         ping_interval: float = http.PING_INTERVAL,
-        native_modern: bool = False,
+        native_self_contained: bool = False,
     ) -> None:
-        """`native_modern`: the backend is a streamable-HTTP server, which may take
-        2026-07-28 requests natively (see `modern.ModernRequests`)."""
+        """`native_self_contained`: the backend is a streamable-HTTP server, which may take
+        2026-07-28 requests natively (see `v2026_07_28.SelfContainedRequests`)."""
         self.service = service
         self._registry = registry
         self._open_upstream = open_upstream
         self._origins = origins
         self._ping_interval = ping_interval
         self._heartbeat = heartbeat or Heartbeat(ping_interval)
-        self._modern = modern.ModernRequests(service, open_upstream, native=native_modern)
+        self._self_contained = SelfContainedRequests(service, open_upstream, native=native_self_contained)
 
     async def aclose(self) -> None:
         """End the 2026-07-28 channels, which no session owns."""
-        await self._modern.aclose()
+        await self._self_contained.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         response: Response | None
         if not self._origins.allows(request.headers):
             response = http.rpc_error(403, jsonrpc.INVALID_REQUEST, "Forbidden: this Origin is not allowed")
-        elif request.method != "POST" and modern.is_modern(request.headers.get(PROTOCOL_VERSION_HEADER)):
+        elif request.method != "POST" and is_self_contained(request.headers.get(headers.PROTOCOL_VERSION)):
             response = http.rpc_error(
                 405, jsonrpc.INVALID_REQUEST, "Method not allowed in 2026-07-28", headers={"Allow": "POST"}
             )
@@ -79,7 +77,7 @@ class StreamableHTTPTransport:
             await response(scope, receive, send)
 
     def _session(self, request: Request) -> tuple[FrontSession | None, Response | None]:
-        session_id = request.headers.get(SESSION_HEADER)
+        session_id = request.headers.get(headers.SESSION_ID)
         if session_id is None:
             return None, http.rpc_error(
                 400,
@@ -105,15 +103,15 @@ class StreamableHTTPTransport:
         if error is not None:
             return error
         assert message is not None
-        if modern.is_modern(request.headers.get(PROTOCOL_VERSION_HEADER)):
-            return await self._post_modern(request, message, scope, receive, send)
+        if is_self_contained(request.headers.get(headers.PROTOCOL_VERSION)):
+            return await self._post_self_contained(request, message, scope, receive, send)
         version_error = _check_protocol_version(request, message)
         if version_error is not None:
             return version_error
         kind = jsonrpc.classify(message)
         is_initialize = kind is MessageKind.REQUEST and message["method"] == "initialize"
         if is_initialize:
-            if request.headers.get(SESSION_HEADER) is not None:
+            if request.headers.get(headers.SESSION_ID) is not None:
                 return http.rpc_error(
                     400,
                     jsonrpc.INVALID_REQUEST,
@@ -142,7 +140,7 @@ class StreamableHTTPTransport:
 
         response = await self._answer(
             produce,
-            {SESSION_HEADER: session.id},
+            {headers.SESSION_ID: session.id},
             request,
             send,
             # A dropped stream is not a cancellation in this era: the request goes on, and
@@ -155,10 +153,10 @@ class StreamableHTTPTransport:
             await self._registry.close(session)
         return None
 
-    async def _post_modern(
+    async def _post_self_contained(
         self, request: Request, message: Message, scope: Scope, receive: Receive, send: Send
     ) -> Response | None:
-        error = self._modern.check(request, message)
+        error = self._self_contained.check(request, message)
         if error is not None:
             return error
         if jsonrpc.classify(message) is MessageKind.NOTIFICATION:
@@ -166,15 +164,15 @@ class StreamableHTTPTransport:
         principal: Principal = scope["user"]
         # Before the answer starts: a refusal must be a plain 403 and a mismatch a plain
         # 400, never an event stream.
-        error = await self._modern.refusal(principal, message)
+        error = await self._self_contained.refusal(principal, message)
         if error is not None:
             return error
-        error = await self._modern.check_arguments(principal, request, message)
+        error = await self._self_contained.check_arguments(principal, request, message)
         if error is not None:
             return error
 
         async def produce(related: MessageSink) -> Message | None:
-            return await self._modern.answer(principal, message, related)
+            return await self._self_contained.answer(principal, message, related)
 
         # In 2026-07-28, closing the response stream is how a client cancels.
         await self._answer(produce, {}, request, send, cancel_on_disconnect=True)
@@ -183,7 +181,7 @@ class StreamableHTTPTransport:
     async def _answer(
         self,
         produce: Callable[[MessageSink], Awaitable[Message | None]],
-        headers: dict[str, str],
+        response_headers: dict[str, str],
         request: Request,
         send: Send,
         *,
@@ -195,10 +193,10 @@ class StreamableHTTPTransport:
 
         A new session whose initialize failed gets no session id.
         """
-        version = request.headers.get(PROTOCOL_VERSION_HEADER)
+        version = request.headers.get(headers.PROTOCOL_VERSION)
         # Clients older than 2025-11-25 may read an event without data as a broken message.
         prime = log is not None and version is not None and is_version_at_least(version, PRIMING_VERSION)
-        answer = Answer(send, headers, log=log, prime=prime)
+        answer = Answer(send, response_headers, log=log, prime=prime)
         if http.prefers_event_stream(request.headers):
             await answer.stream_now()
         response: Message | None = None
@@ -226,7 +224,7 @@ class StreamableHTTPTransport:
         if error is not None:
             return error
         assert session is not None
-        last_event_id = request.headers.get("last-event-id")
+        last_event_id = request.headers.get(headers.LAST_EVENT_ID)
         resumed = session.events.find(last_event_id) if last_event_id else None
         if resumed is not None and not resumed[0].standalone:
             await self._resume(session, *resumed, receive, send)
@@ -285,7 +283,7 @@ class StreamableHTTPTransport:
 
     @staticmethod
     async def _start_event_stream(session: FrontSession, send: Send, chunks: list[bytes]) -> None:
-        raw_headers = [*http.SSE_HEADERS, (SESSION_HEADER.encode(), session.id.encode())]
+        raw_headers = [*http.SSE_HEADERS, (headers.SESSION_ID.encode(), session.id.encode())]
         await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
         for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -300,22 +298,22 @@ class StreamableHTTPTransport:
 
 
 def _check_protocol_version(request: Request, message: Message) -> Response | None:
-    version = request.headers.get(PROTOCOL_VERSION_HEADER)
-    if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS:
+    version = request.headers.get(headers.PROTOCOL_VERSION)
+    if version is None or version in HANDSHAKE_VERSIONS:
         return None
     request_id = message.get("id")
-    if version in MODERN_PROTOCOL_VERSIONS:
+    if is_self_contained(version):
         return http.rpc_error(
             400,
             UNSUPPORTED_PROTOCOL_VERSION,
             f"Unsupported protocol version {version}; this gateway speaks the initialize handshake",
             request_id=request_id,
-            data={"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": version},
+            data={"supported": list(HANDSHAKE_VERSIONS), "requested": version},
         )
     return http.rpc_error(
         400,
         jsonrpc.INVALID_REQUEST,
         f"Bad Request: unsupported MCP-Protocol-Version {version!r}; supported: "
-        + ", ".join(HANDSHAKE_PROTOCOL_VERSIONS),
+        + ", ".join(HANDSHAKE_VERSIONS),
         request_id=request_id,
     )

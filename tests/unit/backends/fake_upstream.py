@@ -8,7 +8,7 @@ import anyio
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import MessageSink, Upstream
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol.jsonrpc import Message
 
 TOOLS = ("query", "execute_sql", "fails", "broken", "slow")
 

@@ -14,7 +14,7 @@ from mcp_front.backends.aggregate import AggregateRegistry, AggregateUpstream
 from mcp_front.backends.base import BackendError, MessageSink, Upstream
 from mcp_front.backends.namespacing import Namespace
 from mcp_front.config import ServerConfig
-from mcp_front.transports.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Message
+from mcp_front.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Message
 from tests.support.sinks import Inbox
 
 ALICE = Principal(subject="alice")
@@ -86,10 +86,10 @@ async def aggregate(
     members: dict[str, Member], **extra: Any
 ) -> AsyncIterator[tuple[AggregateUpstream, Inbox, AggregateRegistry]]:
     inbox = Inbox()
-    registry = AggregateRegistry()
+    openers: dict[str, Callable[..., Any]] = {name: member.open for name, member in members.items()}
+    registry = AggregateRegistry({"all": aggregate_config(list(members), **extra)}, openers)
     async with registry.run():
-        openers: dict[str, Callable[..., Any]] = {name: member.open for name, member in members.items()}
-        upstream = registry.open("all", aggregate_config(list(members), **extra), ALICE, inbox, openers)
+        upstream = await registry.open("all", ALICE, inbox)
         try:
             yield upstream, inbox, registry
         finally:

@@ -11,9 +11,14 @@ import pytest
 from mcp_front.audit import AuditLog
 from mcp_front.auth.principal import Principal
 from mcp_front.auth.service_policy import ServiceAccess
-from mcp_front.backends.audited import AuditedUpstream, audited_opener
-from mcp_front.backends.policy import PolicyDenied, PolicyUpstream, policy_opener
-from mcp_front.backends.tool_filter import ToolFilteredUpstream
+from mcp_front.backends.governance import (
+    AuditedUpstream,
+    PolicyDenied,
+    PolicyUpstream,
+    ToolFilteredUpstream,
+    audited_opener,
+    policy_opener,
+)
 from mcp_front.config import ServicePolicy, ToolFilter
 
 from .fake_upstream import LIST, FakeUpstream, call, discard, opener_of

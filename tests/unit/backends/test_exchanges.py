@@ -9,7 +9,7 @@ import pytest
 
 from mcp_front.backends.base import BackendError
 from mcp_front.backends.exchanges import ExchangeTable
-from mcp_front.transports.jsonrpc import MessageKind
+from mcp_front.protocol.jsonrpc import MessageKind
 from tests.support.sinks import Inbox
 
 

@@ -17,8 +17,8 @@ from mcp_front.backends.base import BackendError
 from mcp_front.backends.inline import InlineToolRegistry, InlineUpstream
 from mcp_front.backends.inline_http import call_http, http_client
 from mcp_front.config import ServerConfig, load_config
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import Message
 
 ALICE = Principal(subject="alice-sub", email="alice@example.com")
 BOB = Principal(subject="bob-sub", email="bob@example.com")
@@ -51,9 +51,17 @@ async def ignore(message: Message) -> None:
 @pytest.fixture
 async def registry() -> AsyncIterator[InlineToolRegistry]:
     # Inline sessions need none of run()'s background tasks; closing is what matters here.
-    running = InlineToolRegistry()
+    running = InlineToolRegistry({})
     yield running
     await running.aclose()
+
+
+async def open_tools(
+    registry: InlineToolRegistry, config: ServerConfig, principal: Principal = ALICE
+) -> InlineUpstream:
+    """A session of `principal` on the service "tools", configured as `config`."""
+    registry.services = {**registry.services, "tools": config}
+    return await registry.open("tools", principal, ignore)
 
 
 async def ask(upstream: InlineUpstream, method: str, params: dict[str, Any] | None = None) -> Message:
@@ -88,7 +96,7 @@ class TestProtocol:
         [("2025-06-18", "2025-06-18"), ("2024-11-05", "2024-11-05"), ("1999-01-01", "2025-11-25")],
     )
     async def test_initialize(self, registry: InlineToolRegistry, offered: str, answered: str) -> None:
-        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        upstream = await open_tools(registry, server(ARGV_TOOL), ALICE)
         response = await ask(upstream, "initialize", {"protocolVersion": offered, "capabilities": {}})
         assert response == {
             "jsonrpc": "2.0",
@@ -102,7 +110,7 @@ class TestProtocol:
         }
 
     async def test_ping_list_and_unknown_methods(self, registry: InlineToolRegistry) -> None:
-        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        upstream = await open_tools(registry, server(ARGV_TOOL), ALICE)
         assert (await ask(upstream, "ping"))["result"] == {}
         assert (await ask(upstream, "tools/list"))["result"] == {
             "tools": [
@@ -122,14 +130,14 @@ class TestProtocol:
     async def test_unknown_tools_and_malformed_calls_are_protocol_errors(
         self, registry: InlineToolRegistry
     ) -> None:
-        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        upstream = await open_tools(registry, server(ARGV_TOOL), ALICE)
         response = await ask(upstream, "tools/call", {"name": "nope", "arguments": {}})
         assert response["error"] == {"code": jsonrpc.INVALID_PARAMS, "message": "Unknown tool: nope"}
         response = await ask(upstream, "tools/call", {"name": "argv", "arguments": ["x"]})
         assert response["error"]["code"] == jsonrpc.INVALID_PARAMS
 
     async def test_a_closed_session_refuses_requests(self, registry: InlineToolRegistry) -> None:
-        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        upstream = await open_tools(registry, server(ARGV_TOOL), ALICE)
         assert registry.session_count == 1
         await upstream.aclose()
         assert registry.session_count == 0
@@ -139,7 +147,7 @@ class TestProtocol:
 
 class TestCommandTools:
     async def test_arguments_reach_argv_inert(self, registry: InlineToolRegistry) -> None:
-        upstream = registry.open("tools", server(ARGV_TOOL), ALICE, ignore)
+        upstream = await open_tools(registry, server(ARGV_TOOL), ALICE)
         result = await call(upstream, "argv", {"text": "; rm -rf / $(id) `id`\nx", "count": 2})
         assert result["isError"] is False
         assert json.loads(text(result)) == ["; rm -rf / $(id) `id`\nx", "2"]
@@ -150,7 +158,7 @@ class TestCommandTools:
             "touch", {"n": {"type": "integer"}}, command=sys.executable,
             args=["-c", "import sys; open(sys.argv[1], 'w')", str(canary), "{{n}}"],
         )  # fmt: skip
-        upstream = registry.open("tools", server(touch), ALICE, ignore)
+        upstream = await open_tools(registry, server(touch), ALICE)
         result = await call(upstream, "touch", {"n": "not a number"})
         assert result["isError"] is True
         assert "the arguments of touch are not valid" in text(result)
@@ -162,7 +170,7 @@ class TestCommandTools:
 
     async def test_json_output_is_structured(self, registry: InlineToolRegistry) -> None:
         emit = tool("emit", command=sys.executable, args=["-c", "print('{\"ok\": true}')"])
-        upstream = registry.open("tools", server(emit), ALICE, ignore)
+        upstream = await open_tools(registry, server(emit), ALICE)
         result = await call(upstream, "emit")
         assert result["structuredContent"] == {"ok": True}
 
@@ -172,7 +180,7 @@ class TestCommandTools:
         script = "import os, sys; print('bad token', os.environ['TOKEN'], file=sys.stderr); sys.exit(4)"
         fail = tool("fail", command=sys.executable, args=["-c", script], env={"TOKEN": {"$env": "TOKEN"}})
         config = with_secret(fail)
-        upstream = registry.open("tools", config, ALICE, ignore)
+        upstream = await open_tools(registry, config, ALICE)
         result = await call(upstream, "fail")
         assert result["isError"] is True
         assert text(result) == "fail exited with status 4:\nbad token …"
@@ -185,7 +193,7 @@ class TestCommandTools:
         script = "import json, os; print(json.dumps(dict(os.environ)))"
         env_tool = tool("env", {"region": STRING}, command=sys.executable, args=["-c", script],
                         env={"REGION": "{{region}}"})  # fmt: skip
-        upstream = registry.open("tools", server(env_tool), ALICE, ignore)
+        upstream = await open_tools(registry, server(env_tool), ALICE)
         result = await call(upstream, "env", {"region": "eu"})
         environ = result["structuredContent"]
         assert environ["REGION"] == "eu"
@@ -196,7 +204,7 @@ class TestCommandTools:
         slow = tool(
             "slow", command=sys.executable, args=["-c", "import time; time.sleep(30)"], timeout="0.3s"
         )
-        upstream = registry.open("tools", server(slow), ALICE, ignore)
+        upstream = await open_tools(registry, server(slow), ALICE)
         result = await call(upstream, "slow")
         assert result == {
             "content": [{"type": "text", "text": "slow did not finish within 0.3s and was stopped"}],
@@ -207,12 +215,12 @@ class TestCommandTools:
         self, registry: InlineToolRegistry
     ) -> None:
         slow = tool("slow", command=sys.executable, args=["-c", "import time; time.sleep(30)"])
-        upstream = registry.open("tools", server(slow, timeout="0.2s"), ALICE, ignore)
+        upstream = await open_tools(registry, server(slow, timeout="0.2s"), ALICE)
         assert "within 0.2s" in text(await call(upstream, "slow"))
 
     async def test_closing_the_session_ends_its_calls(self, registry: InlineToolRegistry) -> None:
         slow = tool("slow", command=sys.executable, args=["-c", "import time; time.sleep(30)"])
-        upstream = registry.open("tools", server(slow), ALICE, ignore)
+        upstream = await open_tools(registry, server(slow), ALICE)
         with anyio.fail_after(10):
             async with anyio.create_task_group() as task_group:
 
@@ -253,7 +261,7 @@ class TestHttpTools:
 
         client = http_client()
         client._transport = httpx2.MockTransport(handler)
-        running = InlineToolRegistry(client=client)
+        running = InlineToolRegistry({}, client=client)
         yield running
         await running.aclose()
 
@@ -262,7 +270,7 @@ class TestHttpTools:
     ) -> None:
         search = tool("search", {"q": STRING, "n": {"type": "integer"}},
                       http={"method": "GET", "url": "https://api.example.com/search?lang=en"})  # fmt: skip
-        upstream = mocked.open("tools", server(search), ALICE, ignore)
+        upstream = await open_tools(mocked, server(search), ALICE)
         result = await call(upstream, "search", {"q": "a&b=c", "n": 2})
         assert result["isError"] is False
         assert result["structuredContent"]["method"] == "GET"
@@ -273,7 +281,7 @@ class TestHttpTools:
     ) -> None:
         create = tool("create", {"title": STRING, "tags": {"type": "array"}},
                       http={"url": "https://api.example.com/items"})  # fmt: skip
-        upstream = mocked.open("tools", server(create), ALICE, ignore)
+        upstream = await open_tools(mocked, server(create), ALICE)
         await call(upstream, "create", {"title": "x", "tags": ["a"]})
         assert json.loads(seen[0].content) == {"title": "x", "tags": ["a"]}
         assert seen[0].headers["content-type"] == "application/json"
@@ -290,7 +298,7 @@ class TestHttpTools:
                 "body": {"limit": "{{limit}}", "note": "for {{id}}"},
             },
         )  # fmt: skip
-        upstream = mocked.open("tools", server(update), ALICE, ignore)
+        upstream = await open_tools(mocked, server(update), ALICE)
         climbing = await call(upstream, "update", {"id": "../admin?x=1", "limit": 3})
         assert climbing["isError"] is True
         assert seen == []
@@ -324,7 +332,7 @@ class TestHttpTools:
         authorized = {"Authorization": {"$env": "TOKEN"}}
         url = f"https://api.example.com/{path}"
         broken = tool("broken", http={"url": url, "headers": authorized}, timeout="0.2s")
-        upstream = mocked.open("tools", with_secret(broken), ALICE, ignore)
+        upstream = await open_tools(mocked, with_secret(broken), ALICE)
         result = await call(upstream, "broken")
         assert result == {"content": [{"type": "text", "text": message}], "isError": True}
         assert seen[0].headers["authorization"] == SECRET
@@ -334,7 +342,7 @@ class TestHttpTools:
         self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
     ) -> None:
         cookie = tool("cookie", http={"method": "GET", "url": "https://api.example.com/cookie"})
-        upstream = mocked.open("tools", server(cookie), ALICE, ignore)
+        upstream = await open_tools(mocked, server(cookie), ALICE)
         await call(upstream, "cookie")
         await call(upstream, "cookie")
         assert "cookie" not in seen[1].headers
@@ -346,9 +354,9 @@ class TestSecretsAtCuts:
     async def test_stdout_cut_at_the_cap(self) -> None:
         script = "import os; print('A' * 95 + os.environ['TOKEN'] + 'B' * 50)"
         echo = tool("echo", command=sys.executable, args=["-c", script], env={"TOKEN": {"$env": "TOKEN"}})
-        registry = InlineToolRegistry(output_limit=100)
+        registry = InlineToolRegistry({}, output_limit=100)
         try:
-            result = await call(registry.open("tools", with_secret(echo), ALICE, ignore), "echo")
+            result = await call(await open_tools(registry, with_secret(echo), ALICE), "echo")
         finally:
             await registry.aclose()
         assert result["isError"] is False
@@ -363,7 +371,7 @@ class TestSecretsAtCuts:
         )
         fail = tool("q", {"query": STRING}, command=sys.executable, args=["-c", script, "{{query}}"],
                     env={"TOKEN": {"$env": "TOKEN"}})  # fmt: skip
-        upstream = registry.open("tools", with_secret(fail), ALICE, ignore)
+        upstream = await open_tools(registry, with_secret(fail), ALICE)
         # The last 2000 characters begin with all but the first character of the secret.
         result = await call(upstream, "q", {"query": "A" * (2000 - (len(SECRET) - 1) - len(" for "))})
         assert result["isError"] is True
@@ -376,12 +384,12 @@ class TestSecretsAtCuts:
 
         client = http_client()
         client._transport = httpx2.MockTransport(handler)
-        registry = InlineToolRegistry(client=client)
+        registry = InlineToolRegistry({}, client=client)
         broken = tool(
             "broken", http={"url": "https://api.example.com/x", "headers": {"X-K": {"$env": "TOKEN"}}}
         )
         try:
-            result = await call(registry.open("tools", with_secret(broken), ALICE, ignore), "broken")
+            result = await call(await open_tools(registry, with_secret(broken), ALICE), "broken")
         finally:
             await registry.aclose()
         assert result["isError"] is True
@@ -433,7 +441,7 @@ class TestHttpArgumentsRefused:
 
         client = http_client()
         client._transport = httpx2.MockTransport(handler)
-        running = InlineToolRegistry(client=client)
+        running = InlineToolRegistry({}, client=client)
         yield running
         await running.aclose()
 
@@ -442,7 +450,7 @@ class TestHttpArgumentsRefused:
     ) -> None:
         url = "https://api.example.com/v1/repos/{{owner}}/{{name}}/issues"
         repo = tool("repo", {"owner": STRING, "name": STRING}, http={"method": "GET", "url": url})
-        upstream = mocked.open("tools", server(repo), ALICE, ignore)
+        upstream = await open_tools(mocked, server(repo), ALICE)
         result = await call(upstream, "repo", {"owner": "..", "name": "x"})
         assert result["isError"] is True
         assert 'argument "owner" is only dots' in text(result)
@@ -453,7 +461,7 @@ class TestHttpArgumentsRefused:
     ) -> None:
         url = "https://api.example.com/v1/search"
         search = tool("search", {"q": STRING}, http={"method": "POST", "url": url})
-        upstream = mocked.open("tools", server(search), ALICE, ignore)
+        upstream = await open_tools(mocked, server(search), ALICE)
         result = await call(upstream, "search", {"q": "x", "admin": True})
         assert result["isError"] is True
         assert "admin" in text(result)
@@ -467,7 +475,7 @@ class TestHttpArgumentsRefused:
         url = "https://api.example.com/search?scope=public&limit=10&q={{q}}"
         search = tool("search", {"q": STRING, "scope": STRING, "limit": {"type": "integer"}},
                       http={"method": "GET", "url": url})  # fmt: skip
-        upstream = mocked.open("tools", server(search), ALICE, ignore)
+        upstream = await open_tools(mocked, server(search), ALICE)
         result = await call(upstream, "search", {"q": "x", "scope": "admin"})
         assert result["isError"] is True
         assert 'argument "scope" would replace the query parameter "scope"' in text(result)
@@ -483,7 +491,7 @@ class TestHttpArgumentsRefused:
         item = tool("item", {"id": STRING, "trace": STRING, "verbose": {"type": "boolean"}},
                     http={"method": "GET", "url": "https://api.example.com/items/{{id}}",
                           "headers": {"X-Trace": "{{trace}}"}})  # fmt: skip
-        upstream = mocked.open("tools", server(item), ALICE, ignore)
+        upstream = await open_tools(mocked, server(item), ALICE)
         await call(upstream, "item", {"id": "7", "trace": "t-1", "verbose": True})
         assert seen[0].url.path == "/items/7"
         assert seen[0].url.params.multi_items() == [("verbose", "true")]
@@ -494,7 +502,7 @@ class TestHttpArgumentsRefused:
     ) -> None:
         fetch = tool("fetch", {"q": STRING, "n": STRING},
                      http={"method": "GET", "url": "https://api.example.com/s/{{q}}?n={{n}}"})  # fmt: skip
-        upstream = mocked.open("tools", server(fetch), ALICE, ignore)
+        upstream = await open_tools(mocked, server(fetch), ALICE)
         result = await call(upstream, "fetch", {"q": "a" * 70000, "n": "1"})
         assert result["isError"] is True
         assert 'fetch was not run: argument "q" would make the URL invalid' in text(result)
@@ -504,7 +512,7 @@ class TestHttpArgumentsRefused:
         self, mocked: InlineToolRegistry, seen: list[httpx2.Request]
     ) -> None:
         search = tool("search", {"q": STRING}, http={"method": "GET", "url": "https://api.example.com/s"})
-        upstream = mocked.open("tools", server(search), ALICE, ignore)
+        upstream = await open_tools(mocked, server(search), ALICE)
         result = await call(upstream, "search", {"q": "a" * 70000})
         assert result["isError"] is True
         assert 'argument "q" would make the URL invalid' in text(result)
@@ -517,7 +525,7 @@ class TestHttpArgumentsRefused:
         post = tool(
             "post", {"q": STRING}, http={"url": "https://api.example.com/s", "headers": {"X-T": "{{q}}"}}
         )
-        upstream = mocked.open("tools", server(post), ALICE, ignore)
+        upstream = await open_tools(mocked, server(post), ALICE)
         result = await call(upstream, "post", {"q": value})
         assert result["isError"] is True
         assert 'argument "q" contains a character other than printable ASCII' in text(result)
@@ -530,10 +538,10 @@ class TestConcurrency:
     )
 
     async def test_calls_wait_for_a_slot_per_principal_and_in_total(self) -> None:
-        registry = InlineToolRegistry(calls_per_principal=2, calls_in_total=3)
-        alice = registry.open("tools", server(self.SLOW), ALICE, ignore)
-        alice_again = registry.open("tools", server(self.SLOW), ALICE, ignore)
-        bob = registry.open("tools", server(self.SLOW), BOB, ignore)
+        registry = InlineToolRegistry({}, calls_per_principal=2, calls_in_total=3)
+        alice = await open_tools(registry, server(self.SLOW), ALICE)
+        alice_again = await open_tools(registry, server(self.SLOW), ALICE)
+        bob = await open_tools(registry, server(self.SLOW), BOB)
         try:
             with anyio.fail_after(10):
                 async with anyio.create_task_group() as task_group:
@@ -558,8 +566,8 @@ class TestConcurrency:
         assert registry._per_principal == {}
 
     async def test_a_call_waiting_for_a_slot_ends_with_its_session(self) -> None:
-        registry = InlineToolRegistry(calls_per_principal=1)
-        upstream = registry.open("tools", server(self.SLOW), ALICE, ignore)
+        registry = InlineToolRegistry({}, calls_per_principal=1)
+        upstream = await open_tools(registry, server(self.SLOW), ALICE)
         closed: list[str] = []
 
         async def call_and_expect_closed() -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from mcp_front.auth.principal import Principal
 from mcp_front.auth.service_policy import ServiceAccess
-from mcp_front.backends.policy import POLICY_DENIED, PolicyDenied, PolicyUpstream, policy_opener
+from mcp_front.backends.governance import POLICY_DENIED, PolicyDenied, PolicyUpstream, policy_opener
 from mcp_front.config import ServicePolicy
 
 from .fake_upstream import LIST, FakeUpstream, call, discard, names, opener_of

@@ -18,7 +18,7 @@ from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError
 from mcp_front.backends.sse import SSEForwarder, SSEUpstream
 from mcp_front.config import ServerConfig
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol.jsonrpc import Message
 from tests.servers.probe_server import server as probe_server
 from tests.support.net import free_port
 from tests.support.sinks import Inbox
@@ -118,29 +118,32 @@ def probe() -> StreamCutter:
 
 
 async def test_list_and_call_with_client_ids_kept(probe: StreamCutter) -> None:
-    async with serving(probe) as base, SSEForwarder().run() as forwarder:
+    async with serving(probe) as base:
         server = sse_server(
             f"{base}/sse", headers={"X-User": "{{principal.email}}", "X-Key": SecretStr("k1")}
         )
-        upstream = await forwarder.open("probe", server, ADA, Inbox())
-        await initialize(upstream)
-        listed = await upstream.request({"jsonrpc": "2.0", "id": "list-1", "method": "tools/list"}, Inbox())
-        assert listed["id"] == "list-1"
-        assert "echo" in {tool["name"] for tool in listed["result"]["tools"]}
-        echoed = await call(upstream, "echo", {"text": "hello"}, request_id=42)
-        assert echoed["id"] == 42
-        assert echoed["result"]["content"][0]["text"] == "hello"
-        assert all(
-            h.get("x-user") == "ada@example.com" and h.get("x-key") == "k1" for h in probe.headers_seen
-        )
-        await upstream.aclose()
-        assert forwarder.session_count == 0
+        async with SSEForwarder({"probe": server}).run() as forwarder:
+            upstream = await forwarder.open("probe", ADA, Inbox())
+            await initialize(upstream)
+            listed = await upstream.request(
+                {"jsonrpc": "2.0", "id": "list-1", "method": "tools/list"}, Inbox()
+            )
+            assert listed["id"] == "list-1"
+            assert "echo" in {tool["name"] for tool in listed["result"]["tools"]}
+            echoed = await call(upstream, "echo", {"text": "hello"}, request_id=42)
+            assert echoed["id"] == 42
+            assert echoed["result"]["content"][0]["text"] == "hello"
+            assert all(
+                h.get("x-user") == "ada@example.com" and h.get("x-key") == "k1" for h in probe.headers_seen
+            )
+            await upstream.aclose()
+            assert forwarder.session_count == 0
 
 
 async def test_progress_goes_to_the_requests_related_sink(probe: StreamCutter) -> None:
-    async with serving(probe) as base, SSEForwarder().run() as forwarder:
+    async with serving(probe) as base, SSEForwarder({"probe": sse_server(f"{base}/sse")}).run() as forwarder:
         unsolicited = Inbox()
-        upstream = await forwarder.open("probe", sse_server(f"{base}/sse"), ADA, unsolicited)
+        upstream = await forwarder.open("probe", ADA, unsolicited)
         await initialize(upstream)
         related = Inbox()
         response = await call(
@@ -154,7 +157,7 @@ async def test_progress_goes_to_the_requests_related_sink(probe: StreamCutter) -
 
 
 async def test_server_request_is_answered_through_respond(probe: StreamCutter) -> None:
-    async with serving(probe) as base, SSEForwarder().run() as forwarder:
+    async with serving(probe) as base, SSEForwarder({"probe": sse_server(f"{base}/sse")}).run() as forwarder:
         holder: list[SSEUpstream] = []
 
         async def client(message: Message) -> None:
@@ -162,7 +165,7 @@ async def test_server_request_is_answered_through_respond(probe: StreamCutter) -
                 answer = {"role": "assistant", "content": {"type": "text", "text": "forty-two"}, "model": "m"}
                 await holder[0].respond({"jsonrpc": "2.0", "id": message["id"], "result": answer})
 
-        upstream = await forwarder.open("probe", sse_server(f"{base}/sse"), ADA, client)
+        upstream = await forwarder.open("probe", ADA, client)
         holder.append(upstream)
         await initialize(upstream)
         response = await call(upstream, "sample", {"prompt": "the answer?"})
@@ -170,8 +173,8 @@ async def test_server_request_is_answered_through_respond(probe: StreamCutter) -
 
 
 async def test_stream_drop_fails_pending_then_reconnects_and_replays_initialize(probe: StreamCutter) -> None:
-    async with serving(probe) as base, SSEForwarder().run() as forwarder:
-        upstream = await forwarder.open("probe", sse_server(f"{base}/sse"), ADA, Inbox())
+    async with serving(probe) as base, SSEForwarder({"probe": sse_server(f"{base}/sse")}).run() as forwarder:
+        upstream = await forwarder.open("probe", ADA, Inbox())
         await initialize(upstream)
         failure: list[BackendError] = []
 
@@ -199,8 +202,8 @@ async def test_stream_drop_fails_pending_then_reconnects_and_replays_initialize(
 
 
 async def test_cancelling_the_caller_cancels_at_the_backend(probe: StreamCutter) -> None:
-    async with serving(probe) as base, SSEForwarder().run() as forwarder:
-        upstream = await forwarder.open("probe", sse_server(f"{base}/sse"), ADA, Inbox())
+    async with serving(probe) as base, SSEForwarder({"probe": sse_server(f"{base}/sse")}).run() as forwarder:
+        upstream = await forwarder.open("probe", ADA, Inbox())
         await initialize(upstream)
         with anyio.move_on_after(0.3):
             await call(upstream, "sleep", {"seconds": 5})
@@ -212,8 +215,11 @@ async def test_cancelling_the_caller_cancels_at_the_backend(probe: StreamCutter)
 
 
 async def test_request_timeout(probe: StreamCutter) -> None:
-    async with serving(probe) as base, SSEForwarder().run() as forwarder:
-        upstream = await forwarder.open("probe", sse_server(f"{base}/sse", timeout="1s"), ADA, Inbox())
+    async with (
+        serving(probe) as base,
+        SSEForwarder({"probe": sse_server(f"{base}/sse", timeout="1s")}).run() as forwarder,
+    ):
+        upstream = await forwarder.open("probe", ADA, Inbox())
         await initialize(upstream)
         with pytest.raises(BackendError, match=r"service 'probe' did not answer within 1s"):
             await call(upstream, "sleep", {"seconds": 5})
@@ -235,17 +241,23 @@ async def _html_page(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_endpoint_on_another_origin_is_refused() -> None:
-    async with serving(_foreign_endpoint) as base, SSEForwarder().run() as forwarder:
+    async with (
+        serving(_foreign_endpoint) as base,
+        SSEForwarder({"evil": sse_server(f"{base}/sse")}).run() as forwarder,
+    ):
         with pytest.raises(BackendError) as info:
-            await forwarder.open("evil", sse_server(f"{base}/sse"), ADA, Inbox())
+            await forwarder.open("evil", ADA, Inbox())
         assert info.value.message == "service 'evil' sent a message endpoint on another origin; refused"
         assert forwarder.session_count == 0
 
 
 async def test_backend_that_is_not_sse() -> None:
-    async with serving(_html_page) as base, SSEForwarder().run() as forwarder:
+    async with (
+        serving(_html_page) as base,
+        SSEForwarder({"web": sse_server(f"{base}/sse")}).run() as forwarder,
+    ):
         with pytest.raises(BackendError) as info:
-            await forwarder.open("web", sse_server(f"{base}/sse"), ADA, Inbox())
+            await forwarder.open("web", ADA, Inbox())
         assert info.value.message == (
             "service 'web' is not an SSE MCP server "
             "(it answered with content type text/html, not text/event-stream)"
@@ -253,9 +265,9 @@ async def test_backend_that_is_not_sse() -> None:
 
 
 async def test_backend_that_is_down() -> None:
-    async with SSEForwarder().run() as forwarder:
+    async with SSEForwarder({"gone": sse_server(f"http://127.0.0.1:{free_port()}/sse")}).run() as forwarder:
         with pytest.raises(BackendError) as info:
-            await forwarder.open("gone", sse_server(f"http://127.0.0.1:{free_port()}/sse"), ADA, Inbox())
+            await forwarder.open("gone", ADA, Inbox())
         assert info.value.message == "service 'gone' is unreachable"
 
 
@@ -269,17 +281,20 @@ def user_token_server(url: str) -> ServerConfig:
 
 
 async def test_user_token_header_without_a_stored_token_is_refused() -> None:
-    async with SSEForwarder().run() as forwarder:
+    async with SSEForwarder({"linear": user_token_server("http://127.0.0.1:1/sse")}).run() as forwarder:
         with pytest.raises(BackendError, match="needs your own credential"):
-            await forwarder.open("linear", user_token_server("http://127.0.0.1:1/sse"), ADA, Inbox())
+            await forwarder.open("linear", ADA, Inbox())
 
 
 async def test_user_token_header_is_the_callers_own(probe: StreamCutter) -> None:
     async def tokens(principal: Principal, service: str) -> str | None:
         return f"{principal.subject}-{service}-secret"
 
-    async with serving(probe) as base, SSEForwarder(user_tokens=tokens).run() as forwarder:
-        upstream = await forwarder.open("linear", user_token_server(f"{base}/sse"), ADA, Inbox())
+    async with (
+        serving(probe) as base,
+        SSEForwarder({"linear": user_token_server(f"{base}/sse")}, user_tokens=tokens).run() as forwarder,
+    ):
+        upstream = await forwarder.open("linear", ADA, Inbox())
         await initialize(upstream)
         assert {h.get("authorization") for h in probe.headers_seen} == {"Bearer u-ada-linear-secret"}
 
@@ -294,7 +309,10 @@ async def _silent_stream(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_backend_that_never_sends_an_endpoint() -> None:
-    async with serving(_silent_stream) as base, SSEForwarder().run() as forwarder:
+    async with (
+        serving(_silent_stream) as base,
+        SSEForwarder({"mute": sse_server(f"{base}/sse", timeout="1s")}).run() as forwarder,
+    ):
         with pytest.raises(BackendError) as info:
-            await forwarder.open("mute", sse_server(f"{base}/sse", timeout="1s"), ADA, Inbox())
+            await forwarder.open("mute", ADA, Inbox())
         assert info.value.message == "service 'mute' sent no message endpoint within 1s"

@@ -10,8 +10,9 @@ from mcp_front.idp import Identity, IdentityProvider, IdentityProviderError
 from mcp_front.idp.pkce import new_token, s256_challenge
 
 
-class StaticTeamProvider:
-    """A custom provider, as a user would write one: no base class, just the protocol's members."""
+class StaticTeamProvider(IdentityProvider):
+    """A custom provider, as a user would write one: it subclasses the protocol, writes its
+    three required members and inherits the optional hooks."""
 
     name = "static-team"
 
@@ -51,6 +52,24 @@ async def test_a_custom_provider_implements_the_protocol() -> None:
     with pytest.raises(IdentityProviderError) as caught:
         await sign_in(provider, "c-2")
     assert caught.value.kind == "exchange_failed"
+
+
+async def test_the_optional_hooks_do_nothing_unless_overridden() -> None:
+    provider = StaticTeamProvider({})
+    assert await provider.discover() is None
+    await provider.aclose()
+
+    class WithoutHooks:
+        name = "bare"
+
+        def authorization_url(self, *, redirect_uri: str, state: str, nonce: str, code_verifier: str) -> str:
+            return "https://login.example.com/"
+
+        async def complete(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> Identity:
+            return Identity(subject="x")
+
+    # Without the base class, the hooks are the class's to write: it is not a provider yet.
+    assert not isinstance(WithoutHooks(), IdentityProvider)
 
 
 def test_identity_is_immutable_including_its_claims() -> None:

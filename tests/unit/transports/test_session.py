@@ -6,7 +6,7 @@ import anyio
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import MessageSink
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol.jsonrpc import Message
 from mcp_front.transports.session import FrontSession
 
 SAMPLING = {"jsonrpc": "2.0", "id": 5, "method": "sampling/createMessage", "params": {}}

@@ -21,6 +21,7 @@ from typing import Any
 import jwt
 
 from mcp_front.auth.tokens.keys import ALGORITHMS, PublicKey, SigningKeys
+from mcp_front.errors import MCPFrontError
 
 __all__ = [
     "TOKEN_TYPE",
@@ -51,7 +52,7 @@ class InvalidTokenReason(enum.StrEnum):
     WRONG_AUDIENCE = "wrong_audience"
 
 
-class InvalidToken(Exception):
+class InvalidToken(MCPFrontError):
     """An access token was refused. The message names the check, never the token."""
 
     def __init__(self, reason: InvalidTokenReason, detail: str) -> None:

@@ -24,6 +24,7 @@ from mcp_front.config.references import (
 )
 
 TransportType: TypeAlias = Literal["stdio", "sse", "streamable-http", "inline"]
+BackendKind: TypeAlias = Literal["stdio", "sse", "streamable-http", "inline", "aggregate"]
 
 _DELIMITER: Final = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -121,6 +122,11 @@ class ServerConfig(ConfigModel):
     delimiter: str = "."
     """Aggregate only: what joins a service's name to its tools' names ("linear.create_issue")."""
     discovery: DiscoveryConfig | None = None
+
+    @property
+    def backend_kind(self) -> BackendKind:
+        """Which kind of backend serves the service: an aggregate, or how its server is reached."""
+        return "aggregate" if self.type == "aggregate" else self.transport_type or "stdio"
 
     def _user_token_templates(self) -> Iterator[tuple[KeyPath, UserTokenTemplate]]:
         """Every `$userToken` value, with its JSON key path within this server."""

@@ -22,8 +22,8 @@ from mcp_front.auth.authorize import authorize_endpoint
 from mcp_front.auth.callback import callback_endpoint
 from mcp_front.auth.codes import AuthorizationCodes
 from mcp_front.auth.consent import Consents, consent_endpoint
-from mcp_front.auth.policy import AccessPolicy
-from mcp_front.idp.base import Identity, IdentityProviderError
+from mcp_front.auth.sign_in_policy import SignInPolicy
+from mcp_front.idp.base import Identity, IdentityProvider, IdentityProviderError
 from mcp_front.storage import MemoryStore
 
 ISSUER = "https://gw.example.com"
@@ -35,7 +35,7 @@ CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest())
 ADA = Identity(subject="sub-ada", email="ada@example.com", email_verified=True, groups=frozenset({"eng"}))
 
 
-class FakeIdP:
+class FakeIdP(IdentityProvider):
     """An identity provider without a network: it accepts the code `good-code`."""
 
     name = "testidp"
@@ -93,7 +93,7 @@ class Gateway:
     consents: Consents
     store: MemoryStore
     clients: FakeClients
-    policy: dict[str, AccessPolicy] = field(default_factory=dict)
+    policy: dict[str, SignInPolicy] = field(default_factory=dict)
 
     async def authorize(self, **overrides: str | None) -> httpx2.Response:
         params: dict[str, str | None] = {
@@ -155,7 +155,7 @@ def build(
         client_info("https://meta.example.org/client.json", "https://app2.example.net/cb", name="Meta"),
     )
     audiences = AudienceValidator(ISSUER, ["linear", "notion"])
-    policy = options.pop("policy", AccessPolicy.of(allowed_domains=["example.com"]))
+    policy = options.pop("policy", SignInPolicy.of(allowed_domains=["example.com"]))
     app = Starlette(
         routes=[
             Route(

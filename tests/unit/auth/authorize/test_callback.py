@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import pytest
 
-from mcp_front.auth.policy import AccessPolicy
+from mcp_front.auth.sign_in_policy import SignInPolicy
 from mcp_front.auth.transactions import LoginCookie
 from mcp_front.idp.base import Identity, IdentityProviderError
 
@@ -140,7 +140,7 @@ async def test_exchange_gets_the_transaction_values(gw: Gateway) -> None:
 
 @pytest.fixture
 async def open_policy_gw() -> AsyncIterator[Gateway]:
-    async for gateway in open_gateway(policy=AccessPolicy.of(require_verified_email=False)):
+    async for gateway in open_gateway(policy=SignInPolicy.of(require_verified_email=False)):
         yield gateway
 
 

@@ -11,7 +11,7 @@ from mcp.shared.auth import OAuthClientInformationFull
 
 from mcp_front.auth.client_store import CLIENTS_NAMESPACE, REGISTRATIONS_NAMESPACE, StoredClients
 from mcp_front.auth.clients import RegisteredClients
-from mcp_front.auth.registration import validate_client_metadata
+from mcp_front.auth.rfc7591 import validate_client_metadata
 from mcp_front.storage import MemoryStore
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mcp_front.auth.redirect_uris import InvalidRedirectUri, RedirectUriRules, check_redirect_uri
-from mcp_front.auth.registration import RegistrationError, validate_client_metadata
+from mcp_front.auth.rfc7591 import RegistrationError, validate_client_metadata
 
 
 @pytest.mark.parametrize(

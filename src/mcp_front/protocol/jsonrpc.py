@@ -21,6 +21,8 @@ from mcp_types.jsonrpc import (
     REQUEST_TIMEOUT,
 )
 
+from mcp_front.errors import MCPFrontError
+
 __all__ = [
     "CONNECTION_CLOSED",
     "INTERNAL_ERROR",
@@ -53,7 +55,7 @@ class MessageKind(Enum):
     RESPONSE = "response"
 
 
-class InvalidMessage(ValueError):
+class InvalidMessage(MCPFrontError, ValueError):
     """A decoded JSON value that is not a single JSON-RPC 2.0 message."""
 
 

@@ -1,7 +1,8 @@
-"""The lifecycle shared by backends that keep background tasks (event streams, sweepers)."""
+"""`TaskGroupOwner`: the lifecycle of a part that keeps background tasks."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Self
@@ -10,11 +11,13 @@ import anyio
 from anyio.abc import TaskGroup
 
 
-class Running:
-    """A backend that runs inside `async with backend.run():` and is closed when it ends.
+class TaskGroupOwner(ABC):
+    """A part that runs inside `async with part.run():` and is closed when it ends.
 
-    Its background tasks live in the task group `run()` opens; on exit `aclose()` runs,
-    shielded, before the group is cancelled, so every backend session ends cleanly.
+    Its background tasks (event streams, children's pipes, sweepers) live in the task
+    group `run()` opens; `started()` starts those it always runs. On exit `aclose()`
+    runs, shielded, before the group is cancelled, so whatever the part holds (sessions,
+    processes, connections) ends cleanly.
     """
 
     _task_group: TaskGroup | None = None
@@ -30,6 +33,7 @@ class Running:
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
             try:
+                self.started(task_group)
                 yield self
             finally:
                 with anyio.CancelScope(shield=True):
@@ -37,5 +41,10 @@ class Running:
                 task_group.cancel_scope.cancel()
                 self._task_group = None
 
+    def started(self, task_group: TaskGroup) -> None:
+        """Start the tasks the part runs for as long as it runs; none by default."""
+        return None
+
+    @abstractmethod
     async def aclose(self) -> None:
-        raise NotImplementedError
+        """End everything the part holds."""

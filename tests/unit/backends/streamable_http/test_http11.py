@@ -10,7 +10,7 @@ import anyio
 import httptools
 import pytest
 
-from mcp_front.backends.http11 import BackendHTTP, HTTPError, Target
+from mcp_front.backends.streamable_http.http11 import BackendHTTP, HTTPError, Target
 
 Reply = Callable[[bytes], list[bytes]]
 """What the server writes back for a request (head and body as received)."""

@@ -1,4 +1,4 @@
-"""`AccessPolicy`: who may sign in to the gateway.
+"""`SignInPolicy`: who may sign in to the gateway.
 
 The rules combine as in most single sign-on proxies, so they read the way people
 expect: an email address passes if its domain is allowed *or* it is listed by name
@@ -43,7 +43,7 @@ def _lowered(values: Iterable[str]) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class AccessPolicy:
+class SignInPolicy:
     allowed_domains: frozenset[str] = field(default_factory=frozenset)
     allowed_emails: frozenset[str] = field(default_factory=frozenset)
     allowed_orgs: frozenset[str] = field(default_factory=frozenset)
@@ -60,7 +60,7 @@ class AccessPolicy:
         allowed_orgs: Iterable[str] = (),
         allowed_groups: Iterable[str] = (),
         require_verified_email: bool = True,
-    ) -> AccessPolicy:
+    ) -> SignInPolicy:
         """A policy with names compared case-insensitively (groups keep their case:
         some providers' group ids are case-sensitive)."""
         return cls(

@@ -1,7 +1,7 @@
 import pytest
 
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import InvalidMessage, MessageKind
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import InvalidMessage, MessageKind
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,10 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends import streamable_http_modern as native
 from mcp_front.backends.base import BackendError
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder, StreamableHTTPUpstream
 from mcp_front.config import ServerConfig
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol.jsonrpc import Message
 from tests.support.net import free_port
 from tests.support.sinks import Inbox
 
@@ -103,17 +102,9 @@ async def upstream_on(handler: Handler) -> AsyncIterator[tuple[StreamableHTTPUps
                 "headers": {"X-Key": "k"},
             }
         )
-        async with StreamableHTTPForwarder().run() as forwarder:
-            yield forwarder.open("svc", server_config, Principal(subject="ada"), Inbox()), backend.seen
+        async with StreamableHTTPForwarder({"svc": server_config}).run() as forwarder:
+            yield await forwarder.open("svc", Principal(subject="ada"), Inbox()), backend.seen
         server.should_exit = True
-
-
-def test_a_modern_message_is_told_by_its_envelope() -> None:
-    assert native.is_modern(modern("tools/list"))
-    assert not native.is_modern({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
-    assert not native.is_modern({"jsonrpc": "2.0", "id": 1, "method": "x", "params": {"_meta": {}}})
-    unhashable = {"io.modelcontextprotocol/protocolVersion": {"not": "a string"}}
-    assert not native.is_modern({"jsonrpc": "2.0", "id": 1, "method": "x", "params": {"_meta": unhashable}})
 
 
 async def test_a_call_lists_once_then_carries_the_headers_its_body_implies() -> None:
@@ -124,9 +115,9 @@ async def test_a_call_lists_once_then_carries_the_headers_its_body_implies() -> 
 
     call = modern("tools/call", "c1", name="where", arguments={"region": "zürich", "n": 3})
     async with upstream_on(handler) as (upstream, seen):
-        first = await native.request(upstream, call, Inbox())
+        first = await upstream.request(call, Inbox())
         again = modern("tools/call", 2, name="where", arguments={"region": "eu"})
-        second = await native.request(upstream, again, Inbox())
+        second = await upstream.request(again, Inbox())
 
     assert first["id"] == "c1"
     assert second["result"] == {"content": [], "resultType": "complete"}
@@ -144,7 +135,7 @@ async def test_a_call_lists_once_then_carries_the_headers_its_body_implies() -> 
 
 async def test_a_name_no_header_can_carry_is_base64_wrapped() -> None:
     async with upstream_on(lambda message: answer(message, {})) as (upstream, seen):
-        await native.request(upstream, modern("resources/read", uri="file:///tmp/ü"), Inbox())
+        await upstream.request(modern("resources/read", uri="file:///tmp/ü"), Inbox())
     assert seen[0].headers["mcp-name"].startswith("=?base64?")
 
 
@@ -153,11 +144,9 @@ async def test_listings_that_pass_through_are_remembered() -> None:
         return listing(message) if message["method"] == "tools/list" else answer(message, {})
 
     async with upstream_on(handler) as (upstream, seen):
-        await native.request(upstream, modern("tools/list"), Inbox())
-        await native.request(
-            upstream, modern("tools/call", 2, name="where", arguments={"region": "eu"}), Inbox()
-        )
-        await native.request(upstream, modern("tools/call", 3, name="plain", arguments={"x": 1}), Inbox())
+        await upstream.request(modern("tools/list"), Inbox())
+        await upstream.request(modern("tools/call", 2, name="where", arguments={"region": "eu"}), Inbox())
+        await upstream.request(modern("tools/call", 3, name="plain", arguments={"x": 1}), Inbox())
     assert [s.headers["mcp-method"] for s in seen] == ["tools/list", "tools/call", "tools/call"]
     assert seen[1].headers["mcp-param-region"] == "eu"
     assert not any(name.startswith("mcp-param-") for name in seen[2].headers)
@@ -173,7 +162,7 @@ async def test_an_error_answer_with_an_error_status_is_still_the_answer() -> Non
         )
 
     async with upstream_on(handler) as (upstream, _):
-        response = await native.request(upstream, modern("nope/never"), Inbox())
+        response = await upstream.request(modern("nope/never"), Inbox())
     assert response["error"]["code"] == -32601
 
 
@@ -188,7 +177,7 @@ async def test_a_refusal_that_is_not_the_answer_is_a_backend_error() -> None:
 
     async with upstream_on(handler) as (upstream, _):
         with pytest.raises(BackendError, match="answered HTTP 400"):
-            await native.request(upstream, modern("server/discover"), Inbox())
+            await upstream.request(modern("server/discover"), Inbox())
 
 
 async def test_an_event_stream_answer_delivers_notifications_first() -> None:
@@ -200,7 +189,7 @@ async def test_an_event_stream_answer_delivers_notifications_first() -> None:
 
     related = Inbox()
     async with upstream_on(handler) as (upstream, _):
-        response = await native.request(upstream, modern("tools/call", name="plain", arguments={}), related)
+        response = await upstream.request(modern("tools/call", name="plain", arguments={}), related)
     assert response["result"] == {"resultType": "input_required"}
     assert related.methods() == ["notifications/progress"]
 
@@ -208,37 +197,4 @@ async def test_an_event_stream_answer_delivers_notifications_first() -> None:
 async def test_an_event_stream_that_ends_without_the_answer_is_a_backend_error() -> None:
     async with upstream_on(lambda message: event_stream()) as (upstream, _):
         with pytest.raises(BackendError, match="closed its event stream before answering"):
-            await native.request(upstream, modern("tools/list"), Inbox())
-
-
-def test_a_complete_listing_replaces_what_was_known_and_a_page_adds() -> None:
-    tools = native.ToolSchemas()
-    first = {"result": {"tools": [{"name": "a", "inputSchema": SCHEMA}]}}
-    tools.absorb(modern("tools/list"), first)
-    page = {"result": {"tools": [{"name": "b", "inputSchema": {}}]}}
-    tools.absorb(modern("tools/list", cursor="2"), page)
-    assert tools.knows("a")
-    assert tools.knows("b")
-    assert tools.header_map("a") == {("region",): "Region"}
-    tools.absorb(modern("tools/list"), page)
-    assert not tools.knows("a")
-    invalid = {"type": "object", "properties": {"n": {"type": "number", "x-mcp-header": "N"}}}
-    tools.absorb(modern("tools/list"), {"result": {"tools": [{"name": "c", "inputSchema": invalid}]}})
-    assert tools.knows("c")
-    assert tools.header_map("c") == {}
-
-
-async def test_list_tools_follows_cursors_and_stops_at_a_cycle() -> None:
-    asked: list[Message] = []
-
-    async def exchange(message: Message) -> Message:
-        asked.append(message)
-        cursor = message["params"].get("cursor")
-        next_cursor = {None: "p2", "p2": "p3", "p3": "p2"}[cursor]
-        name = cursor or "p1"
-        return {"id": message["id"], "result": {"tools": [{"name": name}], "nextCursor": next_cursor}}
-
-    tools = native.ToolSchemas()
-    await native.list_tools(exchange, ENVELOPE, tools)
-    assert [m["params"].get("cursor") for m in asked] == [None, "p2", "p3"]
-    assert all(tools.knows(name) for name in ("p1", "p2", "p3"))
+            await upstream.request(modern("tools/list"), Inbox())

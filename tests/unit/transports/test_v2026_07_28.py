@@ -1,4 +1,4 @@
-"""`ModernRequests`: the native route and its probe, the handshake fallback, and the
+"""`SelfContainedRequests`: the native route and its probe, the handshake fallback, and the
 `Mcp-Param-*` check against the tool's schema, over an in-memory upstream."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from starlette.requests import Request
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, Upstream
-from mcp_front.transports import jsonrpc
-from mcp_front.transports.jsonrpc import Message
-from mcp_front.transports.modern import ModernRequests
+from mcp_front.protocol import jsonrpc
+from mcp_front.protocol.jsonrpc import Message
+from mcp_front.transports.v2026_07_28 import SelfContainedRequests
 from tests.support.sinks import Inbox
 
 MODERN = "2026-07-28"
@@ -75,11 +75,11 @@ class Backend:
         return [m["method"] for m in self.requests]
 
 
-def requests_for(backend: Backend, *, native: bool) -> ModernRequests:
+def requests_for(backend: Backend, *, native: bool) -> SelfContainedRequests:
     async def open_upstream(principal: Principal, unsolicited: MessageSink) -> Upstream:
         return backend
 
-    return ModernRequests("svc", open_upstream, native=native)
+    return SelfContainedRequests("svc", open_upstream, native=native)
 
 
 def modern(method: str, request_id: int = 1, **params: Any) -> Message:
@@ -191,7 +191,7 @@ async def test_a_caller_whose_token_changed_gets_a_channel_opened_for_its_new_pr
         opened.append((principal, backend))
         return backend
 
-    modern_requests = ModernRequests("svc", open_upstream, native=True)
+    modern_requests = SelfContainedRequests("svc", open_upstream, native=True)
     in_dba = Principal(subject="ada", email="ada@example.com", groups=frozenset({"dba"}))
     demoted = Principal(subject="ada", email="ada@example.com")
     await modern_requests.answer(in_dba, modern("tools/list"), Inbox())

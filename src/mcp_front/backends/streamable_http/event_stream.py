@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
+from mcp_front.errors import MCPFrontError
+
 
 @dataclass(frozen=True, slots=True)
 class ServerSentEvent:
@@ -27,7 +29,7 @@ MAX_EVENT_ID: Final = 1024
 """Characters of an event id past which the id is ignored."""
 
 
-class EventStreamTooLarge(ValueError):
+class EventStreamTooLarge(MCPFrontError, ValueError):
     """A line or an event's data outgrew `MAX_LINE`."""
 
 

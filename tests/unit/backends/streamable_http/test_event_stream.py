@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcp_front.backends.event_stream import (
+from mcp_front.backends.streamable_http.event_stream import (
     MAX_EVENT_ID,
     MAX_LINE,
     EventStreamDecoder,

@@ -17,11 +17,10 @@ from pydantic import SecretStr
 from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends import event_stream
 from mcp_front.backends.base import BackendError
-from mcp_front.backends.streamable_http import StreamableHTTPForwarder, StreamableHTTPUpstream
+from mcp_front.backends.streamable_http import StreamableHTTPForwarder, StreamableHTTPUpstream, event_stream
 from mcp_front.config import ServerConfig, UserTokenTemplate
-from mcp_front.transports.jsonrpc import Message
+from mcp_front.protocol.jsonrpc import Message
 from tests.support.net import free_port
 from tests.support.recorded_backend import running_backend
 from tests.support.sinks import Inbox
@@ -63,10 +62,8 @@ def text(response: Message) -> str:
 async def opened(
     backend_url: str, unsolicited: Inbox | None = None, **config: Any
 ) -> AsyncIterator[StreamableHTTPUpstream]:
-    async with StreamableHTTPForwarder().run() as forwarder:
-        upstream = forwarder.open(
-            "probe", service_config(backend_url, **config), ALICE, unsolicited or Inbox()
-        )
+    async with StreamableHTTPForwarder({"probe": service_config(backend_url, **config)}).run() as forwarder:
+        upstream = await forwarder.open("probe", ALICE, unsolicited or Inbox())
         try:
             yield upstream
         finally:
@@ -147,8 +144,8 @@ async def test_a_server_request_is_answered_through_respond() -> None:
             await upstream.respond({"jsonrpc": "2.0", "id": message["id"], "result": result})
 
     async with running_backend() as backend:
-        async with StreamableHTTPForwarder().run() as forwarder:
-            upstream = forwarder.open("probe", service_config(backend.url), ALICE, answer)
+        async with StreamableHTTPForwarder({"probe": service_config(backend.url)}).run() as forwarder:
+            upstream = await forwarder.open("probe", ALICE, answer)
             await handshake(upstream)
             related = Inbox()
             with anyio.fail_after(10):
@@ -187,8 +184,8 @@ async def test_configured_headers_are_sent_rendered_for_the_principal() -> None:
             requiresUserToken=True,
             userAuthentication={"type": "manual", "displayName": "Probe", "instructions": "Paste it"},
         )
-        async with StreamableHTTPForwarder(user_tokens=user_tokens).run() as forwarder:
-            upstream = forwarder.open("probe", server, ALICE, Inbox())
+        async with StreamableHTTPForwarder({"probe": server}, user_tokens=user_tokens).run() as forwarder:
+            upstream = await forwarder.open("probe", ALICE, Inbox())
             await handshake(upstream)
             await upstream.request(call(1, "echo", text="x"), Inbox())
             await upstream.aclose()
@@ -341,8 +338,9 @@ async def test_the_server_stream_outlives_whatever_breaks_it() -> None:
             raise RuntimeError("a sink that breaks once")
 
     async with scripted_backend(stream) as (url, gets):
-        async with StreamableHTTPForwarder(reconnect_delay=0.01).run() as forwarder:
-            upstream = forwarder.open("probe", service_config(url), ALICE, fragile)
+        services = {"probe": service_config(url)}
+        async with StreamableHTTPForwarder(services, reconnect_delay=0.01).run() as forwarder:
+            upstream = await forwarder.open("probe", ALICE, fragile)
             await handshake(upstream)
             with anyio.fail_after(5):
                 while len(delivered) < 3:

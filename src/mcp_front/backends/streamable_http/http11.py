@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import anyio
 import httptools
 
+from mcp_front.errors import MCPFrontError
+
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 _HIGH_WATER: Final = 1024 * 1024
 """Unread body bytes past which the socket stops being read, so a slow consumer of a
@@ -46,7 +48,7 @@ _CONTROL_IN_NAME: Final = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_IN_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-class HTTPError(Exception):
+class HTTPError(MCPFrontError):
     """The backend could not be reached, or broke the connection or the protocol."""
 
 

@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mcp_front.auth.policy import AccessPolicy
+from mcp_front.auth.sign_in_policy import SignInPolicy
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,7 @@ class Person:
     orgs: frozenset[str] = field(default_factory=frozenset)
 
 
-POLICY = AccessPolicy.of(allowed_domains=["Example.com"], allowed_emails=["Guest@Partner.io"])
+POLICY = SignInPolicy.of(allowed_domains=["Example.com"], allowed_emails=["Guest@Partner.io"])
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_domains_or_listed_emails_with_a_verified_address(person: Person, allowe
 
 
 def test_orgs_and_teams_restrict_further() -> None:
-    policy = AccessPolicy.of(allowed_domains=["example.com"], allowed_orgs=["Acme", "acme/platform"])
+    policy = SignInPolicy.of(allowed_domains=["example.com"], allowed_orgs=["Acme", "acme/platform"])
     assert policy.check_sign_in(Person("a@example.com", orgs=frozenset({"acme"}))).allowed
     assert policy.check_sign_in(Person("a@example.com", orgs=frozenset({"other", "acme/platform"}))).allowed
     refused = policy.check_sign_in(Person("a@example.com", orgs=frozenset({"other"})))
@@ -45,12 +45,12 @@ def test_orgs_and_teams_restrict_further() -> None:
 
 
 def test_groups_restrict_further_and_keep_their_case() -> None:
-    policy = AccessPolicy.of(allowed_groups=["DBA"], require_verified_email=False)
+    policy = SignInPolicy.of(allowed_groups=["DBA"], require_verified_email=False)
     assert policy.check_sign_in(Person(None, groups=frozenset({"DBA"}))).allowed
     refused = policy.check_sign_in(Person("x@y.z", email_verified=False, groups=frozenset({"dba"})))
     assert refused.reason == "x@y.z is not in any of the allowed groups."
 
 
 def test_unverified_email_can_be_accepted_when_switched_off() -> None:
-    policy = AccessPolicy.of(allowed_domains=["example.com"], require_verified_email=False)
+    policy = SignInPolicy.of(allowed_domains=["example.com"], require_verified_email=False)
     assert policy.check_sign_in(Person("a@example.com", email_verified=False)).allowed

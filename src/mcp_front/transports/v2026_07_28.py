@@ -1,6 +1,6 @@
 """The 2026-07-28 protocol era on `/<service>/mcp`: self-contained requests, no handshake.
 
-A modern request carries its protocol version, client info and capabilities in
+A 2026-07-28 request carries its protocol version, client info and capabilities in
 `params._meta` and needs no session. Each (principal, service) gets one shared upstream,
 through the service's governed layers (audit, policy, tool filter), and one of two routes:
 
@@ -8,7 +8,7 @@ through the service's governed layers (audit, policy, tool filter), and one of t
   request of a principal probes it with `server/discover`, and when the backend lists
   the request's version, requests go down as the client sent them (envelope included)
   and results come back as the backend gave them, `input_required` ones included. The
-  upstream derives the routing headers from the body (`backends.streamable_http_modern`).
+  upstream derives the routing headers from the body (`backends.streamable_http.v2026_07_28`).
 - **handshake**, for every other backend: the gateway initialises the upstream itself,
   forwards requests with their envelope removed, and reshapes results as the era
   requires. There is no back channel here: a backend's request to the client is
@@ -30,39 +30,37 @@ from typing import Any, Final
 import anyio
 from mcp.shared.inbound import (
     ERROR_CODE_HTTP_STATUS,
-    MCP_PARAM_HEADER_PREFIX,
     InboundLadderRejection,
     classify_inbound_request,
     find_duplicated_routing_header,
     validate_mcp_param_headers,
 )
-from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
+from mcp_types import CLIENT_INFO_META_KEY
 from mcp_types.jsonrpc import HEADER_MISMATCH
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import BackendError, MessageSink, Upstream
-from mcp_front.backends.streamable_http_modern import ToolSchemas, envelope, list_tools, modern_version
-from mcp_front.transports import http, jsonrpc
-from mcp_front.transports.jsonrpc import Message, MessageKind
-from mcp_front.transports.session import UpstreamOpener
+from mcp_front.backends.base import BackendError, MessageSink, Upstream, UpstreamOpener
+from mcp_front.protocol import headers, jsonrpc, messages
+from mcp_front.protocol.jsonrpc import Message, MessageKind
+from mcp_front.protocol.revisions import (
+    GATEWAY_CLIENT_INFO,
+    HANDSHAKE_VERSIONS,
+    LATEST_HANDSHAKE_VERSION,
+    SELF_CONTAINED_VERSIONS,
+    envelope,
+    envelope_version,
+    without_envelope,
+)
+from mcp_front.protocol.tool_schemas import ToolSchemas, list_tools
+from mcp_front.transports import http
 
 logger = logging.getLogger("mcp_front.transports")
 
-ENVELOPE_KEYS: Final = frozenset(
-    {PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAPABILITIES_META_KEY}
-)
 CACHEABLE_METHODS: Final = frozenset(
     {"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"}
 )
-GATEWAY_CLIENT_INFO: Final = {"name": "mcp-front", "version": "1"}
-_PARAM_HEADER_PREFIX: Final = MCP_PARAM_HEADER_PREFIX.lower()
-
-
-def is_modern(version: str | None) -> bool:
-    return version in MODERN_PROTOCOL_VERSIONS
 
 
 class _Channel:
@@ -80,11 +78,11 @@ class _Channel:
         self.tools = ToolSchemas()
 
 
-class ModernRequests:
+class SelfContainedRequests:
     """Serves 2026-07-28 requests for one service.
 
     `native=True` (a streamable-HTTP service) lets requests pass through natively when
-    the backend speaks the era; the upstream must then accept modern messages.
+    the backend speaks the era; the upstream must then accept self-contained messages.
     """
 
     def __init__(self, service: str, open_upstream: UpstreamOpener, *, native: bool = False) -> None:
@@ -142,7 +140,7 @@ class ModernRequests:
         name, arguments = params.get("name"), params.get("arguments") or {}
         if not isinstance(name, str) or not isinstance(arguments, dict):
             return None  # the backend refuses malformed params itself
-        if not arguments and not any(header.startswith(_PARAM_HEADER_PREFIX) for header in request.headers):
+        if not arguments and not any(header.startswith(headers.PARAM_PREFIX) for header in request.headers):
             return None
         try:
             channel, native = await self._route(principal, message)
@@ -173,7 +171,7 @@ class ModernRequests:
         return None
 
     async def answer(self, principal: Principal, message: Message, related: MessageSink) -> Message | None:
-        """The response to one modern request (its checks already passed)."""
+        """The response to one 2026-07-28 request (its checks already passed)."""
         request_id = message["id"]
         method = message["method"]
         try:
@@ -187,7 +185,7 @@ class ModernRequests:
             channel.tools.absorb(message, response)
         result = response.get("result")
         if isinstance(result, dict):
-            shaped = _private(result) if native else _modern_result(method, result)
+            shaped = _private(result) if native else _self_contained_result(method, result)
             response = {**response, "result": shaped}
         return response
 
@@ -202,7 +200,7 @@ class ModernRequests:
                 channel.upstream = await self._open_upstream(principal, self._no_back_channel(channel))
             if self._native and channel.native_versions is None:
                 channel.native_versions = await self._probe(channel.upstream, message)
-            if channel.native_versions and modern_version(message) in channel.native_versions:
+            if channel.native_versions and envelope_version(message) in channel.native_versions:
                 return channel, True
             if channel.initialize_result is None:
                 try:
@@ -214,7 +212,7 @@ class ModernRequests:
         return channel, False
 
     async def _probe(self, upstream: Upstream, message: Message) -> frozenset[str]:
-        """The modern versions the backend serves natively, from its `server/discover`."""
+        """The 2026-07-28-era versions the backend serves natively, from its `server/discover`."""
         probe = {
             "jsonrpc": "2.0",
             "id": "mcp-front-discover",
@@ -233,7 +231,7 @@ class ModernRequests:
         served = frozenset(
             version
             for version in (versions if isinstance(versions, list) else [])
-            if isinstance(version, str) and version in MODERN_PROTOCOL_VERSIONS
+            if isinstance(version, str) and version in SELF_CONTAINED_VERSIONS
         )
         logger.info(
             "service %s serves %s natively",
@@ -280,15 +278,12 @@ class ModernRequests:
             "capabilities": {},
             "clientInfo": client_info if isinstance(client_info, dict) else GATEWAY_CLIENT_INFO,
         }
-        response = await upstream.request(
-            {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}, _discard
-        )
+        response = await upstream.request(messages.initialize(params), _discard)
         result = response.get("result")
         if not isinstance(result, dict):
-            error = response.get("error")
-            detail = error.get("message") if isinstance(error, dict) else "no result"
+            detail = messages.error_detail(response, "no result")
             raise BackendError(f"service '{self.service}' failed to initialize: {detail}")
-        await upstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        await upstream.notify(messages.initialized())
         return result
 
     def _strip_envelope(self, message: Message, related: MessageSink) -> tuple[Message, MessageSink]:
@@ -299,7 +294,7 @@ class ModernRequests:
         two of them may well have picked the same token.
         """
         params = dict(message.get("params") or {})
-        meta = {k: v for k, v in (params.get("_meta") or {}).items() if k not in ENVELOPE_KEYS}
+        meta = without_envelope(params.get("_meta") or {})
         original_token = meta.get("progressToken")
         if original_token is not None:
             meta["progressToken"] = f"mcp-front-{next(self._tokens)}"
@@ -365,7 +360,7 @@ async def _discard(message: Message) -> None:
 def _discover_result(channel: _Channel) -> dict[str, Any]:
     initialized = channel.initialize_result or {}
     result: dict[str, Any] = {
-        "supportedVersions": [*MODERN_PROTOCOL_VERSIONS, *reversed(HANDSHAKE_PROTOCOL_VERSIONS)],
+        "supportedVersions": [*SELF_CONTAINED_VERSIONS, *reversed(HANDSHAKE_VERSIONS)],
         "capabilities": initialized.get("capabilities", {}),
         "resultType": "complete",
         "cacheScope": "private",
@@ -377,7 +372,7 @@ def _discover_result(channel: _Channel) -> dict[str, Any]:
     return result
 
 
-def _modern_result(method: str, result: Mapping[str, Any]) -> dict[str, Any]:
+def _self_contained_result(method: str, result: Mapping[str, Any]) -> dict[str, Any]:
     """A handshake-era result in 2026-07-28 shape: typed, and with caching directives
     where the era requires them. Results are per user, so never publicly cacheable."""
     shaped = dict(result)

@@ -2,23 +2,24 @@
 the server sends what nobody asked for (notifications, its own requests to the client).
 
 It runs as a task of the forwarder's task group, which every session shares, so nothing
-a backend sends may make it raise; it reconnects with backoff and `Last-Event-ID`. A
-companion of `StreamableHTTPUpstream`: it sends through the upstream's own requests.
+a backend sends may make it raise; it reconnects with backoff and `Last-Event-ID`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass
+from typing import Final
 
 import anyio
+from anyio.abc import TaskGroup
 
-from mcp_front.backends import http11
-from mcp_front.backends.base import BackendError
-from mcp_front.backends.event_stream import events
-
-if TYPE_CHECKING:
-    from mcp_front.backends.streamable_http import StreamableHTTPUpstream
+from mcp_front.backends.base import BackendError, MessageSink
+from mcp_front.backends.streamable_http import http11
+from mcp_front.backends.streamable_http.channel import HTTPChannel
+from mcp_front.backends.streamable_http.event_stream import events
+from mcp_front.protocol import headers
+from mcp_front.protocol.jsonrpc import MessageKind
 
 logger = logging.getLogger("mcp_front.backends.streamable_http")
 
@@ -26,11 +27,24 @@ OPEN_WAIT: Final = 2.0
 """How long `notifications/initialized` waits for the server's own stream to open."""
 
 
-class ServerStream:
-    """The GET stream of one backend session."""
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How soon a broken stream is reopened: `first`, doubling up to `most` (seconds)."""
 
-    def __init__(self, upstream: StreamableHTTPUpstream) -> None:
-        self._upstream = upstream
+    first: float = 0.5
+    most: float = 30.0
+
+
+class ServerStream:
+    """The GET stream of one backend session, carried to `deliver`."""
+
+    def __init__(
+        self, channel: HTTPChannel, deliver: MessageSink, task_group: TaskGroup, backoff: Backoff
+    ) -> None:
+        self._channel = channel
+        self._deliver = deliver
+        self._task_group = task_group
+        self._backoff = backoff
         self._scope: anyio.CancelScope | None = None
 
     async def open(self) -> None:
@@ -40,14 +54,14 @@ class ServerStream:
         concerns a request in flight; opened lazily, it would miss what the client's
         first call makes the server send.
         """
-        upstream = self._upstream
-        if upstream._closed or upstream.session_id is None:
+        channel = self._channel
+        if channel.closed or channel.session_id is None:
             return
         self.close()
         scope = anyio.CancelScope()
         self._scope = scope
         opened = anyio.Event()
-        upstream._forwarder.task_group.start_soon(self._listen, scope, upstream.session_id, opened)
+        self._task_group.start_soon(self._listen, scope, channel.session_id, opened)
         with anyio.move_on_after(OPEN_WAIT):
             await opened.wait()
 
@@ -65,36 +79,35 @@ class ServerStream:
             except Exception as exc:  # a task of the shared task group must never raise
                 logger.error(
                     "the event stream of service %s stopped on an unexpected %s",
-                    self._upstream.service,
+                    self._channel.service,
                     type(exc).__name__,
-                    extra=_context(self._upstream),
+                    extra=self._channel.session.log_context,
                 )
             finally:
                 opened.set()
 
     async def _carry(self, session_id: str, opened: anyio.Event) -> None:
-        upstream = self._upstream
-        forwarder = upstream._forwarder
-        delay = forwarder.reconnect_delay
+        channel = self._channel
+        delay = self._backoff.first
         last_event_id: str | None = None
-        while not upstream._closed and upstream.session_id == session_id:
+        while not channel.closed and channel.session_id == session_id:
             try:
-                resume = (("Last-Event-ID", last_event_id),) if last_event_id is not None else ()
-                request = await upstream._build("GET", extra=resume)
-                async with upstream._send(request) as response:
+                resume = ((headers.LAST_EVENT_ID, last_event_id),) if last_event_id is not None else ()
+                request = await channel.build("GET", extra=resume)
+                async with channel.send(request) as response:
                     if response.status_code in (404, 405):
                         return  # no such stream, or the session ended: a request renews it
-                    await upstream._check_status(response)
+                    await channel.check_status(response)
                     if response.media_type != "text/event-stream":
                         return
                     opened.set()
-                    delay = forwarder.reconnect_delay
+                    delay = self._backoff.first
                     async for event in events(response.aiter_bytes()):
                         if event.id:
                             last_event_id = event.id
-                        message = upstream._decode_event(event)
-                        if message is not None and "method" in message:
-                            await upstream._unsolicited(message)
+                        decoded = channel.decoded(event)
+                        if decoded is not None and decoded[1] is not MessageKind.RESPONSE:
+                            await self._deliver(decoded[0])
             except Exception as exc:
                 # Whatever one backend sends must not take down the task group that every
                 # session shares. Only the gateway's own errors are known to be free of
@@ -103,19 +116,15 @@ class ServerStream:
                 if isinstance(exc, BackendError):
                     reason = str(exc)
                 elif isinstance(exc, http11.HTTPError):
-                    reason = http11.without_url_secrets(str(exc), upstream._url or "")
+                    reason = channel.without_secrets(str(exc))
                 else:
                     reason = type(exc).__name__
                 logger.info(
                     "the event stream of service %s broke (%s); reconnecting in %gs",
-                    upstream.service,
+                    channel.service,
                     reason,
                     delay,
-                    extra=_context(upstream),
+                    extra=channel.session.log_context,
                 )
             await anyio.sleep(delay)
-            delay = min(delay * 2, forwarder.max_reconnect_delay)
-
-
-def _context(upstream: StreamableHTTPUpstream) -> dict[str, str]:
-    return {"service": upstream.service, "principal": upstream.principal.display_name}
+            delay = min(delay * 2, self._backoff.most)
