@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -184,10 +183,6 @@ def parse_message(body: bytes) -> tuple[Message | None, Response | None]:
         return None, rpc_error(400, jsonrpc.INVALID_REQUEST, f"Invalid request: {exc}", request_id=request_id)
     assert isinstance(value, dict)
     return value, None
-
-
-def json_dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 async def cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
