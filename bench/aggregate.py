@@ -35,31 +35,25 @@ in count and time, and every process started is stopped, Ctrl-C included.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
-import psutil
 
-from bench import clients, targets
+from bench import clients, runner, targets
 from bench.clients import CALL_TIMEOUT, HTTPSession, Message, SocketHTTPSession
 from bench.measure import LoadResult, LoadSample
-from bench.processes import BenchError, ProcessSupervisor, ServerProcess, free_port, ignoring_interrupts
+from bench.processes import BenchError, ProcessSupervisor, ServerProcess, free_port
 from bench.report import RAW_HTTP, SOCKET_HTTP
-from bench.stdio import BUSY_LOAD_AVERAGE
+from bench.runner import cpu_seconds, describe, rotated
 
-RESULTS_DIR = targets.BENCH_DIR / "results"
 GOAL_MARGIN_MS = 5.0
 """The aggregate's p50 may exceed the slowest member's by at most this much."""
 FRESH_TTL = "1us"
@@ -461,10 +455,11 @@ class AggregateHarness:
                 for round_number in range(self.settings.rounds):
                     self.log(f"round {round_number + 1} of {self.settings.rounds}")
                     for measurement in by_measurement.values():
-                        for case in _rotated(measurement, round_number):
+                        for case in rotated(measurement, round_number):
                             await self._round(case)
         finally:
             self._record(cases)
+            self.report.check_goals(self.members)
 
     async def _start(self, stack: AsyncExitStack) -> list[Target]:
         urls: dict[str, str] = {}
@@ -534,7 +529,7 @@ class AggregateHarness:
                         stack.push_async_callback(_closed, socket)
                         case.sessions.append(socket)
         except Exception as exc:
-            case.error = _describe(exc)
+            case.error = describe(exc)
             self.log(f"{target.label} / {client} c={concurrency}: {case.error}")
         return case
 
@@ -544,17 +539,17 @@ class AggregateHarness:
         calls = max(1, case.calls // self.settings.rounds)
         self.log(f"  {case.target.label} / {case.client}: {calls} listings at c={case.concurrency}")
         watch = self.gateway_pid if case.target.via == VIA_GATEWAY else None
-        cpu_before = _cpu_seconds(watch) if watch else 0.0
+        cpu_before = cpu_seconds(watch) if watch else 0.0
         warm_calls = (ROUND_WARMUP if case.warmed else case.warmup) * case.concurrency
         try:
             sample = await run_listings(case, calls, self.settings.phase_time_limit)
         except Exception as exc:
-            case.error = _describe(exc)
+            case.error = describe(exc)
             self.log(f"    failed: {case.error}")
             return
         case.samples.append(sample)
         if watch:
-            case.gateway_cpu_seconds += _cpu_seconds(watch) - cpu_before
+            case.gateway_cpu_seconds += cpu_seconds(watch) - cpu_before
             case.gateway_calls += len(sample.latencies) + warm_calls
 
     def _record(self, cases: list[Case]) -> None:
@@ -590,53 +585,8 @@ async def _closed(session: HTTPSession | SocketHTTPSession) -> None:
         await session.close()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a process (0 when it is gone)."""
-    try:
-        times = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return 0.0
-    return float(times.user + times.system)
-
-
-def _rotated(items: list[Case], shift: int) -> list[Case]:
-    shift %= len(items)
-    return [*items[shift:], *items[:shift]]
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in exc.exceptions)
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-
-
-async def _main(harness: AggregateHarness) -> bool:
-    """Run everything; `True` when a SIGTERM cut the run short."""
-    terminated = False
-
-    async with anyio.create_task_group() as task_group:
-
-        async def on_sigterm() -> None:
-            nonlocal terminated
-            with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-                async for _ in signals:
-                    terminated = True
-                    task_group.cancel_scope.cancel()
-                    return
-
-        async def work() -> None:
-            await harness.run()
-            task_group.cancel_scope.cancel()
-
-        task_group.start_soon(on_sigterm)
-        task_group.start_soon(work)
-    return terminated
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.aggregate", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (about 30 seconds)")
-    parser.add_argument("--output", type=Path, help="the JSON results file (default: bench/results/…)")
+    parser = runner.parser("aggregate", __doc__, "a short smoke run (about 30 seconds)")
     parser.add_argument(
         "--list-delay-ms",
         type=float,
@@ -662,52 +612,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings.quick() if args.quick else Settings.full()
     members = default_members(args.list_delay_ms)
-    started = datetime.now(UTC)
-    output: Path = args.output or RESULTS_DIR / f"aggregate-{started:%Y%m%dT%H%M%SZ}.json"
-    logs = RESULTS_DIR / "logs-aggregate"
-    shutil.rmtree(logs, ignore_errors=True)
-    logs.mkdir(parents=True)
-    load_before = os.getloadavg()[0]
-    if load_before > BUSY_LOAD_AVERAGE:
-        print(
-            f"warning: load average {load_before:.2f}: other work on this machine will skew the numbers",
-            file=sys.stderr,
+    run = runner.BenchRun.begin("aggregate", args.output, "logs-aggregate")
+
+    def prepare(supervisor: ProcessSupervisor) -> tuple[AggregateReport, Callable[[], Awaitable[None]]]:
+        report = AggregateReport(
+            started=run.started_text,
+            quick=args.quick,
+            members=[asdict(member) for member in members],
+            machine=targets.machine_info(None, None),
+            settings=asdict(settings),
         )
-    report = AggregateReport(
-        started=started.isoformat(timespec="seconds"),
-        quick=args.quick,
-        members=[asdict(member) for member in members],
-        machine=targets.machine_info(None, None),
-        settings=asdict(settings),
-    )
-    report.machine["gateway_packages"] = targets.gateway_packages(targets.gateway_command()[0])
-    report.machine["load_average_before"] = round(load_before, 2)
-    if gateway_src is not None:
-        report.machine["revision"] = f"sources in {gateway_src}"
-    supervisor = ProcessSupervisor(logs)
-    interrupted = False
-    clock = time.monotonic()
-    try:
-        harness = AggregateHarness(supervisor, settings, report, members, logs, gateway_src, args.slow_first)
-        interrupted = anyio.run(_main, harness)
-    except KeyboardInterrupt:
-        interrupted = True
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        with ignoring_interrupts():
-            supervisor.close()
-    report.check_goals(members)
-    report.machine["load_average_after"] = round(os.getloadavg()[0], 2)
-    report.seconds = time.monotonic() - clock
-    report.interrupted = interrupted
-    report.write_json(output)
-    if interrupted:
-        print("**Interrupted: partial results.**\n")
-    print(report.markdown())
-    print(f"\nRaw results: {output}")
-    return 130 if interrupted else 0
+        report.machine["gateway_packages"] = targets.gateway_packages(targets.gateway_command()[0])
+        if gateway_src is not None:
+            report.machine["revision"] = f"sources in {gateway_src}"
+        harness = AggregateHarness(
+            supervisor, settings, report, members, run.logs, gateway_src, args.slow_first
+        )
+        return report, harness.run
+
+    return run.execute(prepare)
 
 
 if __name__ == "__main__":

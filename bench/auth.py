@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -36,8 +36,8 @@ from bench.auth_micro import MicroResult, MicroSettings
 from bench.clients import socket_http_factory
 from bench.measure import LoadResult, LoadSample, LoadSpec, percentile, run_load
 from bench.processes import BenchError, ProcessSupervisor, free_port, ignoring_interrupts
+from bench.runner import RESULTS_DIR, until_sigterm
 
-RESULTS_DIR = targets.BENCH_DIR / "results"
 BUSY_LOAD_AVERAGE = 1.0
 GOAL_US = 100.0
 
@@ -363,35 +363,6 @@ def _machine() -> dict[str, object]:
     return info
 
 
-async def _main(harness: Harness, storages: list[str]) -> bool:
-    """Run everything; `True` when a SIGTERM cut the run short. A `BenchError` is re-raised."""
-    terminated = False
-    failure: BenchError | None = None
-    async with anyio.create_task_group() as group:
-
-        async def on_sigterm() -> None:
-            nonlocal terminated
-            with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-                async for _ in signals:
-                    terminated = True
-                    group.cancel_scope.cancel()
-                    return
-
-        async def work() -> None:
-            nonlocal failure
-            try:
-                await harness.run(storages)
-            except BenchError as exc:
-                failure = exc
-            group.cancel_scope.cancel()
-
-        group.start_soon(on_sigterm)
-        group.start_soon(work)
-    if failure is not None:
-        raise failure
-    return terminated
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.auth", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (under a minute)")
@@ -422,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.monotonic()
     try:
         harness = Harness(supervisor, settings, report, logs)
-        report.interrupted = anyio.run(_main, harness, storages)
+        report.interrupted = anyio.run(until_sigterm, partial(harness.run, storages))
     except KeyboardInterrupt:
         report.interrupted = True
     except BenchError as exc:

@@ -32,10 +32,10 @@ from starlette.responses import Response
 from bench import targets
 from bench.measure import percentile
 from bench.processes import ProcessSupervisor, free_port
+from bench.runner import RESULTS_DIR
 from mcp_front.auth.rate_limits import rate_limited
 from mcp_front.rate_limit import MemoryRateLimiter, RateLimit
 
-RESULTS_DIR = targets.BENCH_DIR / "results"
 FLOODERS = 4
 WRONG = "Basic " + base64.b64encode(b"ci:wrong-password").decode()
 

@@ -33,36 +33,20 @@ bounded in count and time, and every process started is stopped, Ctrl-C included
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import sys
-import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
-import anyio
-import psutil
-
-from bench import clients, targets
+from bench import clients, runner, targets
 from bench.measure import LoadResult
-from bench.processes import BenchError, ProcessSupervisor, free_port, ignoring_interrupts
+from bench.processes import BenchError, ProcessSupervisor, free_port
 from bench.report import ADDED_P50_GOAL_MS, GATEWAY, RAW_HTTP, SOCKET_HTTP, GoalCheck, Report, ThroughputRow
-from bench.stdio import (
-    BUSY_LOAD_AVERAGE,
-    FirstResultCase,
-    Harness,
-    HTTPTarget,
-    LoadCase,
-    Settings,
-    _main,
-    _print,
-)
+from bench.runner import cpu_seconds, rotated
+from bench.stdio import FirstResultCase, Harness, HTTPTarget, LoadCase, Settings
 
-RESULTS_DIR = targets.BENCH_DIR / "results"
 DIRECT_HTTP = "direct HTTP backend"
 FASTMCP = "fastmcp create_proxy"
 FASTMCP_CONNECTED = "fastmcp create_proxy (connected client)"
@@ -71,8 +55,6 @@ PROXIES = {"fastmcp": (FASTMCP, FASTMCP_CONNECTED), "mcp-proxy": (MCP_PROXY,)}
 """The Python proxies of the throughput goal, each with the rows that stand for it (its best counts)."""
 THROUGHPUT_GOAL_FACTOR = 2.0
 SERVING_PACKAGES = ("uvicorn", "uvloop", "httptools", "starlette", "anyio")
-
-T = TypeVar("T")
 
 
 def full_settings() -> Settings:
@@ -223,15 +205,15 @@ class HTTPBackendHarness(Harness):
             await super()._load_round(case)
             return
         samples = len(case.samples)
-        server_before, backend_before = _cpu_seconds(pid), _cpu_seconds(backend_pid)
+        server_before, backend_before = cpu_seconds(pid), cpu_seconds(backend_pid)
         await super()._load_round(case)
         if len(case.samples) == samples:
             return
         key = (case.target, case.client, case.concurrency)
         row = self.cpu_rows.setdefault(key, CPURow(*key))
         row.calls += len(case.samples[-1].latencies) + case.warmup * case.concurrency
-        row.server_seconds += _cpu_seconds(pid) - server_before
-        row.backend_seconds += _cpu_seconds(backend_pid) - backend_before
+        row.server_seconds += cpu_seconds(pid) - server_before
+        row.backend_seconds += cpu_seconds(backend_pid) - backend_before
 
     async def run(self, http_targets: list[HTTPTarget]) -> None:
         """`http_targets[0]` is the backend itself: the others need it running."""
@@ -264,9 +246,9 @@ class HTTPBackendHarness(Harness):
                 for round_number in range(self.settings.rounds):
                     self.log(f"round {round_number + 1} of {self.settings.rounds}")
                     for cases in measurements.values():
-                        for case in _rotated(cases, round_number):
+                        for case in rotated(cases, round_number):
                             await self._load_round(case)
-                    for first in _rotated(first_cases, round_number):
+                    for first in rotated(first_cases, round_number):
                         await self._first_result_round(first)
         finally:
             self._record(load_cases, first_cases)
@@ -276,31 +258,6 @@ class HTTPBackendHarness(Harness):
                 if (key := (case.target, case.client, case.concurrency)) in self.cpu_rows
             ]
         self.report.check_goals()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a process and its live descendants (0 for what is gone)."""
-    try:
-        process = psutil.Process(pid)
-        family = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for member in family:
-        try:
-            times = member.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def _rotated(items: list[T], shift: int) -> list[T]:
-    """`items` starting at `shift` (modulo its length), wrapping around."""
-    if not items:
-        return []
-    shift %= len(items)
-    return [*items[shift:], *items[:shift]]
 
 
 def _http_targets(
@@ -364,13 +321,11 @@ def _http_targets(
     return found, missing
 
 
-def _machine(
-    args_quick: bool, started: datetime, settings: Settings, load_before: float
-) -> HTTPBackendReport:
+def _report(quick: bool, run: runner.BenchRun, settings: Settings) -> HTTPBackendReport:
     mcp_proxy = targets.MCP_PROXY_VENV / "bin" / "mcp-proxy"
     report = HTTPBackendReport(
-        started=started.isoformat(timespec="seconds"),
-        quick=args_quick,
+        started=run.started_text,
+        quick=quick,
         machine=targets.machine_info(None, mcp_proxy if mcp_proxy.exists() else None),
         settings=asdict(settings),
     )
@@ -385,57 +340,25 @@ def _machine(
         report.machine["mcp_proxy_packages"] = targets.python_packages(
             mcp_proxy_python, ("mcp-proxy", "mcp", *SERVING_PACKAGES)
         )
-    report.machine["load_average_before"] = round(load_before, 2)
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.http_backend", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (about a minute)")
-    parser.add_argument("--output", type=Path, help="the JSON results file (default: bench/results/…)")
+    parser = runner.parser("http_backend", __doc__, "a short smoke run (about a minute)")
     targets.add_gateway_venv_option(parser)
     args = parser.parse_args(argv)
     settings = quick_settings() if args.quick else full_settings()
-    started = datetime.now(UTC)
-    output: Path = args.output or RESULTS_DIR / f"http-backend-{started:%Y%m%dT%H%M%SZ}.json"
-    logs = RESULTS_DIR / "logs-http-backend"
-    shutil.rmtree(logs, ignore_errors=True)
-    logs.mkdir(parents=True)
-    load_before = os.getloadavg()[0]
-    if load_before > BUSY_LOAD_AVERAGE:
-        print(
-            f"warning: load average {load_before:.2f}: other work on this machine will skew the numbers",
-            file=sys.stderr,
-        )
+    run = runner.BenchRun.begin("http-backend", args.output, "logs-http-backend")
 
-    supervisor = ProcessSupervisor(logs)
-    interrupted = False
-    report: HTTPBackendReport | None = None
-    clock = time.monotonic()
-    try:
-        http_targets, missing = _http_targets(logs, free_port(), args.gateway_venv)
+    def prepare(supervisor: ProcessSupervisor) -> tuple[HTTPBackendReport, Callable[[], Awaitable[None]]]:
+        http_targets, missing = _http_targets(run.logs, free_port(), args.gateway_venv)
         for name in missing:
             print(f"skipping {name}", file=sys.stderr)
-        report = _machine(args.quick, started, settings, load_before)
+        report = _report(args.quick, run, settings)
         harness = HTTPBackendHarness(supervisor, settings, report)
-        interrupted = anyio.run(_main, harness, http_targets)
-    except KeyboardInterrupt:
-        interrupted = True
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        with ignoring_interrupts():
-            supervisor.close()
-    if report is None:
-        print("interrupted before the first measurement", file=sys.stderr)
-        return 130
-    report.machine["load_average_after"] = round(os.getloadavg()[0], 2)
-    report.seconds = time.monotonic() - clock
-    report.interrupted = interrupted
-    report.write_json(output)
-    _print(report, output, sys.stdout)
-    return 130 if interrupted else 0
+        return report, partial(harness.run, http_targets)
+
+    return run.execute(prepare)
 
 
 if __name__ == "__main__":

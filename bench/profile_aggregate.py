@@ -30,7 +30,6 @@ import anyio
 from bench import clients
 from bench.aggregate import (
     FRESH,
-    RESULTS_DIR,
     AggregateHarness,
     AggregateReport,
     Case,
@@ -44,6 +43,7 @@ from bench.processes import BenchError, ProcessSupervisor, ignoring_interrupts
 from bench.profile_gateway import _LINE_NUMBER, PY_SPY_TIMEOUT, SAMPLE_RATE, _print_profile
 from bench.profile_http_gateway import analyse
 from bench.report import RAW_HTTP
+from bench.runner import RESULTS_DIR
 
 INCLUSIVE = (
     ("AggregateUpstream._gather (the client's task, members' tasks not counted)", "._gather ("),

@@ -30,8 +30,8 @@ import anyio
 from bench import clients, targets
 from bench.measure import LoadResult, LoadSpec, run_load
 from bench.processes import BenchError, ProcessSupervisor, ServerProcess, free_port, ignoring_interrupts
+from bench.runner import RESULTS_DIR
 
-RESULTS_DIR = targets.BENCH_DIR / "results"
 SAMPLE_RATE = 250
 PY_SPY_TIMEOUT = 60.0
 

@@ -36,8 +36,7 @@ from bench.profile_gateway import (
     Profile,
     _print_profile,
 )
-
-RESULTS_DIR = targets.BENCH_DIR / "results"
+from bench.runner import RESULTS_DIR
 
 # Before `bench.profile_gateway`'s components: here h11 is the backend client's parser
 # (uvicorn parses with httptools), and the client's own frames would otherwise be "other".

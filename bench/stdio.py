@@ -25,23 +25,18 @@ started is stopped, Ctrl-C included.
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
-import signal
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TextIO
 
 import anyio
 import httpx2
 
-from bench import clients, targets
+from bench import clients, runner, targets
 from bench.clients import SessionFactory
 from bench.measure import (
     FirstResult,
@@ -53,7 +48,7 @@ from bench.measure import (
     summarise,
     time_to_first_result,
 )
-from bench.processes import BenchError, ProcessSupervisor, ServerProcess, free_port, ignoring_interrupts
+from bench.processes import BenchError, ProcessSupervisor, ServerProcess, free_port
 from bench.report import (
     DIRECT,
     FLOOR,
@@ -67,13 +62,10 @@ from bench.report import (
     Report,
     ThroughputRow,
 )
+from bench.runner import attempt, describe
 
-RESULTS_DIR = targets.BENCH_DIR / "results"
 SDK_STDIO = "SDK stdio_client"
 SDK_HTTP = "SDK streamable_http_client"
-BUSY_LOAD_AVERAGE = 0.5
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +225,7 @@ class Harness:
         calls = max(1, case.calls // self.settings.rounds)
         spec = LoadSpec(calls, case.concurrency, case.warmup, self.settings.phase_time_limit)
         self.log(f"  {case.target} / {case.client}: {calls} calls at c={case.concurrency}")
-        sample, case.error = await _attempt(run_load(case.factory, spec))
+        sample, case.error = await attempt(run_load(case.factory, spec))
         if sample is not None:
             case.samples.append(sample)
         else:
@@ -244,7 +236,7 @@ class Harness:
             return
         samples = max(1, self.settings.first_result_samples // self.settings.rounds)
         self.log(f"  {case.target} / {case.client}: time to first result, {samples} new sessions")
-        timings, case.error = await _attempt(
+        timings, case.error = await attempt(
             time_to_first_result(case.factory, samples, self.settings.phase_time_limit)
         )
         if timings is not None:
@@ -296,22 +288,9 @@ class Harness:
                 with anyio.fail_after(self.settings.phase_time_limit * 3):
                     row.result = await idle_session_memory(factory, server.pid, sessions)
         except Exception as exc:
-            row.error = _describe(exc)
+            row.error = describe(exc)
             self.log(f"{target.label}: memory failed: {row.error}")
         self.report.memory.append(row)
-
-
-async def _attempt(work: Awaitable[T]) -> tuple[T | None, str | None]:
-    try:
-        return await work, None
-    except Exception as exc:
-        return None, _describe(exc)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in exc.exceptions)
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
 def _variant_label(venv: Path) -> str:
@@ -362,59 +341,20 @@ def _http_targets(config_dir: Path, extra_gateways: list[Path]) -> tuple[list[HT
     return found, missing
 
 
-async def _main(harness: Harness, http_targets: list[HTTPTarget]) -> bool:
-    """Run everything; `True` when a SIGTERM cut the run short."""
-    terminated = False
-
-    async with anyio.create_task_group() as task_group:
-
-        async def on_sigterm() -> None:
-            nonlocal terminated
-            with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-                async for _ in signals:
-                    terminated = True
-                    task_group.cancel_scope.cancel()
-                    return
-
-        async def work() -> None:
-            await harness.run(http_targets)
-            task_group.cancel_scope.cancel()
-
-        task_group.start_soon(on_sigterm)
-        task_group.start_soon(work)
-    return terminated
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.stdio", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (under a minute)")
-    parser.add_argument("--output", type=Path, help="the JSON results file (default: bench/results/…)")
+    parser = runner.parser("stdio", __doc__, "a short smoke run (under a minute)")
     targets.add_gateway_venv_option(parser)
     args = parser.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings.full()
-    started = datetime.now(UTC)
-    output: Path = args.output or RESULTS_DIR / f"stdio-{started:%Y%m%dT%H%M%SZ}.json"
-    logs = RESULTS_DIR / "logs"
-    shutil.rmtree(logs, ignore_errors=True)
-    logs.mkdir(parents=True)
-    load_before = os.getloadavg()[0]
-    if load_before > BUSY_LOAD_AVERAGE:
-        print(
-            f"warning: load average {load_before:.2f}: other work on this machine will skew the numbers",
-            file=sys.stderr,
-        )
+    run = runner.BenchRun.begin("stdio", args.output, "logs")
 
-    supervisor = ProcessSupervisor(logs)
-    interrupted = False
-    report: Report | None = None
-    clock = time.monotonic()
-    try:
-        http_targets, missing = _http_targets(logs, args.gateway_venv)
+    def prepare(supervisor: ProcessSupervisor) -> tuple[Report, Callable[[], Awaitable[None]]]:
+        http_targets, missing = _http_targets(run.logs, args.gateway_venv)
         for name in missing:
             print(f"skipping {name}", file=sys.stderr)
         mcp_proxy = targets.MCP_PROXY_VENV / "bin" / "mcp-proxy"
         report = Report(
-            started=started.isoformat(timespec="seconds"),
+            started=run.started_text,
             quick=args.quick,
             machine=targets.machine_info(targets.node_binary(), mcp_proxy if mcp_proxy.exists() else None),
             settings=asdict(settings),
@@ -423,33 +363,10 @@ def main(argv: list[str] | None = None) -> int:
         for venv in args.gateway_venv:
             variant = targets.gateway_packages(targets.gateway_command(venv)[0])
             report.machine[f"gateway_packages {_variant_label(venv)}"] = variant
-        report.machine["load_average_before"] = round(load_before, 2)
         harness = Harness(supervisor, settings, report)
-        interrupted = anyio.run(_main, harness, http_targets)
-    except KeyboardInterrupt:
-        interrupted = True
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        with ignoring_interrupts():
-            supervisor.close()
-    if report is None:
-        print("interrupted before the first measurement", file=sys.stderr)
-        return 130
-    report.machine["load_average_after"] = round(os.getloadavg()[0], 2)
-    report.seconds = time.monotonic() - clock
-    report.interrupted = interrupted
-    report.write_json(output)
-    _print(report, output, sys.stdout)
-    return 130 if interrupted else 0
+        return report, partial(harness.run, http_targets)
 
-
-def _print(report: Report, output: Path, stream: TextIO) -> None:
-    if report.interrupted:
-        print("**Interrupted: partial results.**\n", file=stream)
-    print(report.markdown(), file=stream)
-    print(f"\nRaw results: {output}", file=stream)
+    return run.execute(prepare)
 
 
 if __name__ == "__main__":
