@@ -39,6 +39,7 @@ class MCPFrontError(Exception):
         ├── InvalidToken             auth.tokens.access: an access token that does not verify
         │   └── ExpiredToken         … because it expired
         ├── InvalidRefreshToken      auth.refresh: a refresh token unknown, spent or expired
+        ├── VaultError               credentials.vault: a stored credential that cannot be opened
         └── DecryptionError          crypto.keyring: a ciphertext no key of the keyring opens
 
     The signals a backend uses internally (a backend session that expired, an SSE

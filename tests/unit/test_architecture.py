@@ -26,7 +26,19 @@ LAYERS = {
     "mcp_front.protocol": {"mcp_front._version", "mcp_front.errors"},
     "mcp_front.backends": {"mcp_front.transports", "mcp_front.gateway", "mcp_front.app", "mcp_front.cli"},
     "mcp_front.transports": {"mcp_front.gateway", "mcp_front.app", "mcp_front.cli"},
-    "mcp_front.auth": {"mcp_front.backends", "mcp_front.transports", "mcp_front.gateway", "mcp_front.app"},
+    "mcp_front.auth": {
+        "mcp_front.backends",
+        "mcp_front.transports",
+        "mcp_front.credentials",
+        "mcp_front.gateway",
+        "mcp_front.app",
+    },
+    "mcp_front.credentials": {
+        "mcp_front.backends",
+        "mcp_front.transports",
+        "mcp_front.gateway",
+        "mcp_front.app",
+    },
     "mcp_front.config": {"mcp_front.backends", "mcp_front.transports", "mcp_front.auth", "mcp_front.gateway"},
     "mcp_front.storage": {
         "mcp_front.backends",
