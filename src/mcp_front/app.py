@@ -76,6 +76,8 @@ def create_app(
     ]
     if gateway.authorization_server is not None:
         routes += gateway.authorization_server.routes(mounted_at=config.proxy.base_path)
+    if gateway.account is not None:
+        routes += gateway.account.routes()
     forwarded = (
         [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.proxy.trusted_proxies))]
         if config.proxy.trusted_proxies

@@ -73,15 +73,17 @@ def _load(path: str) -> GatewayConfig | None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    import anyio
+
     config = _load(args.config)
     if config is None:
         return EXIT_INVALID
     try:
-        Gateway(config)
+        gateway = Gateway(config)
     except GatewayError as error:
         print(f"{args.config}: {error}", file=sys.stderr)
         return EXIT_INVALID
-    for issue in inert_keys(config):
+    for issue in [*inert_keys(config), *anyio.run(gateway.pool.sandbox_warnings)]:
         print(f"{args.config}: warning: {issue}", file=sys.stderr)
     print(f"{args.config}: valid ({len(config.mcp_servers)} service(s): {', '.join(config.mcp_servers)})")
     return EXIT_OK

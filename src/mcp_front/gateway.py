@@ -12,20 +12,25 @@ from functools import partial
 
 import anyio
 
+from mcp_front.account import AccountPages
 from mcp_front.audit import AuditLog, AuditLogError
 from mcp_front.auth.resource import FailedAuthentications, ResourceGuard
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.backends.aggregate import AggregateRegistry
 from mcp_front.backends.base import BackendFactory, UpstreamOpener
+from mcp_front.backends.credential_gate import credential_gate
 from mcp_front.backends.governance import Governance, admitted
 from mcp_front.backends.inline import InlineToolRegistry
+from mcp_front.backends.sandbox import Bubblewrap, gateway_files
 from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.backends.templating import UserTokenSource, with_static_user_tokens
 from mcp_front.config import GatewayConfig, ServerConfig
 from mcp_front.config.compatibility import inert_keys
+from mcp_front.credentials import CredentialVault
+from mcp_front.credentials.injection import UserCredentials
 from mcp_front.errors import MCPFrontError
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.rate_limit import MemoryRateLimiter, RateLimit
@@ -75,11 +80,26 @@ class Gateway:
             if proxy.auth is not None
             else None
         )
+        auth = self.authorization_server
+        self.vault = CredentialVault(auth.store, auth.keyring) if auth is not None else None
+        if user_tokens is None and self.vault is not None:
+            user_tokens = UserCredentials(self.vault, servers)
+        self.account = (
+            AccountPages(auth, self.vault, servers, base_url=proxy.base_url)
+            if auth is not None and self.vault is not None
+            else None
+        )
         tokens = with_static_user_tokens(servers, user_tokens)
+        self._user_tokens = tokens
         by_kind: defaultdict[str, dict[str, ServerConfig]] = defaultdict(dict)
         for name, server in servers.items():
             by_kind[server.backend_kind][name] = server
-        self.pool = StdioSessionPool(by_kind["stdio"], StdioLimits.of(proxy.sessions), user_tokens=tokens)
+        self.pool = StdioSessionPool(
+            by_kind["stdio"],
+            StdioLimits.of(proxy.sessions),
+            user_tokens=tokens,
+            sandbox=Bubblewrap(gateway_files(config)),
+        )
         self.streamable_http = StreamableHTTPForwarder(by_kind["streamable-http"], user_tokens=tokens)
         self.sse = SSEForwarder(by_kind["sse"], user_tokens=tokens)
         self.inline = InlineToolRegistry(by_kind["inline"])
@@ -126,16 +146,24 @@ class Gateway:
             stack.callback(heartbeat.cancel_scope.cancel)
             if self.authorization_server is not None:
                 await stack.enter_async_context(self.authorization_server.run())
+            if self.vault is not None and (resealed := await self.vault.reseal_all()):
+                logger.info("re-sealed %d stored credential(s) under the current encryption key", resealed)
             for issue in inert_keys(self.config):
                 logger.warning("configuration: %s", issue)
+            for warning in await self.pool.sandbox_warnings():
+                logger.warning("%s", warning)
             logger.info("serving %d service(s): %s", len(self.services), ", ".join(self.services) or "none")
             yield self
 
     def _governed(self, name: str, factory: BackendFactory) -> UpstreamOpener:
         """How a new session of `name` reaches its backend, under the service's rules."""
-        return Governance.of(name, self.config.mcp_servers[name], self.audit).govern(
-            partial(factory.open, name)
-        )
+        server = self.config.mcp_servers[name]
+        opener: UpstreamOpener = partial(factory.open, name)
+        if server.user_authentication is not None and self._user_tokens is not None:
+            display_name = server.user_authentication.display_name
+            base_url = self.config.proxy.base_url
+            opener = credential_gate(opener, name, display_name, self._user_tokens, base_url)
+        return Governance.of(name, server, self.audit).govern(opener)
 
     def _service(self, name: str, opener: UpstreamOpener) -> Service:
         """The service's endpoints behind its guard: its static credentials, the gateway's

@@ -153,9 +153,9 @@ async def test_each_user_gets_their_own_member_backends(gw: RunningGateway) -> N
         connect(gw.service_url("all"), token="t0k3n") as alice,
         connect(gw.service_url("all"), token="b0bs") as bob,
     ):
-        alice_pid = text_of(await alice.call_tool("probe.pid", {}))
-        bob_pid = text_of(await bob.call_tool("probe.pid", {}))
-        assert alice_pid != bob_pid
+        alice_process = text_of(await alice.call_tool("probe.instance", {}))
+        bob_process = text_of(await bob.call_tool("probe.instance", {}))
+        assert alice_process != bob_process
         assert gw.gateway.aggregates.session_count == 2
 
 

@@ -32,7 +32,7 @@ from tests.servers.conformance import (
     running_server,
 )
 from tests.support.clients import Transport, auth_headers, connect, text_of
-from tests.support.gateway import bearer, stdio_service
+from tests.support.gateway import UNSANDBOXED, bearer, stdio_service
 from tests.support.net import free_port
 from tests.support.process import gateway_process, survivors, write_config
 from tests.support.raw import ACCEPT, RawSession, initialize_message
@@ -162,7 +162,7 @@ async def recording_client(url: str, token: str, seen: list[AccessEntry]) -> Asy
 
 
 def probe_service() -> dict[str, Any]:
-    return stdio_service(serviceAuths=[bearer(TOKEN, user=USER)])
+    return stdio_service(serviceAuths=[bearer(TOKEN, user=USER)], sandbox=UNSANDBOXED)
 
 
 # -- serve ----------------------------------------------------------------------------------
@@ -231,6 +231,7 @@ def filesystem_service(folder: Path) -> dict[str, Any]:
         "transportType": "stdio",
         "command": "npx",
         "args": ["-y", "@modelcontextprotocol/server-filesystem", str(folder)],
+        "sandbox": {"writablePaths": ["~/.npm", str(folder)]},
         "serviceAuths": [bearer(TOKEN)],
     }
 

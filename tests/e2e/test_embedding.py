@@ -24,7 +24,7 @@ import pytest
 
 from tests.servers.conformance import REPO_ROOT, ServerProcess, running_server
 from tests.support.clients import Transport, connect, text_of
-from tests.support.gateway import bearer, stdio_service
+from tests.support.gateway import UNSANDBOXED, bearer, stdio_service
 from tests.support.net import free_port
 from tests.support.process import survivors
 from tests.support.raw import RawSession
@@ -64,7 +64,7 @@ class HostApp:
 def write_config(directory: Path, port: int, mount: str) -> Path:
     config = {
         "proxy": {"baseURL": f"http://127.0.0.1:{port}{mount}", "addr": f"127.0.0.1:{port}"},
-        "mcpServers": {"probe": stdio_service(serviceAuths=[bearer(TOKEN, user=USER)])},
+        "mcpServers": {"probe": stdio_service(serviceAuths=[bearer(TOKEN, user=USER)], sandbox=UNSANDBOXED)},
     }
     path = directory / "config.json"
     path.write_text(json.dumps(config))

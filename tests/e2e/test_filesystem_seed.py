@@ -50,12 +50,15 @@ def readme_seed_config() -> dict[str, Any]:
 
 
 def adapted(config: dict[str, Any], *, port: int, folder: Path) -> dict[str, Any]:
-    """`config` on `port` instead of 8080, exposing `folder` instead of /tmp; nothing else changes."""
+    """`config` on `port` instead of 8080, exposing (and letting its sandbox write to) `folder`
+    instead of /tmp; nothing else changes."""
     text = json.dumps(config).replace(f":{README_PORT}", f":{port}")
     result: dict[str, Any] = json.loads(text)
     service = result["mcpServers"]["filesystem"]
     assert service["args"][-1] == README_FOLDER
     service["args"][-1] = str(folder)
+    writable = service["sandbox"]["writablePaths"]
+    writable[writable.index(README_FOLDER)] = str(folder)
     assert result["proxy"]["addr"] == f":{port}"
     return result
 
@@ -71,6 +74,7 @@ def test_the_readme_seed_config_is_the_documented_one() -> None:
         README_FOLDER,
     ]
     assert service["serviceAuths"] == [{"type": "bearer", "tokens": ["dev-token-123"]}]
+    assert service["sandbox"] == {"writablePaths": ["~/.npm", README_FOLDER]}
 
 
 @pytest.fixture(scope="module")

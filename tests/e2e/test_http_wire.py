@@ -205,16 +205,16 @@ async def test_modern_envelope_and_routing_headers_are_checked(
 
 
 async def test_modern_requests_of_one_principal_share_a_process_others_do_not(gw: RunningGateway) -> None:
-    async def pid_for(token: str) -> str:
+    async def process_of(token: str) -> str:
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
-            call = modern_request(1, "tools/call", {"name": "pid", "arguments": {}})
+            call = modern_request(1, "tools/call", {"name": "instance", "arguments": {}})
             response = await http.post(
-                gw.service_url("probe"), json=call, headers=modern_headers("tools/call", "pid")
+                gw.service_url("probe"), json=call, headers=modern_headers("tools/call", "instance")
             )
             return str(response.json()["result"]["content"][0]["text"])
 
-    assert await pid_for("alice-token") == await pid_for("alice-token")
-    assert await pid_for("alice-token") != await pid_for("bob-token")
+    assert await process_of("alice-token") == await process_of("alice-token")
+    assert await process_of("alice-token") != await process_of("bob-token")
 
 
 async def test_unknown_protocol_version_header_is_refused(

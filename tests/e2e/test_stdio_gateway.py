@@ -12,7 +12,7 @@ from mcp_types import CreateMessageResult, ListRootsResult, Root, TextContent
 
 from mcp_front.backends.child_process import INHERITED_ENVIRONMENT
 from tests.support.clients import Transport, connect, mcp_error_in, text_of
-from tests.support.gateway import bearer, running_gateway, stdio_service
+from tests.support.gateway import UNSANDBOXED, bearer, running_gateway, stdio_service
 from tests.support.process import alive
 from tests.support.raw import RawSession
 
@@ -132,28 +132,30 @@ async def test_each_principal_gets_its_own_process_and_environment() -> None:
         async with running_gateway({"probe": service}) as gw:
             url = gw.service_url("probe")
             async with connect(url, token="alice-token") as alice, connect(url, token="bob-token") as bob:
-                alice_pid = text_of(await alice.call_tool("pid", {}))
-                bob_pid = text_of(await bob.call_tool("pid", {}))
-                assert alice_pid != bob_pid
+                alice_process = text_of(await alice.call_tool("instance", {}))
+                bob_process = text_of(await bob.call_tool("instance", {}))
+                assert alice_process != bob_process
                 assert text_of(await alice.call_tool("env", {"name": "WHO"})) == "alice@example.com"
                 assert text_of(await bob.call_tool("env", {"name": "WHO"})) == "bob@example.com"
                 assert text_of(await bob.call_tool("env", {"name": "STATIC"})) == "configured"
                 assert text_of(await alice.call_tool("env", {"name": "MCP_FRONT_TEST_SECRET"})) == "<unset>"
                 names = (await alice.call_tool("env_names", {})).structured_content
                 assert names is not None
-                assert set(names["result"]) <= {"WHO", "STATIC", *INHERITED_ENVIRONMENT}
+                # bubblewrap adds PWD, the folder the child starts in.
+                assert set(names["result"]) <= {"WHO", "STATIC", "PWD", *INHERITED_ENVIRONMENT}
             # Same principal, two sessions: two processes.
             async with (
                 connect(url, token="alice-token") as first,
                 connect(url, token="alice-token") as second,
             ):
-                assert text_of(await first.call_tool("pid", {})) != text_of(await second.call_tool("pid", {}))
+                first_process = text_of(await first.call_tool("instance", {}))
+                assert first_process != text_of(await second.call_tool("instance", {}))
     finally:
         del os.environ["MCP_FRONT_TEST_SECRET"]
 
 
 async def test_idle_process_is_reaped_and_respawned_without_the_client_noticing() -> None:
-    service = stdio_service(serviceAuths=[bearer("t0k3n")])
+    service = stdio_service(serviceAuths=[bearer("t0k3n")], sandbox=UNSANDBOXED)
     proxy = {"sessions": {"timeout": "300ms", "cleanupInterval": "100ms"}}
     async with running_gateway({"probe": service}, proxy=proxy) as gw:
         async with connect(gw.service_url("probe"), token="t0k3n") as client:
@@ -168,7 +170,8 @@ async def test_idle_process_is_reaped_and_respawned_without_the_client_noticing(
 
 
 async def test_crash_fails_in_flight_request_naming_the_service_then_respawns() -> None:
-    async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
+    service = stdio_service(serviceAuths=[bearer("t0k3n")], sandbox=UNSANDBOXED)
+    async with running_gateway({"probe": service}) as gw:
         async with connect(gw.service_url("probe"), token="t0k3n") as client:
             first_pid = int(text_of(await client.call_tool("pid", {})))
             with pytest.raises(MCPError) as raised:
@@ -201,7 +204,7 @@ async def test_sessions_per_principal_are_limited_with_a_clear_error() -> None:
 
 
 async def test_abandoned_idle_sessions_make_room_and_resume_transparently() -> None:
-    service = stdio_service(serviceAuths=[bearer("t0k3n", user="ci@example.com")])
+    service = stdio_service(serviceAuths=[bearer("t0k3n", user="ci@example.com")], sandbox=UNSANDBOXED)
     async with (
         running_gateway({"probe": service}, proxy={"sessions": {"maxPerUser": 2}}) as gw,
         httpx2.AsyncClient(headers={"Authorization": "Bearer t0k3n"}) as http,
@@ -217,7 +220,8 @@ async def test_abandoned_idle_sessions_make_room_and_resume_transparently() -> N
 
 async def test_shutdown_leaves_no_process_behind() -> None:
     pids: list[int] = []
-    async with running_gateway({"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}) as gw:
+    service = stdio_service(serviceAuths=[bearer("t0k3n")], sandbox=UNSANDBOXED)
+    async with running_gateway({"probe": service}) as gw:
         async with httpx2.AsyncClient(headers={"Authorization": "Bearer t0k3n"}) as http:
             for _ in range(3):
                 session = await RawSession.open(http, gw.service_url("probe"))

@@ -3,7 +3,10 @@
 // Configured by the JSON in the OIDC_TEST_CONFIG environment variable:
 //   { "port": 4000, "issuer": "http://127.0.0.1:4000",
 //     "clients": [{ "client_id", "client_secret", "redirect_uris", "token_endpoint_auth_method" }],
-//     "user": { "sub", "email", "email_verified", "name", "groups", "hd" } }
+//     "user": { "sub", "email", "email_verified", "name", "groups", "hd" },
+//     "users": [ more users like "user" ] }
+//
+// `GET /test/sign-in-as?sub=…` makes the next logins those of another of the users.
 //
 // Its interaction route signs the test user in and grants whatever was asked at once, so an
 // HTTP client with a cookie jar can follow the whole authorization code flow. Setting
@@ -14,7 +17,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const config = JSON.parse(process.env.OIDC_TEST_CONFIG ?? '{}');
-const user = config.user;
+const users = [config.user, ...(config.users ?? [])];
+let user = config.user;
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key-1', use: 'sig', alg: 'RS256' };
@@ -38,9 +42,21 @@ const provider = new Provider(config.issuer, {
   pkce: { required: () => true },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   findAccount: async (ctx, sub) => {
-    if (sub !== user.sub) return undefined;
-    return { accountId: sub, claims: async () => ({ ...user }) };
+    const found = users.find((candidate) => candidate.sub === sub);
+    if (!found) return undefined;
+    return { accountId: sub, claims: async () => ({ ...found }) };
   },
+});
+
+provider.use(async (ctx, next) => {
+  if (ctx.path !== '/test/sign-in-as') return next();
+  const found = users.find((candidate) => candidate.sub === ctx.query.sub);
+  if (!found) {
+    ctx.status = 404;
+    return;
+  }
+  user = found;
+  ctx.body = { signing_in_as: user.sub };
 });
 
 provider.use(async (ctx, next) => {

@@ -9,18 +9,53 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import SamplingMessage, TextContent
 
 server = MCPServer("probe")
+INSTANCE = uuid.uuid4().hex
 
 
 @server.tool()
 def pid() -> int:
-    """The id of this server process."""
+    """The id of this server process (in its own PID namespace when sandboxed)."""
     return os.getpid()
+
+
+@server.tool()
+def instance() -> str:
+    """What tells this process apart from every other one, sandboxed or not."""
+    return INSTANCE
+
+
+@server.tool()
+def read_file(path: str) -> str:
+    """The text of a file, or why it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except OSError as error:
+        return f"<{type(error).__name__}: {error.strerror}>"
+
+
+@server.tool()
+def write_file(path: str, text: str) -> str:
+    """Write a file; 'written', or why not."""
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as error:
+        return f"<{type(error).__name__}: {error.strerror}>"
+    return "written"
+
+
+@server.tool()
+def processes() -> list[int]:
+    """The process ids this process can see in /proc."""
+    return sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
 
 
 @server.tool()

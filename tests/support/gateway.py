@@ -26,6 +26,11 @@ def stdio_service(script: str = "probe_server.py", **extra: Any) -> dict[str, An
     return {"transportType": "stdio", "command": sys.executable, "args": [str(SERVERS / script)], **extra}
 
 
+UNSANDBOXED: dict[str, Any] = {"enabled": False}
+"""`sandbox` settings for tests that look at a child's host process id, which a sandbox hides
+(inside, the child is process 2 of a namespace of its own)."""
+
+
 def bearer(*tokens: str, user: str | None = None) -> dict[str, Any]:
     auth: dict[str, Any] = {"type": "bearer", "tokens": list(tokens)}
     if user is not None:
@@ -53,10 +58,15 @@ async def running_gateway(
     *,
     proxy: dict[str, Any] | None = None,
     ping_interval: float = 15.0,
+    port: int | None = None,
+    **app_options: Any,
 ) -> AsyncIterator[RunningGateway]:
-    port = free_port()
+    """`app_options` go to `create_app` (a `store`, an `identity_provider`)."""
+    port = port or free_port()
     proxy_config = {"baseURL": f"http://127.0.0.1:{port}", "addr": f"127.0.0.1:{port}", **(proxy or {})}
-    app = create_app({"proxy": proxy_config, "mcpServers": servers}, ping_interval=ping_interval)
+    app = create_app(
+        {"proxy": proxy_config, "mcpServers": servers}, ping_interval=ping_interval, **app_options
+    )
     async with serving(app, port):
         base_path = app.state.gateway.config.proxy.base_path
         yield RunningGateway(f"http://127.0.0.1:{port}{base_path}", app)

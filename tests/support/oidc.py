@@ -38,6 +38,17 @@ TEST_USER: dict[str, Any] = {
 }
 
 
+OTHER_USER: dict[str, Any] = {
+    "sub": "user-1815",
+    "email": "grace@example.com",
+    "email_verified": True,
+    "name": "Grace Hopper",
+    "groups": ["engineering"],
+    "hd": "example.com",
+}
+"""A second user, signed in after `OIDCServer.sign_in_as` names them."""
+
+
 @dataclass(frozen=True)
 class OIDCServer:
     """The running provider: its issuer and the two registered clients."""
@@ -49,6 +60,12 @@ class OIDCServer:
     @property
     def discovery_url(self) -> str:
         return f"{self.issuer}/.well-known/openid-configuration"
+
+    async def sign_in_as(self, user: dict[str, Any]) -> None:
+        """Make the provider's next logins those of `user` (`TEST_USER` or `OTHER_USER`)."""
+        async with httpx2.AsyncClient(timeout=10.0) as http:
+            response = await http.get(f"{self.issuer}/test/sign-in-as", params={"sub": user["sub"]})
+            response.raise_for_status()
 
 
 def _clients(redirect_uris: Sequence[str]) -> list[dict[str, Any]]:
@@ -79,7 +96,14 @@ def oidc_provider_process(
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     clients = _clients(redirect_uris)
-    config = {"port": port, "issuer": issuer, "clients": clients, "user": TEST_USER, "deny": deny}
+    config = {
+        "port": port,
+        "issuer": issuer,
+        "clients": clients,
+        "user": TEST_USER,
+        "users": [OTHER_USER],
+        "deny": deny,
+    }
     env = dict(os.environ, OIDC_TEST_CONFIG=json.dumps(config), NO_COLOR="1")
     with running_server([node, str(OIDC_SCRIPT)], port=port, url=issuer, env=env):
         yield OIDCServer(

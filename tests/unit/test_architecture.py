@@ -21,33 +21,25 @@ from mcp_front.errors import MCPFrontError
 
 SOURCE = Path(mcp_front.__file__).parent
 
+ABOVE_ALL = ("mcp_front.gateway", "mcp_front.app", "mcp_front.cli")
+PARTS_ABOVE_AUTH = (
+    "mcp_front.backends",
+    "mcp_front.transports",
+    "mcp_front.credentials",
+    "mcp_front.account",
+)
 LAYERS = {
     # A package may import from the packages listed for it (and from itself), never upwards.
     "mcp_front.protocol": {"mcp_front._version", "mcp_front.errors"},
-    "mcp_front.backends": {"mcp_front.transports", "mcp_front.gateway", "mcp_front.app", "mcp_front.cli"},
-    "mcp_front.transports": {"mcp_front.gateway", "mcp_front.app", "mcp_front.cli"},
-    "mcp_front.auth": {
-        "mcp_front.backends",
-        "mcp_front.transports",
-        "mcp_front.credentials",
-        "mcp_front.gateway",
-        "mcp_front.app",
-    },
-    "mcp_front.credentials": {
-        "mcp_front.backends",
-        "mcp_front.transports",
-        "mcp_front.gateway",
-        "mcp_front.app",
-    },
-    "mcp_front.config": {"mcp_front.backends", "mcp_front.transports", "mcp_front.auth", "mcp_front.gateway"},
-    "mcp_front.storage": {
-        "mcp_front.backends",
-        "mcp_front.transports",
-        "mcp_front.auth",
-        "mcp_front.gateway",
-    },
-    "mcp_front.crypto": {"mcp_front.backends", "mcp_front.transports", "mcp_front.auth", "mcp_front.gateway"},
-    "mcp_front.idp": {"mcp_front.backends", "mcp_front.transports", "mcp_front.auth", "mcp_front.gateway"},
+    "mcp_front.account": {"mcp_front.backends", "mcp_front.transports", "mcp_front.gateway", "mcp_front.app"},
+    "mcp_front.backends": {"mcp_front.transports", "mcp_front.account", *ABOVE_ALL},
+    "mcp_front.transports": {"mcp_front.account", *ABOVE_ALL},
+    "mcp_front.auth": {*PARTS_ABOVE_AUTH, *ABOVE_ALL},
+    "mcp_front.credentials": {"mcp_front.backends", "mcp_front.transports", "mcp_front.account", *ABOVE_ALL},
+    "mcp_front.config": {*PARTS_ABOVE_AUTH, "mcp_front.auth", *ABOVE_ALL},
+    "mcp_front.storage": {*PARTS_ABOVE_AUTH, "mcp_front.auth", *ABOVE_ALL},
+    "mcp_front.crypto": {*PARTS_ABOVE_AUTH, "mcp_front.auth", *ABOVE_ALL},
+    "mcp_front.idp": {*PARTS_ABOVE_AUTH, "mcp_front.auth", *ABOVE_ALL},
 }
 """For `protocol`, what it may import; for the rest, what they may not."""
 

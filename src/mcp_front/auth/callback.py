@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,7 +32,7 @@ from mcp_front.idp.base import IdentityProvider, IdentityProviderError
 from mcp_front.storage import Store
 from mcp_front.web.pages import error_page
 
-__all__ = ["callback_endpoint"]
+__all__ = ["SignInFlow", "callback_endpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,15 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 _USER_REFUSED = frozenset({"access_denied", "consent_required", "login_required", "interaction_required"})
 _DENIED_KINDS = frozenset({"hosted_domain_mismatch"})
+
+
+class SignInFlow(Protocol):
+    """Another sign-in that comes back through this callback (the one URL registered with
+    the identity provider), such as a person signing in to the gateway's own pages."""
+
+    async def finish(self, request: Request, state: str) -> Response | None:
+        """The answer for a callback carrying `state`, if this flow started it; else None."""
+        ...
 
 
 def callback_endpoint(
@@ -55,11 +65,14 @@ def callback_endpoint(
     callback_url: str,
     consent_path: str = CONSENT_PATH,
     transactions: Transactions | None = None,
+    other_flows: Sequence[SignInFlow] = (),
 ) -> Endpoint:
     """The GET `/oauth/callback` endpoint.
 
     `callback_url` must be the URL `/authorize` gave the identity provider (the code
     exchange repeats it). `trusted_clients` are client ids that skip the consent page.
+    A state no authorization started is offered to each of `other_flows` (read at each
+    request, so flows may be added after the endpoint is made).
     """
     saved = transactions or Transactions(store)
     cookie = LoginCookie(issuer)
@@ -69,6 +82,10 @@ def callback_endpoint(
         state = params.get("state")
         transaction = await saved.take(state) if state else None
         if transaction is None:
+            for flow in other_flows:
+                answer = await flow.finish(request, state) if state else None
+                if answer is not None:
+                    return answer
             return error_page(
                 "This sign-in has expired",
                 "This sign-in link was already used or is more than ten minutes old. "

@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from mcp_front.auth.audience import AudienceValidator
 from mcp_front.auth.authorize import authorize_endpoint
 from mcp_front.auth.bearer import AccessTokenVerifier
-from mcp_front.auth.callback import callback_endpoint
+from mcp_front.auth.callback import SignInFlow, callback_endpoint
 from mcp_front.auth.client_metadata import ClientMetadataDocuments
 from mcp_front.auth.client_store import StoredClients
 from mcp_front.auth.codes import AuthorizationCodes
@@ -131,6 +131,8 @@ class AuthorizationServer:
             require_verified_email=config.require_verified_email,
         )
         self.consents = Consents(store)
+        self.sign_in_flows: list[SignInFlow] = []
+        """Other sign-ins finishing at the identity provider's callback (the gateway's pages)."""
         callback_url = config.idp.redirect_uri
         issuer_path = urlsplit(self.issuer).path.rstrip("/")
         self._authorize = authorize_endpoint(
@@ -155,6 +157,7 @@ class AuthorizationServer:
             clients=self.clients,
             callback_url=callback_url,
             consent_path=f"{issuer_path}/oauth/consent",
+            other_flows=self.sign_in_flows,
         )
         self._consent = consent_endpoint(
             store=store, codes=self.codes, consents=self.consents, issuer=self.issuer

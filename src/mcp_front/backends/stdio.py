@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -23,6 +25,7 @@ from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, configured
 from mcp_front.backends.child_process import ChildGone, ChildProcess, ProcessLabel, child_environment
 from mcp_front.backends.exchanges import ExchangeTable
+from mcp_front.backends.sandbox import Bubblewrap
 from mcp_front.backends.session import BackendSession
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import ServerConfig, SessionsConfig
@@ -74,6 +77,7 @@ class StdioSession(BackendSession):
         self.in_flight = 0
         self.last_used = time.monotonic()
         self.spawn_count = 0
+        self._spawned_with: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -92,6 +96,8 @@ class StdioSession(BackendSession):
         self.last_used = time.monotonic()
         try:
             is_initialize = message["method"] == "initialize"
+            if not is_initialize:
+                await self._respawn_if_credential_changed()
             child = await self._ensure_child(replay=not is_initialize)
             with self._exchanges.progress_to(message, related):
                 if not is_initialize:
@@ -181,14 +187,24 @@ class StdioSession(BackendSession):
         server = self.server
         if server.command is None:
             raise BackendError(f"service '{self.service}' has no command to run")
+        confined = await self._confined()
+        self._spawned_with = await self.current_credential()
         args = [await self.render(arg) for arg in server.args]
-        env = await self.render_all(server.env)
+        env = child_environment(await self.render_all(server.env))
         label = ProcessLabel(self.service, self.principal.display_name)
+        argv = [server.command, *args]
+        if confined:
+            # Inside, a missing program would only be bubblewrap's exit code.
+            if not _runnable(server.command, env.get("PATH"), server.cwd):
+                raise BackendError(
+                    f"service '{self.service}' could not be started: No such file or directory"
+                )
+            argv = self._pool.sandbox.command(argv, server.sandbox, cwd=server.cwd)
         try:
             child = await ChildProcess.start(
                 self._pool.task_group,
-                [server.command, *args],
-                env=child_environment(env),
+                argv,
+                env=env,
                 cwd=server.cwd,
                 label=label,
                 on_line=self._on_line,
@@ -206,6 +222,37 @@ class StdioSession(BackendSession):
             extra={**self.log_context, "pid": child.pid},
         )
         return child
+
+    async def _respawn_if_credential_changed(self) -> None:
+        """A user who connects, replaces or disconnects the service while the session runs
+        gets a process with the credential as it is now, the client none the wiser: the
+        next request starts it over, replaying `initialize`. Only between requests, so no
+        answer in flight is lost."""
+        if not self.server.requires_user_token or self.in_flight > 1:
+            return
+        child = self._child
+        if child is None or not child.running:
+            return
+        if await self.current_credential() != self._spawned_with:
+            async with self._start_lock:
+                if self._child is child and self.in_flight == 1:
+                    await self._stop_child()
+
+    async def _confined(self) -> bool:
+        """Whether the child runs sandboxed; refuses to start, unsandboxed, a child that
+        would hold the user's credential unless the service allows it."""
+        settings = self.server.sandbox
+        if not settings.enabled:
+            return False
+        check = await self._pool.sandbox.check()
+        if check.available:
+            return True
+        if self.server.requires_user_token and not settings.allow_unsandboxed_credentials:
+            raise BackendError(
+                f"service '{self.service}' is not started: it would hold your own credential, and "
+                "the gateway cannot sandbox its processes here (see the gateway's log)"
+            )
+        return False
 
     async def _replay_initialize(self, child: ChildProcess) -> None:
         """Initialize a respawned process as the client did the first; a process that will
@@ -296,10 +343,14 @@ class StdioSessionPool(TaskGroupOwner):
         limits: StdioLimits | None = None,
         *,
         user_tokens: UserTokenSource | None = None,
+        sandbox: Bubblewrap | None = None,
     ) -> None:
+        """`sandbox` confines the children of services whose `sandbox` is enabled (one
+        without the gateway's files to hide by default)."""
         self.services = services
         self.limits = limits or StdioLimits()
         self.user_tokens = user_tokens
+        self.sandbox = sandbox if sandbox is not None else Bubblewrap()
         self._sessions: set[StdioSession] = set()
         self._ids = itertools.count(1)
         self._starting: list[str] = []
@@ -312,6 +363,23 @@ class StdioSessionPool(TaskGroupOwner):
         session = StdioSession(self, service, configured(self.services, service, "pool"), principal, sink)
         self._sessions.add(session)
         return session
+
+    async def sandbox_warnings(self) -> list[str]:
+        """What an operator must know about sandboxing here: nothing when every service that
+        wants its processes sandboxed gets it."""
+        confined = [name for name, server in self.services.items() if server.sandbox.enabled]
+        check = await self.sandbox.check() if confined else None
+        if check is None or check.available:
+            return []
+        warnings = [f"stdio processes of {', '.join(confined)} cannot be sandboxed: {check.problem}"]
+        for name in confined:
+            server = self.services[name]
+            if server.requires_user_token and not server.sandbox.allow_unsandboxed_credentials:
+                warnings.append(
+                    f"service {name} will not start: it holds users' credentials and may not run "
+                    f"unsandboxed (mcpServers.{name}.sandbox.allowUnsandboxedCredentials)"
+                )
+        return warnings
 
     @property
     def process_count(self) -> int:
@@ -394,3 +462,10 @@ class StdioSessionPool(TaskGroupOwner):
         while True:
             await anyio.sleep(self.limits.sweep_interval.total_seconds())
             await self.reap_idle()
+
+
+def _runnable(command: str, path: str | None, cwd: str | None) -> bool:
+    """Whether `command` names a program the child can run, as the child would look it up."""
+    if os.sep in command:
+        return os.access(os.path.join(cwd or os.getcwd(), command), os.X_OK)
+    return shutil.which(command, path=path if path is not None else os.environ.get("PATH")) is not None

@@ -9,7 +9,6 @@ from pydantic import SecretStr
 from mcp_front import crypto
 from mcp_front.auth.principal import Principal
 from mcp_front.auth.service_auth import basic_secret, bearer_secret
-from mcp_front.backends.base import BackendError
 from mcp_front.config import BearerServiceAuth, ServerConfig, UserTokenTemplate
 
 UserTokenSource = Callable[[Principal, str], Awaitable[str | None]]
@@ -59,15 +58,12 @@ async def render_value(
     principal: Principal,
     service: str,
     user_tokens: UserTokenSource | None,
-) -> str:
+) -> str | None:
+    """`value` for `principal`; None for a `$userToken` value when the caller has no
+    credential for the service (the backend then gets no such value at all)."""
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     if isinstance(value, UserTokenTemplate):
         token = await user_tokens(principal, service) if user_tokens is not None else None
-        if token is None:
-            raise BackendError(
-                f"service '{service}' needs your own credential for it, and none is stored for "
-                f"{principal.display_name}; connect the service first"
-            )
-        return value.render(token)
+        return value.render(token) if token is not None else None
     return render_principal(value, principal)

@@ -77,4 +77,5 @@ def _validate(
         raise ConfigError([*resolved.issues, *model_issues], source=origin) from None
     if resolved.issues:
         raise ConfigError(resolved.issues, source=origin)
-    return config
+    own_file = [Path(origin).absolute()] if origin is not None else []
+    return config.read_from([*own_file, *sorted(resolved.files)])

@@ -135,6 +135,8 @@ class ResolvedReferences:
     issues: tuple[ConfigIssue, ...]
     secret_paths: frozenset[KeyPath]
     unresolved_paths: frozenset[KeyPath]
+    files: frozenset[Path] = frozenset()
+    """The files `$file` references read (absolute), which hold the configuration's secrets."""
 
 
 def resolve_references(
@@ -148,6 +150,7 @@ def resolve_references(
         issues=tuple(resolver.issues),
         secret_paths=frozenset(resolver.secret_paths),
         unresolved_paths=frozenset(resolver.unresolved_paths),
+        files=frozenset(resolver.files),
     )
 
 
@@ -162,6 +165,7 @@ class _ReferenceResolver:
         self.base_dir = base_dir
         self.issues: list[ConfigIssue] = []
         self.secret_paths: set[KeyPath] = set()
+        self.files: set[Path] = set()
         self.unresolved_paths: set[KeyPath] = set()
 
     def resolve(self, value: Any, path: KeyPath) -> Any:
@@ -209,6 +213,7 @@ class _ReferenceResolver:
         file = Path(name).expanduser()
         if not file.is_absolute():
             file = self.base_dir / file
+        self.files.add(file.absolute())
         try:
             contents = file.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -98,6 +98,10 @@ def _is_valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def result_response(request_id: RequestId, result: dict[str, Any]) -> Message:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
 def error_response(request_id: RequestId | None, code: int, message: str, data: Any = None) -> Message:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:

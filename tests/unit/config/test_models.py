@@ -207,6 +207,27 @@ class TestServerRules:
             ' — configure "proxy.auth", or remove "requiresUserToken"'
         ]
 
+    def test_an_unsandboxed_service_holding_user_tokens_needs_an_explicit_opt_in(self) -> None:
+        manual = {"type": "manual", "displayName": "Notion", "instructions": "Paste your token"}
+        server = stdio_server(requiresUserToken=True, userAuthentication=manual, sandbox={"enabled": False})
+
+        assert problems(with_servers(notion=server))[:1] == [
+            "mcpServers.notion.sandbox.enabled: cannot be false on a service that holds users' credentials:"
+            " any process of the gateway's user could read them — keep the sandbox, or accept the risk"
+            ' with "allowUnsandboxedCredentials": true'
+        ]
+        accepted = {**server, "sandbox": {"enabled": False, "allowUnsandboxedCredentials": True}}
+        assert not any("sandbox" in problem for problem in problems(with_servers(notion=accepted)))
+
+    def test_sandbox_is_on_by_default_and_only_for_stdio(self) -> None:
+        config = load_config(with_servers(fs=stdio_server()), environ={})
+        assert config.mcp_servers["fs"].sandbox.enabled
+        assert config.mcp_servers["fs"].sandbox.network
+        document = with_servers(
+            web={"transportType": "sse", "url": "http://x/sse", "sandbox": {"network": False}}
+        )
+        assert problems(document) == ['mcpServers.web.sandbox: is only used with transportType "stdio"']
+
     def test_service_auths_are_told_apart_by_type(self) -> None:
         document = with_servers(
             fs=stdio_server(

@@ -13,6 +13,7 @@ from mcp_front.config.models.inline import InlineConfig, InlineHttpCall, InlineT
 from mcp_front.config.models.limits import RateLimitRule, RateLimitsConfig
 from mcp_front.config.models.policy import AuditConfig, PolicyRule, ServicePolicy, ToolPolicy
 from mcp_front.config.models.proxy import ProxyConfig, SessionsConfig
+from mcp_front.config.models.sandbox import SandboxConfig
 from mcp_front.config.models.servers import (
     DiscoveryConfig,
     ServerConfig,
@@ -48,6 +49,7 @@ __all__ = [
     "RateLimitsConfig",
     "RedisStorage",
     "SQLiteStorage",
+    "SandboxConfig",
     "ServerConfig",
     "ServerOptions",
     "ServiceAuth",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 
 from mcp_front.config.errors import config_value_error
 from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
@@ -69,6 +70,26 @@ class GatewayConfig(ConfigModel):
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)
     mcp_servers: dict[ServiceName, ServerConfig] = Field(default_factory=dict)
     """The services, by name; each is served at `<baseURL>/<name>/`."""
+    _files: tuple[Path, ...] = PrivateAttr(default=())
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The files the configuration was read from: its own and those its `$file`
+        references read (absolute). They hold its secrets, so sandboxed children never see them."""
+        return self._files
+
+    def read_from(self, files: Iterable[Path]) -> GatewayConfig:
+        """This configuration, remembering that it was read from `files`."""
+        self._files = tuple(files)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        # Where a configuration was read from is not part of what it says.
+        if not isinstance(other, GatewayConfig):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = ConfigModel.__hash__
 
     @model_validator(mode="after")
     def _services_fit_together(self) -> GatewayConfig:

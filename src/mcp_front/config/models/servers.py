@@ -14,6 +14,7 @@ from mcp_front.config.errors import KeyPath, config_value_error
 from mcp_front.config.models._base import ConfigModel, Problem, json_key, raise_problems
 from mcp_front.config.models.inline import InlineConfig
 from mcp_front.config.models.policy import ServicePolicy
+from mcp_front.config.models.sandbox import SandboxConfig
 from mcp_front.config.models.service_auth import ServiceAuth
 from mcp_front.config.models.user_auth import UserAuthentication
 from mcp_front.config.models.values import check_http_url
@@ -30,7 +31,7 @@ _DELIMITER: Final = re.compile(r"[A-Za-z0-9_.-]+")
 
 # Which keys belong to which transport, to catch a `url` left on a stdio server and the like.
 _TRANSPORT_FIELDS: Final[dict[str, frozenset[str]]] = {
-    "stdio": frozenset({"command", "args", "env", "cwd", "startup_timeout"}),
+    "stdio": frozenset({"command", "args", "env", "cwd", "startup_timeout", "sandbox"}),
     "sse": frozenset({"url", "headers"}),
     "streamable-http": frozenset({"url", "headers"}),
     "inline": frozenset({"inline"}),
@@ -110,6 +111,8 @@ class ServerConfig(ConfigModel):
     """How long one request to the backend may take; `None` for no limit."""
     startup_timeout: PositiveDuration = timedelta(seconds=60)
     """How long a stdio process has to answer `initialize` before it counts as failed."""
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    """How each stdio process is confined; sandboxed by default."""
     options: ServerOptions = Field(default_factory=ServerOptions)
     service_auths: list[ServiceAuth] = Field(default_factory=list)
     policy: ServicePolicy | None = None
@@ -182,6 +185,15 @@ class ServerConfig(ConfigModel):
             )
         if self.user_authentication is not None and not self.requires_user_token:
             yield Problem(("userAuthentication",), 'is only used with "requiresUserToken": true')
+        sandbox = self.sandbox
+        unsandboxed = transport == "stdio" and not sandbox.enabled
+        if unsandboxed and self.requires_user_token and not sandbox.allow_unsandboxed_credentials:
+            yield Problem(
+                ("sandbox", "enabled"),
+                "cannot be false on a service that holds users' credentials: any process of the "
+                "gateway's user could read them",
+                fix='keep the sandbox, or accept the risk with "allowUnsandboxedCredentials": true',
+            )
 
     def _url_problems(self, transport: str) -> Iterator[Problem]:
         if self.url is None:

@@ -1,0 +1,58 @@
+"""The gateway's own pages for a signed-in person: their connected services (`/my/tokens`)
+and signing in and out of them. Built on the authorization server's identity provider,
+sign-in policy, store and keyring."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from starlette.routing import BaseRoute, Route
+
+from mcp_front.account.browser_sessions import BrowserSession, BrowserSessions
+from mcp_front.account.sign_in import PageSignIn
+from mcp_front.account.tokens_page import TokensPage
+from mcp_front.auth.server import AuthorizationServer
+from mcp_front.config import ServerConfig
+from mcp_front.credentials import CredentialVault
+
+__all__ = ["AccountPages", "BrowserSession", "BrowserSessions", "PageSignIn", "TokensPage"]
+
+PAGES = "/my"
+
+
+class AccountPages:
+    """`/my/signin`, `/my/signout` and `/my/tokens`; the sign-in finishes at the
+    authorization server's callback, which this registers itself with."""
+
+    def __init__(
+        self,
+        server: AuthorizationServer,
+        vault: CredentialVault,
+        servers: Mapping[str, ServerConfig],
+        *,
+        base_url: str,
+    ) -> None:
+        pages_path = urlsplit(base_url).path.rstrip("/") + PAGES
+        self.sessions = BrowserSessions(server.store, server.keyring, issuer=server.issuer)
+        self.sign_in = PageSignIn(
+            store=server.store,
+            idp=server.idp,
+            policy=server.sign_in_policy,
+            sessions=self.sessions,
+            issuer=server.issuer,
+            callback_url=server.config.idp.redirect_uri,
+            pages_path=pages_path,
+        )
+        server.sign_in_flows.append(self.sign_in)
+        self.tokens = TokensPage(servers=servers, vault=vault, sessions=self.sessions, sign_in=self.sign_in)
+
+    def routes(self) -> list[BaseRoute]:
+        """The pages' routes, relative to the gateway's base path."""
+        return [
+            Route(f"{PAGES}/signin", self.sign_in.start, methods=["GET"]),
+            Route(f"{PAGES}/signout", self.tokens.sign_out, methods=["POST"]),
+            Route(f"{PAGES}/tokens", self.tokens.show, methods=["GET"]),
+            Route(f"{PAGES}/tokens/{{service}}", self.tokens.save, methods=["POST"]),
+            Route(f"{PAGES}/tokens/{{service}}/disconnect", self.tokens.disconnect, methods=["POST"]),
+        ]

@@ -1,0 +1,238 @@
+"""`/my/tokens`: the services that need the user's own credential, and what to do about each.
+
+Every page needs a browser session (otherwise: off to sign in, and back). Every POST
+carries the session's CSRF secret (403 without it) and answers with a redirect back to the
+page and a message chosen from a fixed list, so nothing a request says is ever echoed.
+A connect link made for another user (its `for` tag) stores nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from mcp_front.account.browser_sessions import BrowserSession, BrowserSessions
+from mcp_front.account.sign_in import PageSignIn
+from mcp_front.auth.errors import OAuthError
+from mcp_front.auth.forms import read_urlencoded
+from mcp_front.config import ManualUserAuthentication, ServerConfig
+from mcp_front.credentials import Credential, CredentialVault
+from mcp_front.credentials.links import user_tag_matches
+from mcp_front.web.pages import error_page, render
+
+__all__ = ["MESSAGES", "TokensPage"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+MAX_TOKEN_LENGTH = 8192
+MAX_FORM_BYTES = 16 * 1024
+_NO_STORE = {"Cache-Control": "no-store"}
+
+MESSAGES: Mapping[str, tuple[str, str]] = {
+    "saved": ("success", "Saved. Your applications use it from their next request."),
+    "removed": ("success", "Disconnected. The gateway no longer holds a credential for it."),
+    "empty": ("error", "Nothing was pasted: paste the token, then save."),
+    "too-long": ("error", "That is longer than any token: paste only the token."),
+    "invalid": (
+        "error",
+        "That does not look like the right token: check the instructions and paste it again.",
+    ),
+    "signed-out": ("success", "You are signed out."),
+}
+"""Every message the page can show, by the code in its `message` parameter."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    """One service on the page, as the template shows it."""
+
+    name: str
+    display_name: str
+    kind: str
+    instructions: str | None
+    help_url: str | None
+    state: str
+    state_label: str
+    problem: str | None
+    updated: str | None
+    selected: bool
+
+
+_STATE_LABELS = {
+    "missing": "Not connected",
+    "connected": "Connected",
+    "expired": "Expired: reconnect",
+    "error": "Error: could not be checked",
+}
+
+
+class TokensPage:
+    def __init__(
+        self,
+        *,
+        servers: Mapping[str, ServerConfig],
+        vault: CredentialVault,
+        sessions: BrowserSessions,
+        sign_in: PageSignIn,
+    ) -> None:
+        self._services = {
+            name: server.user_authentication
+            for name, server in servers.items()
+            if server.requires_user_token and server.user_authentication is not None
+        }
+        self._vault = vault
+        self._sessions = sessions
+        self._sign_in = sign_in
+        self.path = f"{sign_in.pages_path}/tokens"
+
+    async def show(self, request: Request) -> Response:
+        """GET `/my/tokens`."""
+        session = await self._sessions.current(request)
+        if session is None:
+            return self._to_sign_in(request)
+        params = request.query_params
+        selected = params.get("service")
+        link_for = params.get("for")
+        if link_for is not None and not user_tag_matches(session.user, link_for):
+            return self._other_user(session)
+        credentials = await self._vault.of_user(session.user)
+        rows = [self._row(name, credentials.get(name), selected) for name in self._services]
+        message = MESSAGES.get(params.get("message", ""))
+        return render(
+            "my_tokens.html",
+            rows=rows,
+            user=session.display_name,
+            csrf_token=session.csrf,
+            action_base=self.path,
+            link_for=link_for,
+            sign_out=f"{self._sign_in.pages_path}/signout",
+            message=message,
+            message_service=self._services[selected].display_name if selected in self._services else None,
+        )
+
+    async def save(self, request: Request) -> Response:
+        """POST `/my/tokens/<service>`: keep a pasted token."""
+        checked = await self._checked_post(request)
+        if isinstance(checked, Response):
+            return checked
+        session, service, fields = checked
+        settings = self._services[service]
+        if not isinstance(settings, ManualUserAuthentication):
+            return error_page("Not a pasted token", "This service is connected with its own sign-in.")
+        token = fields.get("token", "").strip()
+        if not token:
+            return self._back(service, "empty")
+        if len(token) > MAX_TOKEN_LENGTH:
+            return self._back(service, "too-long")
+        if settings.validation is not None and not re.fullmatch(settings.validation, token):
+            return self._back(service, "invalid")
+        credential = Credential(service=service, kind="manual", access_token=token, updated_at=time.time())
+        await self._vault.put(session.user, credential)
+        return self._back(service, "saved")
+
+    async def disconnect(self, request: Request) -> Response:
+        """POST `/my/tokens/<service>/disconnect`: forget the credential."""
+        checked = await self._checked_post(request)
+        if isinstance(checked, Response):
+            return checked
+        session, service, _ = checked
+        await self._vault.delete(session.user, service)
+        return self._back(service, "removed")
+
+    async def sign_out(self, request: Request) -> Response:
+        """POST `/my/signout`."""
+        session = await self._sessions.current(request)
+        fields = await _form(request)
+        if isinstance(fields, Response):
+            return fields
+        if session is not None and not session.csrf_matches(fields.get("csrf_token")):
+            return _forbidden()
+        response = RedirectResponse(f"{self.path}?message=signed-out", status_code=303, headers=_NO_STORE)
+        await self._sessions.end(request, response)
+        return response
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _checked_post(self, request: Request) -> tuple[BrowserSession, str, dict[str, str]] | Response:
+        service = request.path_params.get("service", "")
+        if service not in self._services:
+            return error_page(
+                "Unknown service", "No service of this gateway is called that.", status_code=404
+            )
+        fields = await _form(request)
+        if isinstance(fields, Response):
+            return fields
+        session = await self._sessions.current(request)
+        if session is None:
+            return error_page(
+                "You are signed out", "Sign in again, then repeat what you did.", status_code=403
+            )
+        if not session.csrf_matches(fields.get("csrf_token")):
+            return _forbidden()
+        link_for = fields.get("for") or None
+        if link_for is not None and not user_tag_matches(session.user, link_for):
+            return self._other_user(session)
+        return session, service, fields
+
+    def _row(self, name: str, credential: Credential | None, selected: str | None) -> ServiceRow:
+        settings = self._services[name]
+        state = credential.state if credential is not None else "missing"
+        manual = isinstance(settings, ManualUserAuthentication)
+        return ServiceRow(
+            name=name,
+            display_name=settings.display_name,
+            kind="manual" if manual else "oauth",
+            instructions=settings.instructions if isinstance(settings, ManualUserAuthentication) else None,
+            help_url=settings.help_url if isinstance(settings, ManualUserAuthentication) else None,
+            state=state,
+            state_label=_STATE_LABELS[state],
+            problem=credential.problem if credential is not None else None,
+            updated=_when(credential.updated_at) if credential is not None else None,
+            selected=name == selected,
+        )
+
+    def _back(self, service: str, message: str) -> Response:
+        query = urlencode({"service": service, "message": message})
+        return RedirectResponse(f"{self.path}?{query}#service-{service}", status_code=303, headers=_NO_STORE)
+
+    def _to_sign_in(self, request: Request) -> Response:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse(self._sign_in.start_url(here), status_code=303, headers=_NO_STORE)
+        if self._sessions.has_cookie(request):
+            self._sessions.clear(response)
+        return response
+
+    def _other_user(self, session: BrowserSession) -> Response:
+        return error_page(
+            "This link was made for someone else",
+            f"You are signed in as {session.display_name}, but the application that sent you here "
+            "is signed in as another user. Nothing was stored. Sign out and sign in as that user, "
+            "or open the link from your own application.",
+            status_code=403,
+        )
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
+
+
+async def _form(request: Request) -> dict[str, str] | Response:
+    try:
+        fields = await read_urlencoded(request, max_body=MAX_FORM_BYTES)
+    except OAuthError as error:
+        return error_page("This form could not be read", error.description, status_code=error.status)
+    return dict(fields)
+
+
+def _forbidden() -> Response:
+    return error_page(
+        "This form has expired",
+        "The page you used is out of date or was not made by the gateway. Reload it and try again.",
+        status_code=403,
+    )

@@ -1,0 +1,133 @@
+"""`Bubblewrap`: each stdio child in a sandbox of its own.
+
+Without one, every child runs as the gateway's user and can read `/proc/<pid>/environ` of
+the gateway (its secrets) and of every other user's child (their credentials). Under
+bubblewrap a child is PID 1 of a new PID namespace with a `/proc` of its own, so no
+other process exists for it; it gets a private `/tmp`, sees the rest of the file system
+read-only, and the gateway's configuration files and store are covered by unreadable
+stand-ins (empty directories for directories).
+
+Whether bubblewrap works here (installed, and allowed to create namespaces) is found out
+once, by running it; `check()` says so, and why not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from mcp_front.config import GatewayConfig, SandboxConfig, SQLiteStorage
+from mcp_front.storage import sqlite_path
+
+__all__ = ["BWRAP", "Bubblewrap", "SandboxCheck", "gateway_files"]
+
+logger = logging.getLogger("mcp_front.backends.stdio")
+
+BWRAP = "bwrap"
+_PROBE_TIMEOUT = 30.0
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+_NAMESPACES = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxCheck:
+    """Whether children can be sandboxed here; `problem` says why not, and what to do."""
+
+    available: bool
+    problem: str | None = None
+
+
+class Bubblewrap:
+    """Wraps a child's command line in `bwrap` with the service's `sandbox` settings.
+
+    `hidden` are the gateway's own files (configuration, `$file` secrets, the store):
+    no child ever sees them.
+    """
+
+    def __init__(self, hidden: Iterable[Path] = (), *, executable: str | None = None) -> None:
+        self.executable = executable or shutil.which(BWRAP)
+        self.hidden = tuple(hidden)
+        self._check: SandboxCheck | None = None
+        self._lock = anyio.Lock()
+
+    async def check(self) -> SandboxCheck:
+        """Whether bubblewrap runs here, found out by running it once."""
+        async with self._lock:
+            if self._check is None:
+                self._check = await self._probe()
+            return self._check
+
+    def command(self, argv: Sequence[str], settings: SandboxConfig, *, cwd: str | None) -> list[str]:
+        """`argv` run inside a sandbox set up by `settings`, starting in `cwd`."""
+        if self.executable is None:
+            raise RuntimeError("bubblewrap is not installed")
+        wrapped = [self.executable, "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev"]
+        wrapped += ["--proc", "/proc", "--tmpfs", "/tmp", *_NAMESPACES]  # noqa: S108 (the child's own /tmp)
+        if not settings.network:
+            wrapped.append("--unshare-net")
+        if cwd is not None:
+            # The service's own folder stays visible, even under /tmp.
+            resolved = _resolved(cwd)
+            wrapped += ["--ro-bind-try", resolved, resolved]
+        for writable in settings.writable_paths:
+            resolved = _resolved(writable)
+            wrapped += ["--bind-try", resolved, resolved]
+        for hidden in [*self.hidden, *(Path(_resolved(p)) for p in settings.hidden_paths)]:
+            wrapped += _hiding(hidden)
+        if cwd is not None:
+            wrapped += ["--chdir", cwd]
+        return [*wrapped, "--", *argv]
+
+    async def _probe(self) -> SandboxCheck:
+        if self.executable is None:
+            return SandboxCheck(
+                False,
+                "bubblewrap is not installed: install it (Debian and Ubuntu: apt-get install bubblewrap)",
+            )
+        probe = self.command(["true"], SandboxConfig(), cwd=None)
+        try:
+            with anyio.fail_after(_PROBE_TIMEOUT):
+                result = await anyio.run_process(probe, check=False, stdin=subprocess.DEVNULL)
+        except (OSError, TimeoutError) as error:
+            return SandboxCheck(False, f"bubblewrap could not be run: {error}")
+        if result.returncode != 0:
+            reason = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
+            return SandboxCheck(
+                False,
+                f"bubblewrap cannot create a sandbox here ({reason[0][:200]}); allow unprivileged user "
+                "namespaces (sysctl kernel.unprivileged_userns_clone=1) or run the gateway where it can",
+            )
+        return SandboxCheck(True)
+
+
+def _resolved(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _hiding(path: Path) -> list[str]:
+    """The arguments that put an empty stand-in over `path` (nothing for what does not exist)."""
+    if path.is_dir():
+        return ["--tmpfs", str(path)]
+    if path.exists():
+        return ["--ro-bind", os.devnull, str(path)]
+    return []
+
+
+def gateway_files(config: GatewayConfig) -> list[Path]:
+    """What no child may see: the configuration and its secret files, the store's database,
+    and the audit log."""
+    files = list(config.files)
+    auth = config.proxy.auth
+    if auth is not None and isinstance(auth.storage, SQLiteStorage):
+        database = sqlite_path(auth.storage).absolute()
+        files += [database, *(database.with_name(database.name + end) for end in _SQLITE_COMPANIONS)]
+    if config.proxy.audit is not None and config.proxy.audit.file is not None:
+        files.append(Path(config.proxy.audit.file).expanduser().absolute())
+    return files

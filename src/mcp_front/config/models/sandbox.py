@@ -1,0 +1,29 @@
+"""How a stdio service's processes are confined (`sandbox` on a stdio server)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mcp_front.config.models._base import ConfigModel
+
+
+class SandboxConfig(ConfigModel):
+    """Each process of the service runs in its own sandbox (bubblewrap): its own process
+    namespace, so it sees neither the gateway's environment nor another user's process; its
+    own `/tmp`; the rest of the file system read-only, and the gateway's configuration and
+    state out of sight."""
+
+    enabled: bool = True
+    """Run the service's processes sandboxed. Turn it off only for a server that cannot
+    work confined, and only if it handles no user's credential."""
+    network: bool = True
+    """Whether the process may reach the network (off: a network namespace of its own)."""
+    writable_paths: list[str] = Field(default_factory=list, examples=[["~/.npm"]])
+    """Paths the process may write to (shared by every user's process: never one that holds
+    a user's data). `~` is the gateway user's home."""
+    hidden_paths: list[str] = Field(default_factory=list, examples=[["/etc/mcp-front"]])
+    """More paths the process must not see, beyond the gateway's configuration files and
+    its store, which are always hidden."""
+    allow_unsandboxed_credentials: bool = False
+    """Where no sandbox can be had, still give users' credentials to the service's
+    processes, although any process of the gateway's user can then read them."""

@@ -1,0 +1,241 @@
+"""Each user's own credential: sign in to the gateway's page with the real identity provider,
+save a token, and see it reach that user's backend, and nobody else's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx2
+import pytest
+
+from mcp_front.credentials import CREDENTIALS_NAMESPACE
+from tests.support.clients import connect, text_of
+from tests.support.gateway import RunningGateway, running_gateway, stdio_service
+from tests.support.net import free_port
+from tests.support.oidc import OTHER_USER, TEST_USER, OIDCServer, gateway_auth_config, oidc_provider_process
+from tests.support.sign_in import register, sign_in
+
+pytestmark = pytest.mark.e2e
+
+GOOD_TOKEN = "secret_ada0000001"
+VALIDATION = "^secret_[a-z0-9]{10}$"
+
+
+@pytest.fixture(scope="module")
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def oidc(port: int) -> Iterator[OIDCServer]:
+    with oidc_provider_process(redirect_uris=[f"http://127.0.0.1:{port}/oauth/callback"]) as server:
+        yield server
+
+
+def notion_service() -> dict[str, Any]:
+    return stdio_service(
+        requiresUserToken=True,
+        userAuthentication={
+            "type": "manual",
+            "displayName": "Notion",
+            "instructions": "Create an internal integration and copy its secret.",
+            "helpUrl": "https://www.notion.so/my-integrations",
+            "validation": VALIDATION,
+            "tokenFormat": "Bearer {{token}}",
+        },
+        env={"NOTION_TOKEN": {"$userToken": "{{token}}"}},
+    )
+
+
+@pytest.fixture
+async def gw(port: int, oidc: OIDCServer) -> AsyncIterator[RunningGateway]:
+    auth = gateway_auth_config(f"http://127.0.0.1:{port}", oidc)
+    async with running_gateway({"notion": notion_service()}, proxy={"auth": auth}, port=port) as gateway:
+        yield gateway
+
+
+@dataclass
+class PageBrowser:
+    """A browser on the gateway's pages: follows redirects with its cookies (IdP's included)."""
+
+    gateway: str
+    http: httpx2.AsyncClient
+
+    async def open(self, path: str) -> httpx2.Response:
+        url = urljoin(self.gateway, path)
+        for _ in range(12):
+            response = await self.http.get(url)
+            if not response.is_redirect:
+                return response
+            url = urljoin(url, response.headers["location"])
+        raise AssertionError(f"too many redirects from {path}")
+
+    async def post(self, path: str, fields: dict[str, str]) -> httpx2.Response:
+        return await self.http.post(urljoin(self.gateway, path), data=fields)
+
+
+@pytest.fixture
+async def ada(gw: RunningGateway, oidc: OIDCServer) -> AsyncIterator[PageBrowser]:
+    await oidc.sign_in_as(TEST_USER)
+    async with httpx2.AsyncClient(timeout=30) as http:
+        yield PageBrowser(gw.url, http)
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match is not None, page
+    return match.group(1)
+
+
+async def access_token(gw: RunningGateway, oidc: OIDCServer, user: dict[str, Any]) -> str:
+    await oidc.sign_in_as(user)
+    client = (await register(gw.url)).json()
+    tokens = await sign_in(gw.url, client["client_id"], f"{gw.url}/notion")
+    return str(tokens["access_token"])
+
+
+async def test_sign_in_save_a_token_and_the_users_backend_gets_it(
+    gw: RunningGateway, oidc: OIDCServer, ada: PageBrowser
+) -> None:
+    page = await ada.open("/my/tokens")
+    assert page.status_code == 200
+    assert "Signed in as <strong>ada@example.com</strong>" in page.text
+    assert "Not connected" in page.text
+    assert "Create an internal integration and copy its secret." in page.text
+    cookie = next(c for c in ada.http.cookies.jar if c.name == "mcp_front_session")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    csrf = csrf_of(page.text)
+
+    refused = await ada.post("/my/tokens/notion", {"csrf_token": csrf, "token": "not-a-notion-token"})
+    assert refused.status_code == 303
+    shown = await ada.open(refused.headers["location"])
+    assert "That does not look like the right token" in shown.text
+    assert "not-a-notion-token" not in shown.text
+
+    saved = await ada.post("/my/tokens/notion", {"csrf_token": csrf, "token": f"  {GOOD_TOKEN} "})
+    assert saved.status_code == 303
+    shown = await ada.open(saved.headers["location"])
+    assert "Connected" in shown.text
+    assert "Saved. Your applications use it from their next request." in shown.text
+    assert GOOD_TOKEN not in shown.text
+
+    token = await access_token(gw, oidc, TEST_USER)
+    async with connect(f"{gw.url}/notion/mcp", token=token) as client:
+        assert text_of(await client.call_tool("env", {"name": "NOTION_TOKEN"})) == f"Bearer {GOOD_TOKEN}"
+
+    # At rest the credential is sealed: not the token, not the user.
+    store = gw.gateway.authorization_server.store  # type: ignore[union-attr]
+    for key, sealed in await store.scan(CREDENTIALS_NAMESPACE):
+        assert GOOD_TOKEN.encode() not in sealed
+        assert "ada" not in key
+
+    disconnected = await ada.post("/my/tokens/notion/disconnect", {"csrf_token": csrf})
+    assert disconnected.status_code == 303
+    assert "Not connected" in (await ada.open(disconnected.headers["location"])).text
+
+
+async def test_a_post_without_its_csrf_token_is_refused(ada: PageBrowser) -> None:
+    page = await ada.open("/my/tokens")
+    assert page.status_code == 200
+    for fields in ({"token": GOOD_TOKEN}, {"token": GOOD_TOKEN, "csrf_token": "forged"}):
+        response = await ada.post("/my/tokens/notion", fields)
+        assert response.status_code == 403
+        assert "This form has expired" in response.text
+    assert "Not connected" in (await ada.open("/my/tokens")).text
+
+
+async def test_a_tampered_cookie_signs_the_user_out(ada: PageBrowser) -> None:
+    assert (await ada.open("/my/tokens")).status_code == 200
+    cookie = next(c for c in ada.http.cookies.jar if c.name == "mcp_front_session")
+    value = cookie.value
+    cookie.value = value[:-3] + ("AAA" if not value.endswith("AAA") else "BBB")
+    response = await ada.http.get(urljoin(ada.gateway, "/my/tokens"))
+    assert response.status_code == 303
+    assert urlsplit(response.headers["location"]).path == "/my/signin"
+    assert 'mcp_front_session=""' in response.headers["set-cookie"]
+
+
+async def test_signing_out_ends_the_session_for_good(ada: PageBrowser) -> None:
+    page = await ada.open("/my/tokens")
+    cookie = next(c for c in ada.http.cookies.jar if c.name == "mcp_front_session").value
+    out = await ada.post("/my/signout", {"csrf_token": csrf_of(page.text)})
+    assert out.status_code == 303
+    # The old cookie, replayed, no longer opens a session.
+    async with httpx2.AsyncClient(cookies={"mcp_front_session": cookie}) as replay:
+        response = await replay.get(urljoin(ada.gateway, "/my/tokens"))
+    assert response.status_code == 303
+    assert urlsplit(response.headers["location"]).path == "/my/signin"
+
+
+async def test_one_user_never_gets_anothers_credential(
+    gw: RunningGateway, oidc: OIDCServer, ada: PageBrowser
+) -> None:
+    page = await ada.open("/my/tokens")
+    await ada.post("/my/tokens/notion", {"csrf_token": csrf_of(page.text), "token": GOOD_TOKEN})
+    ada_token = await access_token(gw, oidc, TEST_USER)
+    grace_token = await access_token(gw, oidc, OTHER_USER)
+    async with connect(f"{gw.url}/notion/mcp", token=grace_token) as grace:
+        # Ada's credential is not Grace's: her tool call is answered with the way to connect.
+        result = await grace.call_tool("env", {"name": "NOTION_TOKEN"})
+        assert result.is_error
+        text = text_of(result)
+        assert text.startswith("Notion is not connected for you yet. Open http://127.0.0.1:")
+        assert "/my/tokens?service=notion&for=" in text
+        assert GOOD_TOKEN not in text
+        # Grace connects her own, in her own browser.
+        await oidc.sign_in_as(OTHER_USER)
+        async with httpx2.AsyncClient(timeout=30) as http:
+            browser = PageBrowser(gw.url, http)
+            own = await browser.open("/my/tokens")
+            assert "Signed in as <strong>grace@example.com</strong>" in own.text
+            assert "Not connected" in own.text
+            grace_secret = "secret_grace00001"
+            await browser.post("/my/tokens/notion", {"csrf_token": csrf_of(own.text), "token": grace_secret})
+        assert text_of(await grace.call_tool("env", {"name": "NOTION_TOKEN"})) == f"Bearer {grace_secret}"
+    async with connect(f"{gw.url}/notion/mcp", token=ada_token) as client:
+        assert text_of(await client.call_tool("env", {"name": "NOTION_TOKEN"})) == f"Bearer {GOOD_TOKEN}"
+
+
+async def test_a_session_started_before_connecting_gets_the_credential_without_reconnecting(
+    gw: RunningGateway, oidc: OIDCServer, ada: PageBrowser
+) -> None:
+    token = await access_token(gw, oidc, TEST_USER)
+    async with connect(f"{gw.url}/notion/mcp", token=token) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"echo", "env"} <= tools
+        missing = await client.call_tool("env", {"name": "NOTION_TOKEN"})
+        assert missing.is_error
+        link = re.search(r"Open (\S+) to connect it", text_of(missing))
+        assert link is not None
+        page = await ada.open(link.group(1))
+        assert page.status_code == 200
+        await ada.post(
+            "/my/tokens/notion",
+            {"csrf_token": csrf_of(page.text), "token": GOOD_TOKEN, "for": link.group(1).split("for=")[1]},
+        )
+        assert text_of(await client.call_tool("env", {"name": "NOTION_TOKEN"})) == f"Bearer {GOOD_TOKEN}"
+
+
+async def test_a_connect_link_made_for_another_user_stores_nothing(
+    gw: RunningGateway, oidc: OIDCServer, ada: PageBrowser
+) -> None:
+    grace_token = await access_token(gw, oidc, OTHER_USER)
+    async with connect(f"{gw.url}/notion/mcp", token=grace_token) as grace:
+        link = re.search(r"Open (\S+) to connect it", text_of(await grace.call_tool("echo", {"text": "x"})))
+    assert link is not None
+    await oidc.sign_in_as(TEST_USER)
+    page = await ada.open(link.group(1))
+    assert page.status_code == 403
+    assert "This link was made for someone else" in page.text
+    own = await ada.open("/my/tokens")
+    tag = link.group(1).split("for=")[1]
+    refused = await ada.post(
+        "/my/tokens/notion", {"csrf_token": csrf_of(own.text), "token": GOOD_TOKEN, "for": tag}
+    )
+    assert refused.status_code == 403
+    assert "Not connected" in (await ada.open("/my/tokens")).text

@@ -1,0 +1,80 @@
+import json
+from pathlib import Path
+
+from mcp_front.backends.sandbox import Bubblewrap, gateway_files
+from mcp_front.config import SandboxConfig, load_config
+
+
+def test_the_command_confines_the_child_and_hides_the_gateways_files(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.json"
+    config_file.write_text("{}")
+    state = tmp_path / "state"
+    state.mkdir()
+    sandbox = Bubblewrap([config_file, state, tmp_path / "absent"], executable="/usr/bin/bwrap")
+    settings = SandboxConfig(network=False, writable_paths=["~/.npm"], hidden_paths=[str(tmp_path / "keys")])
+
+    argv = sandbox.command(["npx", "server"], settings, cwd="/srv")
+
+    assert argv[:2] == ["/usr/bin/bwrap", "--die-with-parent"]
+    assert argv[-3:] == ["--", "npx", "server"]
+    joined = " ".join(argv)
+    assert "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp" in joined
+    for namespace in ("--unshare-pid", "--unshare-ipc", "--unshare-net"):
+        assert namespace in argv
+    assert f"--ro-bind /dev/null {config_file}" in joined
+    assert f"--tmpfs {state}" in joined
+    assert str(tmp_path / "absent") not in joined
+    assert f"--bind-try {Path.home() / '.npm'} {Path.home() / '.npm'}" in joined
+    assert "--chdir /srv" in joined
+    assert "--unshare-net" not in sandbox.command(["x"], SandboxConfig(), cwd=None)
+
+
+async def test_a_missing_bubblewrap_is_reported_with_the_fix() -> None:
+    sandbox = Bubblewrap()
+    sandbox.executable = None
+    result = await sandbox.check()
+    assert not result.available
+    assert result.problem == (
+        "bubblewrap is not installed: install it (Debian and Ubuntu: apt-get install bubblewrap)"
+    )
+
+
+async def test_a_bubblewrap_that_fails_is_reported_once() -> None:
+    sandbox = Bubblewrap(executable="/bin/false")
+    first = await sandbox.check()
+    assert not first.available
+    assert first.problem is not None
+    assert first.problem.startswith("bubblewrap cannot create a sandbox here")
+    assert await sandbox.check() is first
+
+
+def test_the_gateways_files_are_its_config_secrets_database_and_audit_log(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s")
+    config_file = tmp_path / "config.json"
+    auth = {
+        "kind": "oauth",
+        "issuer": "https://gw.example",
+        "allowedDomains": ["example.com"],
+        "encryptionKey": "k" * 32,
+        "storage": {"kind": "sqlite", "path": str(tmp_path / "db.sqlite3")},
+        "idp": {
+            "provider": "google",
+            "clientId": "c",
+            "clientSecret": {"$file": str(secret)},
+            "redirectUri": "https://gw.example/oauth/callback",
+        },
+    }
+    proxy = {"audit": {"file": str(tmp_path / "audit.jsonl")}, "auth": auth}
+    config_file.write_text(json.dumps({"proxy": proxy}))
+    files = gateway_files(load_config(config_file))
+    database = tmp_path / "db.sqlite3"
+    assert files == [
+        config_file,
+        secret,
+        database,
+        tmp_path / "db.sqlite3-wal",
+        tmp_path / "db.sqlite3-shm",
+        tmp_path / "db.sqlite3-journal",
+        tmp_path / "audit.jsonl",
+    ]
