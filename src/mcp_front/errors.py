@@ -40,6 +40,9 @@ class MCPFrontError(Exception):
         │   └── ExpiredToken         … because it expired
         ├── InvalidRefreshToken      auth.refresh: a refresh token unknown, spent or expired
         ├── VaultError               credentials.vault: a stored credential that cannot be opened
+        ├── ServiceUnreachable       credentials.oauth_connections: a service's token endpoint
+        │                            could not be used
+        ├── GrantRefused             credentials.oauth_connections: … refused a grant for good
         └── DecryptionError          crypto.keyring: a ciphertext no key of the keyring opens
 
     The signals a backend uses internally (a backend session that expired, an SSE

@@ -82,13 +82,13 @@ class Gateway:
         )
         auth = self.authorization_server
         self.vault = CredentialVault(auth.store, auth.keyring) if auth is not None else None
-        if user_tokens is None and self.vault is not None:
-            user_tokens = UserCredentials(self.vault, servers)
         self.account = (
             AccountPages(auth, self.vault, servers, base_url=proxy.base_url)
             if auth is not None and self.vault is not None
             else None
         )
+        if user_tokens is None and self.vault is not None and self.account is not None:
+            user_tokens = UserCredentials(self.vault, servers, self.account.connections)
         tokens = with_static_user_tokens(servers, user_tokens)
         self._user_tokens = tokens
         by_kind: defaultdict[str, dict[str, ServerConfig]] = defaultdict(dict)
@@ -146,6 +146,8 @@ class Gateway:
             stack.callback(heartbeat.cancel_scope.cancel)
             if self.authorization_server is not None:
                 await stack.enter_async_context(self.authorization_server.run())
+            if self.account is not None:
+                stack.push_async_callback(self.account.aclose)
             if self.vault is not None and (resealed := await self.vault.reseal_all()):
                 logger.info("re-sealed %d stored credential(s) under the current encryption key", resealed)
             for issue in inert_keys(self.config):

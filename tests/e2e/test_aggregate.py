@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp.client.session import ClientRequestContext
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
@@ -19,6 +20,7 @@ from tests.support.clients import Transport, connect, mcp_error_in, text_of
 from tests.support.everything import everything_backends
 from tests.support.gateway import RunningGateway, bearer, running_gateway, stdio_service
 from tests.support.net import free_port
+from tests.support.raw import ACCEPT, RawSession, events, modern_headers, modern_request
 
 pytestmark = pytest.mark.e2e
 
@@ -223,3 +225,54 @@ async def test_an_aggregate_behind_a_token_lists_its_members_behind_the_same_tok
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert {"a.echo", "b.echo"} <= tools
         assert text_of(await client.call_tool("b.echo", {"text": "through"})) == "through"
+
+
+def answer_of(response: httpx2.Response) -> dict[str, Any]:
+    """The JSON-RPC answer of a POST, whether it came as JSON or as an event stream."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        return events(response.text)[-1]
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def test_a_member_stays_closed_to_a_token_its_guard_refuses_whoever_came_before() -> None:
+    """Two tokens of one aggregate `serviceAuths` entry are one identity, but a member that
+    takes only one of them stays closed to the other, in either protocol era, whoever
+    opened the shared channel first."""
+    members = {
+        "only-t2": stdio_service(serviceAuths=[bearer("T2")]),
+        "both": stdio_service(serviceAuths=[bearer("T1", "T2")]),
+        "agg": {"type": "aggregate", "servers": ["only-t2", "both"], "serviceAuths": [bearer("T1", "T2")]},
+    }
+    async with running_gateway(members) as gw:
+        url = gw.service_url("agg")
+
+        async def modern(token: str, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+            name = (params or {}).get("name")
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+                response = await http.post(
+                    url, json=modern_request(1, method, params), headers=modern_headers(method, name)
+                )
+            return answer_of(response)
+
+        t2_tools = {tool["name"] for tool in (await modern("T2", "tools/list"))["result"]["tools"]}
+        assert "only-t2.echo" in t2_tools
+        t1_tools = {tool["name"] for tool in (await modern("T1", "tools/list"))["result"]["tools"]}
+        assert "only-t2.echo" not in t1_tools
+        assert "both.echo" in t1_tools
+        refused = await modern("T1", "tools/call", {"name": "only-t2.echo", "arguments": {"text": "x"}})
+        assert "x" not in json.dumps(refused.get("result", {}))
+        assert "may not use service 'only-t2'" in json.dumps(refused)
+        # T2 still has its member, after T1.
+        allowed = await modern("T2", "tools/call", {"name": "only-t2.echo", "arguments": {"text": "t2"}})
+        assert allowed["result"]["content"][0]["text"] == "t2"
+        # A handshake session opened with T2 is not T1's to use.
+        async with httpx2.AsyncClient(headers={"Authorization": "Bearer T2"}, timeout=30) as t2:
+            session = await RawSession.open(t2, url)
+        async with httpx2.AsyncClient(headers={"Authorization": "Bearer T1"}, timeout=30) as t1:
+            borrowed = await t1.post(
+                url,
+                json={"jsonrpc": "2.0", "id": 9, "method": "tools/list"},
+                headers={"Accept": ACCEPT, "Mcp-Session-Id": session.session_id},
+            )
+        assert borrowed.status_code == 404

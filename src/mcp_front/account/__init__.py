@@ -15,6 +15,7 @@ from mcp_front.account.tokens_page import TokensPage
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.config import ServerConfig
 from mcp_front.credentials import CredentialVault
+from mcp_front.credentials.oauth_connections import OAuthConnections, callback_path
 
 __all__ = ["AccountPages", "BrowserSession", "BrowserSessions", "PageSignIn", "TokensPage"]
 
@@ -45,7 +46,14 @@ class AccountPages:
             pages_path=pages_path,
         )
         server.sign_in_flows.append(self.sign_in)
-        self.tokens = TokensPage(servers=servers, vault=vault, sessions=self.sessions, sign_in=self.sign_in)
+        self.connections = OAuthConnections(vault, servers, store=server.store, base_url=base_url)
+        self.tokens = TokensPage(
+            servers=servers,
+            vault=vault,
+            sessions=self.sessions,
+            sign_in=self.sign_in,
+            connections=self.connections,
+        )
 
     def routes(self) -> list[BaseRoute]:
         """The pages' routes, relative to the gateway's base path."""
@@ -55,4 +63,9 @@ class AccountPages:
             Route(f"{PAGES}/tokens", self.tokens.show, methods=["GET"]),
             Route(f"{PAGES}/tokens/{{service}}", self.tokens.save, methods=["POST"]),
             Route(f"{PAGES}/tokens/{{service}}/disconnect", self.tokens.disconnect, methods=["POST"]),
+            Route(f"{PAGES}/tokens/{{service}}/connect", self.tokens.connect, methods=["POST"]),
+            Route(callback_path("{service}"), self.tokens.connected, methods=["GET"]),
         ]
+
+    async def aclose(self) -> None:
+        await self.connections.aclose()

@@ -24,6 +24,7 @@ from mcp_front.auth.forms import read_urlencoded
 from mcp_front.config import ManualUserAuthentication, ServerConfig
 from mcp_front.credentials import Credential, CredentialVault
 from mcp_front.credentials.links import user_tag_matches
+from mcp_front.credentials.oauth_connections import OAuthConnections
 from mcp_front.web.pages import error_page, render
 
 __all__ = ["MESSAGES", "TokensPage"]
@@ -44,6 +45,13 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "That does not look like the right token: check the instructions and paste it again.",
     ),
     "signed-out": ("success", "You are signed out."),
+    "connected": ("success", "Connected. Your applications use it from their next request."),
+    "connect-cancelled": ("error", "Connecting was cancelled at the service. Nothing was stored."),
+    "connect-refused": ("error", "The service refused to connect. Nothing was stored; try again."),
+    "connect-unreachable": (
+        "error",
+        "The service could not be reached. Nothing was stored; try again later.",
+    ),
 }
 """Every message the page can show, by the code in its `message` parameter."""
 
@@ -80,6 +88,7 @@ class TokensPage:
         vault: CredentialVault,
         sessions: BrowserSessions,
         sign_in: PageSignIn,
+        connections: OAuthConnections,
     ) -> None:
         self._services = {
             name: server.user_authentication
@@ -89,6 +98,7 @@ class TokensPage:
         self._vault = vault
         self._sessions = sessions
         self._sign_in = sign_in
+        self._connections = connections
         self.path = f"{sign_in.pages_path}/tokens"
 
     async def show(self, request: Request) -> Response:
@@ -137,13 +147,48 @@ class TokensPage:
         return self._back(service, "saved")
 
     async def disconnect(self, request: Request) -> Response:
-        """POST `/my/tokens/<service>/disconnect`: forget the credential."""
+        """POST `/my/tokens/<service>/disconnect`: forget the credential, and revoke it at
+        the service when it can be."""
         checked = await self._checked_post(request)
         if isinstance(checked, Response):
             return checked
         session, service, _ = checked
-        await self._vault.delete(session.user, service)
+        removed = await self._vault.delete(session.user, service)
+        if removed is not None and removed.kind == "oauth":
+            await self._connections.revoke(removed)
         return self._back(service, "removed")
+
+    async def connect(self, request: Request) -> Response:
+        """POST `/my/tokens/<service>/connect`: off to the service's own sign-in."""
+        checked = await self._checked_post(request)
+        if isinstance(checked, Response):
+            return checked
+        session, service, fields = checked
+        if service not in self._connections.services:
+            return error_page("Not an OAuth service", "Paste a token for this service instead.")
+        query = {"service": service, **({"for": fields["for"]} if fields.get("for") else {})}
+        location = await self._connections.start(
+            session.user, service, browser=session.id_digest, next_page=f"{self.path}?{urlencode(query)}"
+        )
+        return RedirectResponse(location, status_code=303, headers=_NO_STORE)
+
+    async def connected(self, request: Request) -> Response:
+        """GET `/oauth/callback/<service>`: the service sends the browser back."""
+        service = request.path_params.get("service", "")
+        session = await self._sessions.current(request)
+        if service not in self._connections.services or session is None:
+            return self._connect_expired()
+        params = {
+            key: request.query_params[key]
+            for key in ("state", "code", "error")
+            if key in request.query_params
+        }
+        result = await self._connections.finish(service, params, user=session.user, browser=session.id_digest)
+        if result is None:
+            return self._connect_expired()
+        separator = "&" if "?" in result.next else "?"
+        location = f"{result.next}{separator}{urlencode({'message': result.message})}#service-{service}"
+        return RedirectResponse(location, status_code=303, headers=_NO_STORE)
 
     async def sign_out(self, request: Request) -> Response:
         """POST `/my/signout`."""
@@ -207,6 +252,14 @@ class TokensPage:
         if self._sessions.has_cookie(request):
             self._sessions.clear(response)
         return response
+
+    def _connect_expired(self) -> Response:
+        return error_page(
+            "This connection has expired",
+            "Connecting must finish within ten minutes, in the browser and session where it "
+            "started. Nothing was stored: start again from your connected services.",
+            status_code=400,
+        )
 
     def _other_user(self, session: BrowserSession) -> Response:
         return error_page(

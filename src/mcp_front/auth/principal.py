@@ -22,9 +22,11 @@ class Principal:
     client_id: str | None = None
     groups: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)
-    credential: bytes | None = field(default=None, repr=False, compare=False)
+    credential: bytes | None = field(default=None, repr=False)
     """For a static credential, the keyed fingerprint of the one presented
-    (`crypto.fingerprint`): it lets another service check it against its own."""
+    (`crypto.fingerprint`): it lets another service check it against its own. Part of
+    equality: two tokens of one `serviceAuths` entry are one identity, but not one caller
+    to a service in front of others, whose guards may take only one of them."""
 
     @property
     def key(self) -> str:

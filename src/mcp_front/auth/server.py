@@ -102,7 +102,7 @@ class AuthorizationServer:
         self.limiter = limiter if limiter is not None else MemoryRateLimiter()
         self.redirect_rules = RedirectUriRules(allowed_hosts=tuple(config.allowed_redirect_uri_hosts))
         self.store = store
-        self.idp = idp
+        self.idp = _checked_provider(idp)
         self.audiences = AudienceValidator(base_url, services)
         self.keyring = Keyring.from_secret(
             config.encryption_key.get_secret_value(),
@@ -338,6 +338,20 @@ class AuthorizationServer:
             purged = await self.store.purge_expired()
             if purged:
                 logger.debug("purged %d expired entries", purged)
+
+
+def _checked_provider(idp: IdentityProvider) -> IdentityProvider:
+    """`idp`, if it has every method the server calls; a provider written before `discover`
+    and `aclose` were part of the protocol is told how to get them, at once."""
+    missing = [
+        name for name in ("authorization_url", "complete", "discover", "aclose") if not hasattr(idp, name)
+    ]
+    if missing:
+        raise TypeError(
+            f"identity provider {type(idp).__name__} has no {', '.join(missing)}: subclass "
+            "mcp_front.IdentityProvider, which provides discover() and aclose() with default behaviour"
+        )
+    return idp
 
 
 def _limit(rule: RateLimitRule | None) -> RateLimit | None:

@@ -30,6 +30,7 @@ from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import MessageSink, Upstream, UpstreamOpener, WrappedUpstream
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.credentials.links import connect_url
+from mcp_front.credentials.oauth_connections import ServiceUnreachable
 from mcp_front.protocol import jsonrpc
 from mcp_front.protocol.jsonrpc import Message
 from mcp_front.protocol.revisions import envelope_version
@@ -72,7 +73,15 @@ class CredentialGate(WrappedUpstream):
             capabilities = (message.get("params") or {}).get("capabilities")
             self._url_elicitation = _declares_url_elicitation(capabilities)
         elif method == "tools/call":
-            if await self._user_tokens(self._principal, self._service) is None:
+            try:
+                credential = await self._user_tokens(self._principal, self._service)
+            except ServiceUnreachable:
+                return _tool_error(
+                    message["id"],
+                    f"{self._display_name} cannot be reached to renew your access right now; "
+                    "your connection is kept. Try again in a moment.",
+                )
+            if credential is None:
                 return self._connect_first(message)
             message = self._without_request_state(message)
         return await self.inner.request(message, related)

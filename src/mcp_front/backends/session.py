@@ -18,6 +18,7 @@ from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError
 from mcp_front.backends.templating import ConfigValue, UserTokenSource, render_value
 from mcp_front.config import ServerConfig, UserTokenTemplate
+from mcp_front.credentials.oauth_connections import ServiceUnreachable
 from mcp_front.protocol import jsonrpc, messages
 from mcp_front.protocol.jsonrpc import Message, MessageKind
 
@@ -98,7 +99,7 @@ class BackendSession:
     async def render(self, value: ConfigValue) -> str:
         """A configured value filled in for this session's principal; a `$userToken` value
         without the caller's credential becomes its template with an empty token."""
-        rendered = await render_value(value, self.principal, self.service, self.user_tokens)
+        rendered = await self._rendered(value)
         if rendered is None:
             return value.render("") if isinstance(value, UserTokenTemplate) else ""
         return rendered
@@ -106,17 +107,23 @@ class BackendSession:
     async def render_all(self, values: Mapping[str, ConfigValue]) -> dict[str, str]:
         """Named values (headers, environment) for this session's principal; a `$userToken`
         value without the caller's credential is left out."""
-        rendered = {
-            name: await render_value(value, self.principal, self.service, self.user_tokens)
-            for name, value in values.items()
-        }
+        rendered = {name: await self._rendered(value) for name, value in values.items()}
         return {name: value for name, value in rendered.items() if value is not None}
 
     async def current_credential(self) -> str | None:
         """The caller's credential for the service as of now, if the service uses one."""
         if not self.server.requires_user_token or self.user_tokens is None:
             return None
-        return await self.user_tokens(self.principal, self.service)
+        try:
+            return await self.user_tokens(self.principal, self.service)
+        except ServiceUnreachable as error:
+            raise BackendError(f"service '{self.service}': {error}", status=502) from None
+
+    async def _rendered(self, value: ConfigValue) -> str | None:
+        try:
+            return await render_value(value, self.principal, self.service, self.user_tokens)
+        except ServiceUnreachable as error:
+            raise BackendError(f"service '{self.service}': {error}", status=502) from None
 
     def decode(self, data: bytes | str, source: str) -> tuple[Message, MessageKind] | None:
         """A message the backend sent, or `None` (logged) when it is not one.

@@ -45,7 +45,11 @@ class FrontSession:
         self._cancel_scopes: dict[RequestId, anyio.CancelScope] = {}
 
     def owned_by(self, principal: Principal) -> bool:
-        return secrets.compare_digest(self.principal.key, principal.key)
+        """Whether `principal` is the caller that opened the session: the same identity,
+        with the same static credential when it came with one."""
+        same_key = secrets.compare_digest(self.principal.key, principal.key)
+        mine, theirs = self.principal.credential or b"", principal.credential or b""
+        return secrets.compare_digest(mine, theirs) and same_key
 
     async def deliver_unsolicited(self, message: Message) -> None:
         """Route a server message that answers no particular request.

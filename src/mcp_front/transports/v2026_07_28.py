@@ -339,7 +339,9 @@ class SelfContainedRequests:
         """Close the caller's channels opened under an earlier form of its principal (its
         groups or client changed), those with nothing in flight."""
         for earlier, channel in list(self._channels.items()):
-            if earlier.key != principal.key or channel.busy or channel.ready.locked():
+            if earlier.key != principal.key or earlier.credential != principal.credential:
+                continue
+            if channel.busy or channel.ready.locked():
                 continue
             del self._channels[earlier]
             if channel.upstream is not None:

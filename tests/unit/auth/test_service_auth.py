@@ -28,7 +28,12 @@ def test_bearer_tokens_map_to_their_principals() -> None:
     assert first is not None
     assert first.subject == "linear:serviceAuths[0]"
     assert first.kind == "service"
-    assert auth.authenticate("bearer tok-b") == first
+    second = auth.authenticate("bearer tok-b")
+    assert second is not None
+    # One identity (sessions, limits), but not one caller: a service in front of others may
+    # find that their guards take only one of the two tokens.
+    assert second.key == first.key
+    assert second != first
     bot = auth.authenticate("Bearer ci-token")
     assert bot is not None
     assert (bot.subject, bot.email) == ("ci-bot@example.com", "ci-bot@example.com")

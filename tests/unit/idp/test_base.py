@@ -6,8 +6,11 @@ from urllib.parse import urlencode
 
 import pytest
 
+from mcp_front.auth.server import AuthorizationServer
+from mcp_front.config import load_config
 from mcp_front.idp import Identity, IdentityProvider, IdentityProviderError
 from mcp_front.idp.pkce import new_token, s256_challenge
+from mcp_front.storage import MemoryStore
 
 
 class StaticTeamProvider(IdentityProvider):
@@ -68,8 +71,36 @@ async def test_the_optional_hooks_do_nothing_unless_overridden() -> None:
         async def complete(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> Identity:
             return Identity(subject="x")
 
-    # Without the base class, the hooks are the class's to write: it is not a provider yet.
+    # Without the base class, the hooks are the class's to write: it is not a provider yet,
+    # and a gateway given one says so when it is built, not when it starts serving.
     assert not isinstance(WithoutHooks(), IdentityProvider)
+    config = load_config(
+        {
+            "proxy": {
+                "baseURL": "https://gw.example",
+                "auth": {
+                    "kind": "oauth",
+                    "issuer": "https://gw.example",
+                    "allowedDomains": ["example.com"],
+                    "encryptionKey": "k" * 32,
+                    "storage": {"kind": "memory"},
+                    "idp": {
+                        "provider": "google",
+                        "clientId": "c",
+                        "clientSecret": "s",
+                        "redirectUri": "https://gw.example/oauth/callback",
+                    },
+                },
+            }
+        },
+        environ={},
+    )
+    with pytest.raises(TypeError) as raised:
+        AuthorizationServer.of(config, store=MemoryStore(), idp=WithoutHooks())  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "identity provider WithoutHooks has no discover, aclose: subclass mcp_front.IdentityProvider, "
+        "which provides discover() and aclose() with default behaviour"
+    )
 
 
 def test_identity_is_immutable_including_its_claims() -> None:

@@ -165,7 +165,7 @@ class HTTPChannel:
 
     def without_secrets(self, text: str) -> str:
         """`text` with whatever the backend's URL holds that may be secret taken out."""
-        return http11.without_url_secrets(text, self._url or "")
+        return http11.without_url_secrets(text, self._url or "", (self._headers or {}).values())
 
     def decoded(self, event: ServerSentEvent) -> tuple[Message, MessageKind] | None:
         """The JSON-RPC message an event carries; `None` for other events and (logged) garbage."""

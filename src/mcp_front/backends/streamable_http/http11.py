@@ -84,22 +84,28 @@ class Target:
         return cls(Origin(parts.scheme, parts.hostname, port), path)
 
 
-def without_url_secrets(text: str, url: str) -> str:
-    """`text` without `url` or its credentials or query, which may hold secrets: what an
-    error about a request to `url` may say."""
-    if not url:
-        return text
-    parts = urlsplit(url)
-    secrets = [url]
-    if parts.query:
-        secrets.append(parts.query)
-    if parts.username:
-        secrets.append(parts.username)
-    if parts.password:
-        secrets.append(parts.password)
-    for secret in sorted(secrets, key=len, reverse=True):
+def without_url_secrets(text: str, url: str, header_values: Iterable[str] = ()) -> str:
+    """`text` without `url` or its credentials or query, nor the configured header values
+    (or the credential after their scheme, as in ``Bearer <token>``), which may hold
+    secrets: what an error about a request to `url` may say, even one that quotes the
+    backend, which may echo what it was sent."""
+    secrets: list[str] = []
+    if url:
+        parts = urlsplit(url)
+        secrets.append(url)
+        secrets += [part for part in (parts.query, parts.username, parts.password) if part]
+    for value in header_values:
+        secrets.append(value)
+        scheme, _, credential = value.partition(" ")
+        if credential and scheme.isalpha():
+            secrets.append(credential.strip())
+    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True):
         text = text.replace(secret, "…")
     return text
+
+
+_MIN_SECRET = 4
+"""Shorter values are left alone: replacing every "on" or "1" would garble the message."""
 
 
 class Headers:

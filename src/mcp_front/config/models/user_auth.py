@@ -50,6 +50,10 @@ class OAuthUserAuthentication(ConfigModel):
     authorization_url: HttpUrlText
     token_url: HttpUrlText
     scopes: list[str] = Field(min_length=1, examples=[["read", "write"]])
+    revocation_url: HttpUrlText | None = None
+    """The service's token revocation endpoint (RFC 7009): disconnecting revokes there too."""
+    client_authentication: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    """How the gateway authenticates to the token endpoint (RFC 6749 §2.3.1)."""
     token_format: TokenFormat = USER_TOKEN_PLACEHOLDER
 
 

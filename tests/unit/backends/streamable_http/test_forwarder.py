@@ -249,6 +249,34 @@ async def test_a_backend_that_is_down_is_a_clear_error_without_url_secrets() -> 
     assert "secret" not in message
 
 
+async def test_a_backend_that_echoes_configured_headers_in_an_error_does_not_leak_them() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        seen = " ".join(value.decode() for _, value in scope["headers"])
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": -1, "message": f"I saw {seen}"}})
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 500, "headers": headers})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    headers = {"Authorization": "Bearer hdr-secret-456", "X-Api-Key": "key-secret-789"}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        while not server.started:
+            await anyio.sleep(0.02)
+        async with opened(f"http://127.0.0.1:{port}/mcp", headers=headers) as upstream:
+            with pytest.raises(BackendError) as caught:
+                await upstream.request(initialize(), Inbox())
+        server.should_exit = True
+    message = caught.value.message
+    assert message.startswith("service 'probe' answered HTTP 500 Internal Server Error: I saw ")
+    assert "secret" not in message
+
+
 async def test_a_backend_that_is_not_mcp_says_so() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
