@@ -8,6 +8,10 @@
 //
 // `GET /test/sign-in-as?sub=…` makes the next logins those of another of the users.
 //
+// As the OAuth provider of a service (`"service": true`): every grant gets a refresh token,
+// which rotates on use; access tokens live `accessTokenTtl` seconds; revocation is on; and
+// `GET /test/stats` counts token requests by grant type, and revocations.
+//
 // Its interaction route signs the test user in and grants whatever was asked at once, so an
 // HTTP client with a cookie jar can follow the whole authorization code flow. Setting
 // `"deny": true` makes the route refuse instead, as a user pressing "Cancel" would.
@@ -23,9 +27,19 @@ let user = config.user;
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key-1', use: 'sig', alg: 'RS256' };
 
+const stats = { authorization_code: 0, refresh_token: 0, revocations: 0 };
+const serviceOptions = config.service
+  ? {
+      issueRefreshToken: async () => true,
+      rotateRefreshToken: true,
+      ttl: { AccessToken: config.accessTokenTtl ?? 3600, RefreshToken: 86400, Grant: 86400 },
+      features: { devInteractions: { enabled: false }, revocation: { enabled: true } },
+    }
+  : {};
+
 const provider = new Provider(config.issuer, {
   clients: config.clients.map((client) => ({
-    grant_types: ['authorization_code'],
+    grant_types: config.service ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     response_types: ['code'],
     ...client,
   })),
@@ -41,11 +55,26 @@ const provider = new Provider(config.issuer, {
   features: { devInteractions: { enabled: false } },
   pkce: { required: () => true },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  ...serviceOptions,
   findAccount: async (ctx, sub) => {
     const found = users.find((candidate) => candidate.sub === sub);
     if (!found) return undefined;
     return { accountId: sub, claims: async () => ({ ...found }) };
   },
+});
+
+provider.on('grant.success', (ctx) => {
+  const grantType = ctx.oidc.params.grant_type;
+  if (grantType in stats) stats[grantType] += 1;
+});
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.method === 'POST' && ctx.path === '/token/revocation' && ctx.status === 200) stats.revocations += 1;
+});
+
+provider.use(async (ctx, next) => {
+  if (ctx.path !== '/test/stats') return next();
+  ctx.body = stats;
 });
 
 provider.use(async (ctx, next) => {

@@ -61,6 +61,26 @@ class OIDCServer:
     def discovery_url(self) -> str:
         return f"{self.issuer}/.well-known/openid-configuration"
 
+    @property
+    def authorization_url(self) -> str:
+        return f"{self.issuer}/auth"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.issuer}/token"
+
+    @property
+    def revocation_url(self) -> str:
+        return f"{self.issuer}/token/revocation"
+
+    async def stats(self) -> dict[str, int]:
+        """As a service's provider: token requests by grant type, and revocations."""
+        async with httpx2.AsyncClient(timeout=10.0) as http:
+            response = await http.get(f"{self.issuer}/test/stats")
+            response.raise_for_status()
+            counts: dict[str, int] = response.json()
+            return counts
+
     async def sign_in_as(self, user: dict[str, Any]) -> None:
         """Make the provider's next logins those of `user` (`TEST_USER` or `OTHER_USER`)."""
         async with httpx2.AsyncClient(timeout=10.0) as http:
@@ -87,9 +107,16 @@ def _clients(redirect_uris: Sequence[str]) -> list[dict[str, Any]]:
 
 @contextmanager
 def oidc_provider_process(
-    *, deny: bool = False, redirect_uris: Sequence[str] = (REDIRECT_URI,)
+    *,
+    deny: bool = False,
+    redirect_uris: Sequence[str] = (REDIRECT_URI,),
+    service: bool = False,
+    access_token_ttl: int = 3600,
 ) -> Iterator[OIDCServer]:
-    """Start `oidc_provider.mjs` on a free port with the system Node.js, and stop it on exit."""
+    """Start `oidc_provider.mjs` on a free port with the system Node.js, and stop it on exit.
+
+    With `service`, it plays a service's OAuth provider: refresh tokens on every grant,
+    rotated on use, access tokens living `access_token_ttl` seconds, and revocation."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is not installed: the identity-provider tests need it (apt-get install nodejs)")
@@ -103,6 +130,8 @@ def oidc_provider_process(
         "user": TEST_USER,
         "users": [OTHER_USER],
         "deny": deny,
+        "service": service,
+        "accessTokenTtl": access_token_ttl,
     }
     env = dict(os.environ, OIDC_TEST_CONFIG=json.dumps(config), NO_COLOR="1")
     with running_server([node, str(OIDC_SCRIPT)], port=port, url=issuer, env=env):

@@ -124,6 +124,8 @@ class OAuthConnections:
         self._http = http or httpx2.AsyncClient(timeout=_TIMEOUT, follow_redirects=False, trust_env=False)
         self._clock = clock
         self._refreshing: dict[tuple[str, str], anyio.Lock] = {}
+        self.refresh_margin = REFRESH_MARGIN
+        """Seconds before expiry at which an access token is renewed."""
 
     def redirect_uri(self, service: str) -> str:
         return self._base_url + callback_path(service)
@@ -203,7 +205,7 @@ class OAuthConnections:
         service at a time. Raises `ServiceUnreachable` when the service cannot be reached and
         the token is no longer usable."""
         now = self._clock()
-        if credential.kind != "oauth" or not credential.expires_within(REFRESH_MARGIN, now):
+        if credential.kind != "oauth" or not credential.expires_within(self.refresh_margin, now):
             return credential
         lock = self._refreshing.setdefault((user, service), anyio.Lock())
         async with lock:
@@ -212,7 +214,7 @@ class OAuthConnections:
                 return credential
             current = loaded.credential
             now = self._clock()
-            if current.state == "expired" or not current.expires_within(REFRESH_MARGIN, now):
+            if current.state == "expired" or not current.expires_within(self.refresh_margin, now):
                 return current
             recently_failed = current.state == "error" and now - current.updated_at < RETRY_AFTER
             if recently_failed and current.expires_at is not None and current.expires_at > now:
