@@ -67,6 +67,9 @@ class AuditEvent:
     rule: str | None = None
     """For denials: the key path of the rule that refused."""
     arguments_sha256: str | None = None
+    credential: str | None = None
+    """For a call to a service that takes users' own credentials: "own", or "shared" when
+    the organisation's fallback credential stood in for the user's."""
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -81,6 +84,7 @@ class AuditEvent:
         duration_ms: float | None = None,
         rule: str | None = None,
         arguments_sha256: str | None = None,
+        credential: str | None = None,
     ) -> AuditEvent:
         return cls(
             event=event,
@@ -94,6 +98,7 @@ class AuditEvent:
             duration_ms=duration_ms,
             rule=rule,
             arguments_sha256=arguments_sha256,
+            credential=credential,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -110,6 +115,7 @@ class AuditEvent:
             "duration_ms": self.duration_ms,
             "rule": self.rule,
             "arguments_sha256": self.arguments_sha256,
+            "credential": self.credential,
         }
 
     def to_json(self) -> str:

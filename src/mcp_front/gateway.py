@@ -20,7 +20,7 @@ from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.backends.aggregate import AggregateRegistry
 from mcp_front.backends.base import BackendFactory, UpstreamOpener
 from mcp_front.backends.credential_gate import credential_gate
-from mcp_front.backends.governance import Governance, admitted
+from mcp_front.backends.governance import CredentialOrigin, Governance, admitted
 from mcp_front.backends.inline import InlineToolRegistry
 from mcp_front.backends.sandbox import Bubblewrap, gateway_files
 from mcp_front.backends.sse import SSEForwarder
@@ -87,8 +87,10 @@ class Gateway:
             if auth is not None and self.vault is not None
             else None
         )
+        self._credential_origin: CredentialOrigin | None = None
         if user_tokens is None and self.vault is not None and self.account is not None:
-            user_tokens = UserCredentials(self.vault, servers, self.account.connections)
+            credentials = UserCredentials(self.vault, servers, self.account.connections)
+            user_tokens, self._credential_origin = credentials, credentials.origin
         tokens = with_static_user_tokens(servers, user_tokens)
         self._user_tokens = tokens
         by_kind: defaultdict[str, dict[str, ServerConfig]] = defaultdict(dict)
@@ -165,7 +167,7 @@ class Gateway:
             display_name = server.user_authentication.display_name
             base_url = self.config.proxy.base_url
             opener = credential_gate(opener, name, display_name, self._user_tokens, base_url)
-        return Governance.of(name, server, self.audit).govern(opener)
+        return Governance.of(name, server, self.audit, self._credential_origin).govern(opener)
 
     def _service(self, name: str, opener: UpstreamOpener) -> Service:
         """The service's endpoints behind its guard: its static credentials, the gateway's

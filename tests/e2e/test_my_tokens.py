@@ -3,9 +3,11 @@ save a token, and see it reach that user's backend, and nobody else's."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -239,3 +241,35 @@ async def test_a_connect_link_made_for_another_user_stores_nothing(
     )
     assert refused.status_code == 403
     assert "Not connected" in (await ada.open("/my/tokens")).text
+
+
+async def test_the_organisations_fallback_stands_in_and_is_audited_as_shared(
+    port: int, oidc: OIDCServer, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    service = notion_service()
+    service["userAuthentication"]["fallbackToken"] = "secret_orgshared"
+    auth = gateway_auth_config(f"http://127.0.0.1:{port}", oidc)
+    proxy = {"auth": auth, "audit": {"file": str(audit)}}
+    async with running_gateway({"notion": service}, proxy=proxy, port=port) as gw:
+        grace_token = await access_token(gw, oidc, OTHER_USER)
+        async with connect(f"{gw.url}/notion/mcp", token=grace_token) as grace:
+            seen = text_of(await grace.call_tool("env", {"name": "NOTION_TOKEN"}))
+        assert seen == "Bearer secret_orgshared"
+        await oidc.sign_in_as(TEST_USER)
+        async with httpx2.AsyncClient(timeout=30) as http:
+            ada = PageBrowser(gw.url, http)
+            page = await ada.open("/my/tokens")
+            assert "Not connected" in page.text
+            assert "orgshared" not in page.text
+            await ada.post("/my/tokens/notion", {"csrf_token": csrf_of(page.text), "token": GOOD_TOKEN})
+        ada_token = await access_token(gw, oidc, TEST_USER)
+        async with connect(f"{gw.url}/notion/mcp", token=ada_token) as client:
+            assert text_of(await client.call_tool("env", {"name": "NOTION_TOKEN"})) == f"Bearer {GOOD_TOKEN}"
+    calls = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(call["email"], call["credential"]) for call in calls] == [
+        ("grace@example.com", "shared"),
+        ("ada@example.com", "own"),
+    ]
+    assert "orgshared" not in audit.read_text()
+    assert GOOD_TOKEN not in audit.read_text()

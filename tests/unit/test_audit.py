@@ -31,7 +31,7 @@ def test_an_event_serialises_every_field_in_a_stable_order() -> None:
     assert line == (
         '{"time":"2025-01-02T03:04:05.678Z","event":"tool_call","principal":"u-1","principal_kind":"user",'
         '"email":"alice@example.com","client_id":"client-9","service":"db","tool":"query",'
-        '"outcome":"ok","duration_ms":1.5,"rule":null,"arguments_sha256":null}'
+        '"outcome":"ok","duration_ms":1.5,"rule":null,"arguments_sha256":null,"credential":null}'
     )
 
 

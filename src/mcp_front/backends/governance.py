@@ -24,8 +24,9 @@ error code cannot make its own failures look like denials.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -45,6 +46,7 @@ from mcp_front.backends.base import (
 )
 from mcp_front.config import ServerConfig, ToolFilter
 from mcp_front.config.errors import format_path
+from mcp_front.errors import MCPFrontError
 from mcp_front.protocol import jsonrpc
 from mcp_front.protocol.jsonrpc import Message
 
@@ -133,6 +135,9 @@ def policy_opener(opener: UpstreamOpener, access: ServiceAccess) -> UpstreamOpen
 Refusal = Callable[[Principal, str], str | None]
 """The key path of the rule that refuses a principal a tool, or `None` when none does."""
 
+CredentialOrigin = Callable[[Principal, str], Awaitable[str | None]]
+"""Whose credential a principal's call to a service uses: "own", "shared", or `None`."""
+
 
 def _no_refusal(principal: Principal, tool: str) -> str | None:
     return None
@@ -154,8 +159,10 @@ class AuditedUpstream(WrappedUpstream):
         *,
         refusal: Refusal = _no_refusal,
         record_calls: bool = True,
+        credential_origin: CredentialOrigin | None = None,
     ) -> None:
         super().__init__(upstream)
+        self._credential_origin = credential_origin
         self._record_calls = record_calls
         self._log = log
         self._service = service
@@ -168,6 +175,10 @@ class AuditedUpstream(WrappedUpstream):
         params = message.get("params") or {}
         tool = called_tool(message)
         digest = arguments_sha256(params["arguments"]) if "arguments" in params else None
+        origin = None
+        if self._credential_origin is not None:
+            with contextlib.suppress(MCPFrontError):
+                origin = await self._credential_origin(self._principal, self._service)
         started = time.perf_counter()
         outcome: AuditOutcome = "error"
         rule: str | None = None
@@ -180,10 +191,16 @@ class AuditedUpstream(WrappedUpstream):
             raise
         finally:
             if self._record_calls or outcome == "denied":
-                self._record(tool, outcome, rule, digest, started)
+                self._record(tool, outcome, rule, digest, started, origin)
 
     def _record(
-        self, tool: str | None, outcome: AuditOutcome, rule: str | None, digest: str | None, started: float
+        self,
+        tool: str | None,
+        outcome: AuditOutcome,
+        rule: str | None,
+        digest: str | None,
+        started: float,
+        origin: str | None,
     ) -> None:
         self._log.record(
             AuditEvent.of(
@@ -195,6 +212,7 @@ class AuditedUpstream(WrappedUpstream):
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
                 rule=rule,
                 arguments_sha256=digest,
+                credential=origin,
             )
         )
 
@@ -233,8 +251,10 @@ def audited_opener(
     access: ServiceAccess | None = None,
     tool_filter: ToolFilter | None = None,
     record_calls: bool = True,
+    credential_origin: CredentialOrigin | None = None,
 ) -> UpstreamOpener:
-    """`opener`, with a session the policy refuses and every call of the others recorded."""
+    """`opener`, with a session the policy refuses and every call of the others recorded
+    (with whose credential it used, for a service that takes users' own)."""
     refusal = refusal_of(service, access, tool_filter)
 
     async def open_audited(principal: Principal, unsolicited: MessageSink) -> Upstream:
@@ -247,7 +267,15 @@ def audited_opener(
                 )
             )
             raise
-        return AuditedUpstream(upstream, log, service, principal, refusal=refusal, record_calls=record_calls)
+        return AuditedUpstream(
+            upstream,
+            log,
+            service,
+            principal,
+            refusal=refusal,
+            record_calls=record_calls,
+            credential_origin=credential_origin,
+        )
 
     return open_audited
 
@@ -292,16 +320,25 @@ class Governance:
     access: ServiceAccess | None = None
     tool_filter: ToolFilter | None = None
     record_calls: bool = True
+    credential_origin: CredentialOrigin | None = None
 
     @classmethod
-    def of(cls, service: str, server: ServerConfig, audit: AuditLog) -> Governance:
-        """The rules `server` configures for `service`."""
+    def of(
+        cls,
+        service: str,
+        server: ServerConfig,
+        audit: AuditLog,
+        credential_origin: CredentialOrigin | None = None,
+    ) -> Governance:
+        """The rules `server` configures for `service`; `credential_origin` tells the audit
+        whose credential a call used, for a service that takes users' own."""
         return cls(
             service,
             audit,
             access=ServiceAccess.of(service, server.policy) if server.policy is not None else None,
             tool_filter=server.options.tool_filter,
             record_calls=server.type != "aggregate",
+            credential_origin=credential_origin if server.requires_user_token else None,
         )
 
     def govern(self, opener: UpstreamOpener) -> UpstreamOpener:
@@ -317,4 +354,5 @@ class Governance:
             access=self.access,
             tool_filter=self.tool_filter,
             record_calls=self.record_calls,
+            credential_origin=self.credential_origin,
         )

@@ -6,12 +6,14 @@ header per request). Only a signed-in user has credentials; the token comes out 
 the way the service's `tokenFormat` says. An OAuth credential about to expire is renewed
 first; one the provider refused for good (`expired`) is as good as none: the user must
 reconnect. When the provider cannot be reached and the token no longer works,
-`ServiceUnreachable` says so.
+`ServiceUnreachable` says so. A user without a credential of their own gets the
+service's `fallbackToken`, the organisation's shared one, when it has one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from mcp_front.auth.principal import Principal
 from mcp_front.config import ServerConfig
@@ -19,7 +21,11 @@ from mcp_front.config.references import USER_TOKEN_PLACEHOLDER
 from mcp_front.credentials.oauth_connections import OAuthConnections
 from mcp_front.credentials.vault import CredentialVault
 
-__all__ = ["UserCredentials"]
+__all__ = ["CredentialOrigin", "UserCredentials"]
+
+
+CredentialOrigin = Literal["own", "shared"]
+"""Whose credential a call uses: the caller's own, or the organisation's shared fallback."""
 
 
 class UserCredentials:
@@ -32,16 +38,35 @@ class UserCredentials:
         """`connections` renews OAuth credentials that are about to expire."""
         self._vault = vault
         self._connections = connections
-        self._formats = {
-            name: server.user_authentication.token_format
+        self._settings = {
+            name: server.user_authentication
             for name, server in servers.items()
             if server.requires_user_token and server.user_authentication is not None
         }
 
     async def __call__(self, principal: Principal, service: str) -> str | None:
-        token_format = self._formats.get(service)
-        if token_format is None or principal.kind != "user":
-            return None
+        token, _ = await self.resolve(principal, service)
+        return token
+
+    async def origin(self, principal: Principal, service: str) -> CredentialOrigin | None:
+        """Whose credential a call by `principal` to `service` would use, if any."""
+        _, origin = await self.resolve(principal, service)
+        return origin
+
+    async def resolve(self, principal: Principal, service: str) -> tuple[str | None, CredentialOrigin | None]:
+        """The token as the backend receives it, and whose it is."""
+        settings = self._settings.get(service)
+        if settings is None:
+            return None, None
+        own = await self._own(principal, service) if principal.kind == "user" else None
+        if own is not None:
+            return settings.token_format.replace(USER_TOKEN_PLACEHOLDER, own), "own"
+        if settings.fallback_token is not None:
+            shared = settings.fallback_token.get_secret_value()
+            return settings.token_format.replace(USER_TOKEN_PLACEHOLDER, shared), "shared"
+        return None, None
+
+    async def _own(self, principal: Principal, service: str) -> str | None:
         credential = await self._vault.get(principal.key, service)
         if credential is None or credential.state == "expired":
             return None
@@ -49,4 +74,4 @@ class UserCredentials:
             credential = await self._connections.usable(principal.key, service, credential)
             if credential.state == "expired":
                 return None
-        return token_format.replace(USER_TOKEN_PLACEHOLDER, credential.access_token)
+        return credential.access_token

@@ -38,6 +38,9 @@ class ManualUserAuthentication(ConfigModel):
     validation: RegularExpression | None = Field(default=None, examples=["^secret_[a-zA-Z0-9]{43}$"])
     """A pattern the pasted token must match, to catch pasting the wrong thing."""
     token_format: TokenFormat = USER_TOKEN_PLACEHOLDER
+    fallback_token: SecretStr | None = None
+    """The organisation's shared credential, used for users who have none of their own;
+    never shown to users, and marked `"credential": "shared"` in the audit log."""
 
 
 class OAuthUserAuthentication(ConfigModel):
@@ -55,6 +58,8 @@ class OAuthUserAuthentication(ConfigModel):
     client_authentication: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
     """How the gateway authenticates to the token endpoint (RFC 6749 §2.3.1)."""
     token_format: TokenFormat = USER_TOKEN_PLACEHOLDER
+    fallback_token: SecretStr | None = None
+    """As for `manual`: the organisation's shared credential for users without their own."""
 
 
 UserAuthentication: TypeAlias = Annotated[
