@@ -55,6 +55,7 @@ __all__ = [
     "RefreshRefusal",
     "RefreshTokens",
     "RevokedAccessTokens",
+    "SignedInClient",
     "session_of",
 ]
 
@@ -62,6 +63,8 @@ TOKENS_NAMESPACE = "oauth.refresh.tokens"
 FAMILIES_NAMESPACE = "oauth.refresh.families"
 REVOKED_JTI_NAMESPACE = "oauth.revoked.jti"
 REVOKED_SESSION_NAMESPACE = "oauth.revoked.sessions"
+BY_SUBJECT_NAMESPACE = "oauth.refresh.by_subject"
+"""Each subject's live families, `<subject digest>/<family id>`: what a user's page lists."""
 _SEAL_LABEL = b"mcp-front refresh grace successor"
 _VERIFICATION_LEEWAY = timedelta(seconds=60)
 """Outlasts the leeway with which an expired access token is still accepted."""
@@ -98,6 +101,22 @@ def session_of(family_id: str) -> str:
     """The session id access tokens of a family carry: derived from the family id, which it
     does not reveal (a family id is never shown to anyone)."""
     return digest(f"sid:{family_id}").hex()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedInClient:
+    """A client holding a refresh-token family for a user, as the user's page lists it.
+
+    `last_used` is when it last obtained tokens (its sign-in or its latest refresh): access
+    tokens are checked without the store, so their every use is not recorded.
+    """
+
+    family_id: str
+    client_id: str
+    resource: str
+    signed_in_at: float
+    last_used: float
+    expires_at: float
 
 
 class RefreshRefusal(enum.StrEnum):
@@ -174,7 +193,47 @@ class RefreshTokens:
         await self._store.put(TOKENS_NAMESPACE, key, family_id.encode(), ttl=self.ttl)
         if not await self._store.add(FAMILIES_NAMESPACE, family_id, family.to_bytes(), ttl=self.ttl):
             raise RuntimeError("refresh family collision")  # pragma: no cover - 128 random bits
+        now = self._clock()
+        await self._index(family_id, grant, signed_in_at=now, last_used=now, expires_at=expires_at)
         return token, RefreshFamily(family_id, grant, expires_at)
+
+    async def signed_in_clients(self, subject: str) -> list[SignedInClient]:
+        """The clients holding live families for `subject`, most recently used first."""
+        prefix = _subject_prefix(subject)
+        found = []
+        now = self._clock()
+        for key, raw in await self._store.scan(BY_SUBJECT_NAMESPACE, prefix):
+            data: dict[str, Any] = json.loads(raw)
+            client = SignedInClient(family_id=key.removeprefix(prefix), **data)
+            if client.expires_at > now:
+                found.append(client)
+        return sorted(found, key=lambda client: client.last_used, reverse=True)
+
+    async def revoke_for_subject(self, subject: str, family_id: str) -> bool:
+        """Revoke one of `subject`'s families, only if it is theirs; True if it was live."""
+        if not await self._store.delete(BY_SUBJECT_NAMESPACE, _subject_prefix(subject) + family_id):
+            return False
+        return await self.revoke_family_by_id(family_id)
+
+    async def _signed_in_at(self, family_id: str, grant: RefreshGrant, default: float) -> float:
+        raw = await self._store.get(BY_SUBJECT_NAMESPACE, _subject_prefix(grant.subject) + family_id)
+        if raw is None:
+            return default
+        value = json.loads(raw).get("signed_in_at")
+        return float(value) if isinstance(value, int | float) else default
+
+    async def _index(
+        self, family_id: str, grant: RefreshGrant, *, signed_in_at: float, last_used: float, expires_at: float
+    ) -> None:
+        entry = {
+            "client_id": grant.client_id,
+            "resource": grant.resource,
+            "signed_in_at": signed_in_at,
+            "last_used": last_used,
+            "expires_at": expires_at,
+        }
+        key = _subject_prefix(grant.subject) + family_id
+        await self._store.put(BY_SUBJECT_NAMESPACE, key, json.dumps(entry).encode(), ttl=self.ttl)
 
     async def family(self, token: str) -> RefreshFamily | None:
         """The live family `token` belongs to (current or an earlier token of it), or None."""
@@ -225,6 +284,14 @@ class RefreshTokens:
                 if await self._store.compare_and_set(
                     FAMILIES_NAMESPACE, family_id, raw, rotated.to_bytes(), ttl=self.ttl
                 ):
+                    signed_in_at = await self._signed_in_at(family_id, family.grant, now)
+                    await self._index(
+                        family_id,
+                        family.grant,
+                        signed_in_at=signed_in_at,
+                        last_used=now,
+                        expires_at=rotated.expires_at,
+                    )
                     return successor, RefreshFamily(family_id, family.grant, rotated.expires_at)
                 await self._store.delete(TOKENS_NAMESPACE, successor_key)
                 continue  # rotated concurrently: re-read, this is now a retry of `previous`
@@ -247,7 +314,11 @@ class RefreshTokens:
         tokens issued from it as soon as resources next check. True if it was live."""
         if not family_id or "\x00" in family_id:
             return False
-        live = await self._store.delete(FAMILIES_NAMESPACE, family_id)
+        raw = await self._store.take(FAMILIES_NAMESPACE, family_id)
+        live = raw is not None
+        if raw is not None:
+            subject = _Family.from_bytes(raw).grant.subject
+            await self._store.delete(BY_SUBJECT_NAMESPACE, _subject_prefix(subject) + family_id)
         if self._revoked_access_tokens is not None:
             await self._revoked_access_tokens.revoke_session(session_of(family_id))
         return live
@@ -305,6 +376,10 @@ class RevokedAccessTokens:
         return session is not None and (
             await self._store.get(REVOKED_SESSION_NAMESPACE, _jti_key(session)) is not None
         )
+
+
+def _subject_prefix(subject: str) -> str:
+    return digest(f"subject:{subject}").hex() + "/"
 
 
 def _key(token: str) -> str:
