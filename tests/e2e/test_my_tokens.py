@@ -273,3 +273,44 @@ async def test_the_organisations_fallback_stands_in_and_is_audited_as_shared(
     ]
     assert "orgshared" not in audit.read_text()
     assert GOOD_TOKEN not in audit.read_text()
+
+
+async def test_my_clients_lists_the_signed_in_applications_and_signs_one_out(
+    gw: RunningGateway, oidc: OIDCServer, ada: PageBrowser
+) -> None:
+    await oidc.sign_in_as(TEST_USER)
+    client = (await register(gw.url, client_name="Ada's <laptop>")).json()
+    tokens = await sign_in(gw.url, client["client_id"], f"{gw.url}/notion")
+    await oidc.sign_in_as(OTHER_USER)
+    other = (await register(gw.url, client_name="Grace's editor")).json()
+    await sign_in(gw.url, other["client_id"], f"{gw.url}/notion")
+    await oidc.sign_in_as(TEST_USER)
+
+    page = await ada.open("/my/clients")
+    assert page.status_code == 200
+    assert "Ada&#39;s &lt;laptop&gt;" in page.text  # escaped: a client names itself
+    assert "Grace" not in page.text  # another user's applications are not listed
+    assert client["client_id"] in page.text
+    family = re.search(r'action="/my/clients/([^/"]+)/revoke"', page.text)
+    assert family is not None
+
+    forged = await ada.post(f"/my/clients/{family.group(1)}/revoke", {"csrf_token": "forged"})
+    assert forged.status_code == 403
+    revoked = await ada.post(f"/my/clients/{family.group(1)}/revoke", {"csrf_token": csrf_of(page.text)})
+    assert revoked.status_code == 303
+    after = await ada.open(revoked.headers["location"])
+    assert "Signed out. That application must sign in again" in after.text
+    assert "laptop" not in after.text
+
+    async with httpx2.AsyncClient(timeout=30) as http:
+        refreshed = await http.post(
+            f"{gw.url}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens["refresh_token"],
+                "client_id": client["client_id"],
+                "resource": f"{gw.url}/notion",
+            },
+        )
+    assert refreshed.status_code == 400
+    assert refreshed.json()["error"] == "invalid_grant"

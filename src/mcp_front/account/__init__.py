@@ -1,6 +1,6 @@
-"""The gateway's own pages for a signed-in person: their connected services (`/my/tokens`)
-and signing in and out of them. Built on the authorization server's identity provider,
-sign-in policy, store and keyring."""
+"""The gateway's own pages for a signed-in person: their connected services (`/my/tokens`),
+the applications signed in as them (`/my/clients`), and signing in and out of them.
+Built on the authorization server's identity provider, sign-in policy, store and keyring."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, Route
 
 from mcp_front.account.browser_sessions import BrowserSession, BrowserSessions
+from mcp_front.account.clients_page import ClientsPage
 from mcp_front.account.sign_in import PageSignIn
 from mcp_front.account.tokens_page import TokensPage
 from mcp_front.auth.server import AuthorizationServer
@@ -17,7 +18,14 @@ from mcp_front.config import ServerConfig
 from mcp_front.credentials import CredentialVault
 from mcp_front.credentials.oauth_connections import OAuthConnections, callback_path
 
-__all__ = ["AccountPages", "BrowserSession", "BrowserSessions", "PageSignIn", "TokensPage"]
+__all__ = [
+    "AccountPages",
+    "BrowserSession",
+    "BrowserSessions",
+    "ClientsPage",
+    "PageSignIn",
+    "TokensPage",
+]
 
 PAGES = "/my"
 
@@ -54,6 +62,12 @@ class AccountPages:
             sign_in=self.sign_in,
             connections=self.connections,
         )
+        self.clients = ClientsPage(
+            refresh_tokens=server.refresh_tokens,
+            clients=server.clients,
+            sessions=self.sessions,
+            sign_in=self.sign_in,
+        )
 
     def routes(self) -> list[BaseRoute]:
         """The pages' routes, relative to the gateway's base path."""
@@ -65,6 +79,8 @@ class AccountPages:
             Route(f"{PAGES}/tokens/{{service}}/disconnect", self.tokens.disconnect, methods=["POST"]),
             Route(f"{PAGES}/tokens/{{service}}/connect", self.tokens.connect, methods=["POST"]),
             Route(callback_path("{service}"), self.tokens.connected, methods=["GET"]),
+            Route(f"{PAGES}/clients", self.clients.show, methods=["GET"]),
+            Route(f"{PAGES}/clients/{{family}}/revoke", self.clients.revoke, methods=["POST"]),
         ]
 
     async def aclose(self) -> None:

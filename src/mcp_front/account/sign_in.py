@@ -88,6 +88,15 @@ class PageSignIn:
         """Where to send a browser that must sign in before seeing `next_page`."""
         return f"{self.pages_path}/signin?{urlencode({'next': next_page})}"
 
+    def required(self, request: Request) -> Response:
+        """The answer to a page request without a live session: off to sign in, and back
+        to the same page; a cookie that no longer opens a session is cleared."""
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse(self.start_url(here), status_code=303, headers=_NO_STORE)
+        if self._sessions.has_cookie(request):
+            self._sessions.clear(response)
+        return response
+
     async def start(self, request: Request) -> Response:
         """GET `/my/signin`: off to the identity provider."""
         next_page = self.safe_next(request.query_params.get("next"))

@@ -18,21 +18,19 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcp_front.account.browser_sessions import BrowserSession, BrowserSessions
+from mcp_front.account.forms import forbidden, read_form
 from mcp_front.account.sign_in import PageSignIn
-from mcp_front.auth.errors import OAuthError
-from mcp_front.auth.forms import read_urlencoded
 from mcp_front.config import ManualUserAuthentication, ServerConfig
 from mcp_front.credentials import Credential, CredentialVault
 from mcp_front.credentials.links import user_tag_matches
 from mcp_front.credentials.oauth_connections import OAuthConnections
-from mcp_front.web.pages import error_page, render
+from mcp_front.web.pages import error_page, render, shown_time
 
 __all__ = ["MESSAGES", "TokensPage"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 MAX_TOKEN_LENGTH = 8192
-MAX_FORM_BYTES = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store"}
 
 MESSAGES: Mapping[str, tuple[str, str]] = {
@@ -105,7 +103,7 @@ class TokensPage:
         """GET `/my/tokens`."""
         session = await self._sessions.current(request)
         if session is None:
-            return self._to_sign_in(request)
+            return self._sign_in.required(request)
         params = request.query_params
         selected = params.get("service")
         link_for = params.get("for")
@@ -122,6 +120,7 @@ class TokensPage:
             action_base=self.path,
             link_for=link_for,
             sign_out=f"{self._sign_in.pages_path}/signout",
+            clients_page=f"{self._sign_in.pages_path}/clients",
             message=message,
             message_service=self._services[selected].display_name if selected in self._services else None,
         )
@@ -193,11 +192,11 @@ class TokensPage:
     async def sign_out(self, request: Request) -> Response:
         """POST `/my/signout`."""
         session = await self._sessions.current(request)
-        fields = await _form(request)
+        fields = await read_form(request)
         if isinstance(fields, Response):
             return fields
         if session is not None and not session.csrf_matches(fields.get("csrf_token")):
-            return _forbidden()
+            return forbidden()
         response = RedirectResponse(f"{self.path}?message=signed-out", status_code=303, headers=_NO_STORE)
         await self._sessions.end(request, response)
         return response
@@ -210,7 +209,7 @@ class TokensPage:
             return error_page(
                 "Unknown service", "No service of this gateway is called that.", status_code=404
             )
-        fields = await _form(request)
+        fields = await read_form(request)
         if isinstance(fields, Response):
             return fields
         session = await self._sessions.current(request)
@@ -219,7 +218,7 @@ class TokensPage:
                 "You are signed out", "Sign in again, then repeat what you did.", status_code=403
             )
         if not session.csrf_matches(fields.get("csrf_token")):
-            return _forbidden()
+            return forbidden()
         link_for = fields.get("for") or None
         if link_for is not None and not user_tag_matches(session.user, link_for):
             return self._other_user(session)
@@ -238,20 +237,13 @@ class TokensPage:
             state=state,
             state_label=_STATE_LABELS[state],
             problem=credential.problem if credential is not None else None,
-            updated=_when(credential.updated_at) if credential is not None else None,
+            updated=shown_time(credential.updated_at) if credential is not None else None,
             selected=name == selected,
         )
 
     def _back(self, service: str, message: str) -> Response:
         query = urlencode({"service": service, "message": message})
         return RedirectResponse(f"{self.path}?{query}#service-{service}", status_code=303, headers=_NO_STORE)
-
-    def _to_sign_in(self, request: Request) -> Response:
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        response = RedirectResponse(self._sign_in.start_url(here), status_code=303, headers=_NO_STORE)
-        if self._sessions.has_cookie(request):
-            self._sessions.clear(response)
-        return response
 
     def _connect_expired(self) -> Response:
         return error_page(
@@ -269,23 +261,3 @@ class TokensPage:
             "or open the link from your own application.",
             status_code=403,
         )
-
-
-def _when(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
-
-
-async def _form(request: Request) -> dict[str, str] | Response:
-    try:
-        fields = await read_urlencoded(request, max_body=MAX_FORM_BYTES)
-    except OAuthError as error:
-        return error_page("This form could not be read", error.description, status_code=error.status)
-    return dict(fields)
-
-
-def _forbidden() -> Response:
-    return error_page(
-        "This form has expired",
-        "The page you used is out of date or was not made by the gateway. Reload it and try again.",
-        status_code=403,
-    )

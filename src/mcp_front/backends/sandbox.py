@@ -76,6 +76,9 @@ class Bubblewrap:
             # The service's own folder stays visible, even under /tmp.
             resolved = _resolved(cwd)
             wrapped += ["--ro-bind-try", resolved, resolved]
+        for readable in settings.readable_paths:
+            resolved = _resolved(readable)
+            wrapped += ["--ro-bind-try", resolved, resolved]
         for writable in settings.writable_paths:
             resolved = _resolved(writable)
             wrapped += ["--bind-try", resolved, resolved]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +20,15 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
-__all__ = ["environment", "error_page", "form_action_source", "host_label", "render", "security_headers"]
+__all__ = [
+    "environment",
+    "error_page",
+    "form_action_source",
+    "host_label",
+    "render",
+    "security_headers",
+    "shown_time",
+]
 
 _SOURCE = re.compile(r"[A-Za-z0-9.:\[\]/+-]+")
 
@@ -100,6 +109,11 @@ def error_page(
         back_to=back_to,
         back_host=back_host,
     )
+
+
+def shown_time(timestamp: float) -> str:
+    """A moment as the pages show it: to the minute, in UTC, said so."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
 
 
 def host_label(uri: str) -> str:

@@ -11,7 +11,12 @@ def test_the_command_confines_the_child_and_hides_the_gateways_files(tmp_path: P
     state = tmp_path / "state"
     state.mkdir()
     sandbox = Bubblewrap([config_file, state, tmp_path / "absent"], executable="/usr/bin/bwrap")
-    settings = SandboxConfig(network=False, writable_paths=["~/.npm"], hidden_paths=[str(tmp_path / "keys")])
+    settings = SandboxConfig(
+        network=False,
+        readable_paths=["/tmp/servers"],
+        writable_paths=["~/.npm"],
+        hidden_paths=[str(tmp_path / "keys")],
+    )
 
     argv = sandbox.command(["npx", "server"], settings, cwd="/srv")
 
@@ -26,6 +31,7 @@ def test_the_command_confines_the_child_and_hides_the_gateways_files(tmp_path: P
     assert str(tmp_path / "absent") not in joined
     assert f"--bind-try {Path.home() / '.npm'} {Path.home() / '.npm'}" in joined
     assert "--chdir /srv" in joined
+    assert "--ro-bind-try /tmp/servers /tmp/servers" in joined
     assert "--unshare-net" not in sandbox.command(["x"], SandboxConfig(), cwd=None)
 
 

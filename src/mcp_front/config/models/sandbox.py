@@ -18,6 +18,9 @@ class SandboxConfig(ConfigModel):
     work confined, and only if it handles no user's credential."""
     network: bool = True
     """Whether the process may reach the network (off: a network namespace of its own)."""
+    readable_paths: list[str] = Field(default_factory=list, examples=[["/tmp/mcp-servers"]])  # noqa: S108
+    """Paths under `/tmp` the process must see (read-only): the sandbox's `/tmp` is its own,
+    so a program or file kept in the host's `/tmp` is otherwise out of sight."""
     writable_paths: list[str] = Field(default_factory=list, examples=[["~/.npm"]])
     """Paths the process may write to (shared by every user's process: never one that holds
     a user's data). `~` is the gateway user's home."""

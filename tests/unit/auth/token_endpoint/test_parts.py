@@ -144,3 +144,25 @@ async def test_zero_grace_refuses_even_an_immediate_retry() -> None:
         await tokens.rotate(first, "public")
     with pytest.raises(InvalidRefreshToken):
         await tokens.rotate(second, "public")
+
+
+async def test_a_subjects_clients_are_listed_and_only_they_can_sign_one_out() -> None:
+    now = [1000.0]
+    tokens = RefreshTokens(MemoryStore(clock=lambda: now[0]), clock=lambda: now[0])
+    first, family = await tokens.issue_family(GRANT)
+    other = RefreshGrant("user-2", "other-client", LINEAR, ("mcp",), "eve@example.com")
+    _, others = await tokens.issue_family(other)
+    now[0] += 60
+    await tokens.rotate(first, "public")
+
+    (listed,) = await tokens.signed_in_clients("user-1")
+    assert (listed.family_id, listed.client_id, listed.resource) == (family.family_id, "public", LINEAR)
+    assert (listed.signed_in_at, listed.last_used) == (1000.0, 1060.0)
+    assert [c.family_id for c in await tokens.signed_in_clients("user-2")] == [others.family_id]
+
+    assert not await tokens.revoke_for_subject("user-2", family.family_id)
+    assert await tokens.family(first) is not None
+    assert await tokens.revoke_for_subject("user-1", family.family_id)
+    assert await tokens.signed_in_clients("user-1") == []
+    assert await tokens.revoke_family_by_id(others.family_id)
+    assert await tokens.signed_in_clients("user-2") == []
