@@ -3,6 +3,7 @@ save a token, and see it reach that user's backend, and nobody else's."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -18,8 +19,15 @@ from mcp_front.credentials import CREDENTIALS_NAMESPACE
 from tests.support.clients import connect, text_of
 from tests.support.gateway import RunningGateway, running_gateway, stdio_service
 from tests.support.net import free_port
-from tests.support.oidc import OTHER_USER, TEST_USER, OIDCServer, gateway_auth_config, oidc_provider_process
-from tests.support.sign_in import register, sign_in
+from tests.support.oidc import (
+    OTHER_USER,
+    TEST_USER,
+    OIDCServer,
+    consent_form,
+    gateway_auth_config,
+    oidc_provider_process,
+)
+from tests.support.sign_in import LOOPBACK_REDIRECT, pkce, query_of, register, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -314,3 +322,69 @@ async def test_my_clients_lists_the_signed_in_applications_and_signs_one_out(
         )
     assert refreshed.status_code == 400
     assert refreshed.json()["error"] == "invalid_grant"
+
+
+async def test_after_signing_in_an_application_the_user_connects_what_is_missing_then_goes_back(
+    gw: RunningGateway, oidc: OIDCServer
+) -> None:
+    await oidc.sign_in_as(TEST_USER)
+    client = (await register(gw.url)).json()
+    verifier, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": LOOPBACK_REDIRECT,
+        "state": "s-7",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": f"{gw.url}/notion",
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        url = str(httpx2.URL(f"{gw.url}/authorize", params=params))
+        page = await http.get(url)
+        for _ in range(15):  # the identity provider's hops, then the consent page
+            if page.is_redirect:
+                page = await http.get(urljoin(str(page.url), page.headers["location"]))
+            elif "decision" in page.text:
+                action, fields = consent_form(page.text)
+                page = await http.post(urljoin(str(page.url), action), data={**fields, "decision": "approve"})
+            else:
+                break
+        # One sign-in: the page after it lists what is missing, with no second login.
+        assert page.status_code == 200, page.text
+        assert urlsplit(str(page.url)).path.startswith("/my/continue/")
+        assert "Before you go back to your application" in page.text
+        assert "Not connected" in page.text
+        assert "code=" not in str(page.url)
+        continue_url = str(page.url)
+        link = re.search(r'href="([^"]*/my/tokens\?service=notion[^"]*)"', page.text)
+        assert link is not None
+        tokens_page = await http.get(urljoin(continue_url, html.unescape(link.group(1))))
+        assert tokens_page.status_code == 200
+        fields = {"csrf_token": csrf_of(tokens_page.text), "token": GOOD_TOKEN}
+        fields["then"] = urlsplit(continue_url).path.rsplit("/", 1)[1]
+        saved = await http.post(f"{gw.url}/my/tokens/notion", data=fields)
+        assert saved.status_code == 303
+        back = await http.get(urljoin(continue_url, saved.headers["location"]))
+        assert "Connected" in back.text
+        resumed = await http.post(continue_url, data={"csrf_token": csrf_of(back.text)})
+        assert resumed.status_code == 303
+        assert resumed.headers["location"].startswith(LOOPBACK_REDIRECT)
+        code = query_of(resumed.headers["location"])["code"]
+        # Single use: the way back cannot be taken twice.
+        again = await http.post(continue_url, data={"csrf_token": csrf_of(back.text)})
+        assert again.status_code == 400
+        exchanged = await http.post(
+            f"{gw.url}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": LOOPBACK_REDIRECT,
+                "code_verifier": verifier,
+                "client_id": client["client_id"],
+                "resource": f"{gw.url}/notion",
+            },
+        )
+        assert exchanged.status_code == 200
+    async with connect(f"{gw.url}/notion/mcp", token=exchanged.json()["access_token"]) as mcp:
+        assert text_of(await mcp.call_tool("env", {"name": "NOTION_TOKEN"})) == f"Bearer {GOOD_TOKEN}"

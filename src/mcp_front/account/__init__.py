@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from starlette.routing import BaseRoute, Route
 
+from mcp_front.account.before_returning import ConnectBeforeReturning
 from mcp_front.account.browser_sessions import BrowserSession, BrowserSessions
 from mcp_front.account.clients_page import ClientsPage
 from mcp_front.account.sign_in import PageSignIn
@@ -62,6 +63,15 @@ class AccountPages:
             sign_in=self.sign_in,
             connections=self.connections,
         )
+        self.before_returning = ConnectBeforeReturning(
+            store=server.store,
+            vault=vault,
+            sessions=self.sessions,
+            sign_in=self.sign_in,
+            audiences=server.audiences,
+            servers=servers,
+        )
+        server.after_sign_in.append(self.before_returning)
         self.clients = ClientsPage(
             refresh_tokens=server.refresh_tokens,
             clients=server.clients,
@@ -80,6 +90,8 @@ class AccountPages:
             Route(f"{PAGES}/tokens/{{service}}/connect", self.tokens.connect, methods=["POST"]),
             Route(callback_path("{service}"), self.tokens.connected, methods=["GET"]),
             Route(f"{PAGES}/clients", self.clients.show, methods=["GET"]),
+            Route(f"{PAGES}/continue/{{continuation}}", self.before_returning.show, methods=["GET"]),
+            Route(f"{PAGES}/continue/{{continuation}}", self.before_returning.resume, methods=["POST"]),
             Route(f"{PAGES}/clients/{{family}}/revoke", self.clients.revoke, methods=["POST"]),
         ]
 

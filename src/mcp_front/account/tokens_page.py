@@ -32,6 +32,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 MAX_TOKEN_LENGTH = 8192
 _NO_STORE = {"Cache-Control": "no-store"}
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+"""A continuation id as the page after sign-in makes them."""
 
 MESSAGES: Mapping[str, tuple[str, str]] = {
     "saved": ("success", "Saved. Your applications use it from their next request."),
@@ -98,6 +100,7 @@ class TokensPage:
         self._sign_in = sign_in
         self._connections = connections
         self.path = f"{sign_in.pages_path}/tokens"
+        self.continue_path = f"{sign_in.pages_path}/continue"
 
     async def show(self, request: Request) -> Response:
         """GET `/my/tokens`."""
@@ -109,6 +112,7 @@ class TokensPage:
         link_for = params.get("for")
         if link_for is not None and not user_tag_matches(session.user, link_for):
             return self._other_user(session)
+        then = params.get("then")
         credentials = await self._vault.of_user(session.user)
         rows = [self._row(name, credentials.get(name), selected) for name in self._services]
         message = MESSAGES.get(params.get("message", ""))
@@ -119,6 +123,7 @@ class TokensPage:
             csrf_token=session.csrf,
             action_base=self.path,
             link_for=link_for,
+            then=then if then is not None and _TOKEN.fullmatch(then) else None,
             sign_out=f"{self._sign_in.pages_path}/signout",
             clients_page=f"{self._sign_in.pages_path}/clients",
             message=message,
@@ -136,14 +141,14 @@ class TokensPage:
             return error_page("Not a pasted token", "This service is connected with its own sign-in.")
         token = fields.get("token", "").strip()
         if not token:
-            return self._back(service, "empty")
+            return self._back(service, "empty", fields.get("then"))
         if len(token) > MAX_TOKEN_LENGTH:
-            return self._back(service, "too-long")
+            return self._back(service, "too-long", fields.get("then"))
         if settings.validation is not None and not re.fullmatch(settings.validation, token):
-            return self._back(service, "invalid")
+            return self._back(service, "invalid", fields.get("then"))
         credential = Credential(service=service, kind="manual", access_token=token, updated_at=time.time())
         await self._vault.put(session.user, credential)
-        return self._back(service, "saved")
+        return self._back(service, "saved", fields.get("then"))
 
     async def disconnect(self, request: Request) -> Response:
         """POST `/my/tokens/<service>/disconnect`: forget the credential, and revoke it at
@@ -166,8 +171,14 @@ class TokensPage:
         if service not in self._connections.services:
             return error_page("Not an OAuth service", "Paste a token for this service instead.")
         query = {"service": service, **({"for": fields["for"]} if fields.get("for") else {})}
+        then = fields.get("then")
+        next_page = (
+            f"{self.continue_path}/{then}"
+            if then is not None and _TOKEN.fullmatch(then)
+            else f"{self.path}?{urlencode(query)}"
+        )
         location = await self._connections.start(
-            session.user, service, browser=session.id_digest, next_page=f"{self.path}?{urlencode(query)}"
+            session.user, service, browser=session.id_digest, next_page=next_page
         )
         return RedirectResponse(location, status_code=303, headers=_NO_STORE)
 
@@ -241,7 +252,13 @@ class TokensPage:
             selected=name == selected,
         )
 
-    def _back(self, service: str, message: str) -> Response:
+    def _back(self, service: str, message: str, then: str | None = None) -> Response:
+        """Back to the page with `message`; to the page after sign-in when the user came from it."""
+        if then is not None and _TOKEN.fullmatch(then):
+            query = urlencode({"message": message, "service": service})
+            return RedirectResponse(
+                f"{self.continue_path}/{then}?{query}", status_code=303, headers=_NO_STORE
+            )
         query = urlencode({"service": service, "message": message})
         return RedirectResponse(f"{self.path}?{query}#service-{service}", status_code=303, headers=_NO_STORE)
 

@@ -17,7 +17,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,13 +25,14 @@ from mcp_front.auth.authorize import error_redirect
 from mcp_front.auth.clients import RegisteredClients
 from mcp_front.auth.codes import AuthorizationCodes
 from mcp_front.auth.consent import CONSENT_PATH, Consents, finish_authorization, show_consent
+from mcp_front.auth.sign_in_hooks import AfterSignIn, SignInFlow
 from mcp_front.auth.sign_in_policy import SignInPolicy
 from mcp_front.auth.transactions import LoginCookie, Transactions
 from mcp_front.idp.base import IdentityProvider, IdentityProviderError
 from mcp_front.storage import Store
 from mcp_front.web.pages import error_page
 
-__all__ = ["SignInFlow", "callback_endpoint"]
+__all__ = ["callback_endpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +41,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 _USER_REFUSED = frozenset({"access_denied", "consent_required", "login_required", "interaction_required"})
 _DENIED_KINDS = frozenset({"hosted_domain_mismatch"})
-
-
-class SignInFlow(Protocol):
-    """Another sign-in that comes back through this callback (the one URL registered with
-    the identity provider), such as a person signing in to the gateway's own pages."""
-
-    async def finish(self, request: Request, state: str) -> Response | None:
-        """The answer for a callback carrying `state`, if this flow started it; else None."""
-        ...
 
 
 def callback_endpoint(
@@ -66,6 +57,7 @@ def callback_endpoint(
     consent_path: str = CONSENT_PATH,
     transactions: Transactions | None = None,
     other_flows: Sequence[SignInFlow] = (),
+    after_sign_in: Sequence[AfterSignIn] = (),
 ) -> Endpoint:
     """The GET `/oauth/callback` endpoint.
 
@@ -151,7 +143,7 @@ def callback_endpoint(
         if transaction.client_id in trusted_clients or await consents.approved(
             identity.subject, transaction.client_id, transaction.redirect_uri, transaction.resource
         ):
-            return await finish_authorization(signed_in, codes, issuer)
+            return await finish_authorization(signed_in, codes, issuer, request=request, after=after_sign_in)
         client = await clients.get(transaction.client_id)
         if client is None:
             return error_page(

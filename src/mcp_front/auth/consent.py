@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +33,7 @@ from mcp_front.auth.authorize import error_redirect, redirect_to_client
 from mcp_front.auth.codes import AuthorizationCode, AuthorizationCodes
 from mcp_front.auth.errors import OAuthError
 from mcp_front.auth.forms import read_urlencoded
+from mcp_front.auth.sign_in_hooks import AfterSignIn
 from mcp_front.auth.transactions import AuthorizationTransaction, LoginCookie, Transactions, is_loopback_http
 from mcp_front.crypto import digest, random_token
 from mcp_front.storage import Store
@@ -77,9 +78,15 @@ def _key(subject: str, client_id: str, redirect_uri: str, resource: str) -> str:
 
 
 async def finish_authorization(
-    transaction: AuthorizationTransaction, codes: AuthorizationCodes, issuer: str
+    transaction: AuthorizationTransaction,
+    codes: AuthorizationCodes,
+    issuer: str,
+    *,
+    request: Request | None = None,
+    after: Sequence[AfterSignIn] = (),
 ) -> Response:
-    """Issue the code for a signed-in transaction and send the browser back to the client."""
+    """Issue the code for a signed-in transaction and send the browser back to the client,
+    through what each of `after` makes of that answer."""
     if transaction.subject is None:
         raise ValueError("the transaction has no signed-in user yet")
     code = await codes.issue(
@@ -95,9 +102,13 @@ async def finish_authorization(
             groups=transaction.groups,
         )
     )
-    return redirect_to_client(
+    response: Response = redirect_to_client(
         transaction.redirect_uri, {"code": code, "state": transaction.state, "iss": issuer}
     )
+    if request is not None:
+        for hook in after:
+            response = await hook.before_returning(request, transaction, response)
+    return response
 
 
 async def show_consent(
@@ -144,6 +155,7 @@ def consent_endpoint(
     consents: Consents,
     issuer: str,
     transactions: Transactions | None = None,
+    after_sign_in: Sequence[AfterSignIn] = (),
 ) -> Endpoint:
     """The POST `/oauth/consent` endpoint: the user's answer on the consent page."""
     saved = transactions or Transactions(store)
@@ -179,7 +191,9 @@ def consent_endpoint(
             await consents.remember(
                 transaction.subject, transaction.client_id, transaction.redirect_uri, transaction.resource
             )
-            return await finish_authorization(transaction, codes, issuer)
+            return await finish_authorization(
+                transaction, codes, issuer, request=request, after=after_sign_in
+            )
         return error_redirect(
             transaction.redirect_uri,
             issuer,

@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from mcp_front.auth.audience import AudienceValidator
 from mcp_front.auth.authorize import authorize_endpoint
 from mcp_front.auth.bearer import AccessTokenVerifier
-from mcp_front.auth.callback import SignInFlow, callback_endpoint
+from mcp_front.auth.callback import callback_endpoint
 from mcp_front.auth.client_metadata import ClientMetadataDocuments
 from mcp_front.auth.client_store import StoredClients
 from mcp_front.auth.codes import AuthorizationCodes
@@ -40,6 +40,7 @@ from mcp_front.auth.rfc6749 import token_endpoint
 from mcp_front.auth.rfc7009 import revocation_endpoint
 from mcp_front.auth.rfc8414 import authorization_server_metadata, metadata_paths
 from mcp_front.auth.rfc9728 import WELL_KNOWN, metadata_url, protected_resource_metadata
+from mcp_front.auth.sign_in_hooks import AfterSignIn, SignInFlow
 from mcp_front.auth.sign_in_policy import SignInPolicy
 from mcp_front.auth.signing_keys import load_signing_keys
 from mcp_front.auth.tokens import TokenIssuer
@@ -133,6 +134,8 @@ class AuthorizationServer:
         self.consents = Consents(store)
         self.sign_in_flows: list[SignInFlow] = []
         """Other sign-ins finishing at the identity provider's callback (the gateway's pages)."""
+        self.after_sign_in: list[AfterSignIn] = []
+        """What sees an MCP client's completed sign-in before the browser goes back to it."""
         callback_url = config.idp.redirect_uri
         issuer_path = urlsplit(self.issuer).path.rstrip("/")
         self._authorize = authorize_endpoint(
@@ -158,9 +161,14 @@ class AuthorizationServer:
             callback_url=callback_url,
             consent_path=f"{issuer_path}/oauth/consent",
             other_flows=self.sign_in_flows,
+            after_sign_in=self.after_sign_in,
         )
         self._consent = consent_endpoint(
-            store=store, codes=self.codes, consents=self.consents, issuer=self.issuer
+            store=store,
+            codes=self.codes,
+            consents=self.consents,
+            issuer=self.issuer,
+            after_sign_in=self.after_sign_in,
         )
         self.verifier = AccessTokenVerifier(lambda: self.token_issuer, is_revoked=self.revoked.is_revoked)
         self._token_issuer: TokenIssuer | None = None
