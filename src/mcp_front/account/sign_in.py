@@ -84,6 +84,10 @@ class PageSignIn:
         self.pages_path = pages_path
         self._clock = clock
 
+    @property
+    def idp_name(self) -> str:
+        return self._idp.name
+
     def start_url(self, next_page: str) -> str:
         """Where to send a browser that must sign in before seeing `next_page`."""
         return f"{self.pages_path}/signin?{urlencode({'next': next_page})}"

@@ -24,7 +24,7 @@ from mcp_front.config import ManualUserAuthentication, ServerConfig
 from mcp_front.credentials import Credential, CredentialVault
 from mcp_front.credentials.links import user_tag_matches
 from mcp_front.credentials.oauth_connections import OAuthConnections
-from mcp_front.web.pages import error_page, render, shown_time
+from mcp_front.web.pages import error_page, form_action_source, render, shown_time
 
 __all__ = ["MESSAGES", "TokensPage"]
 
@@ -44,7 +44,6 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "error",
         "That does not look like the right token: check the instructions and paste it again.",
     ),
-    "signed-out": ("success", "You are signed out."),
     "connected": ("success", "Connected. Your applications use it from their next request."),
     "connect-cancelled": ("error", "Connecting was cancelled at the service. Nothing was stored."),
     "connect-refused": ("error", "The service refused to connect. Nothing was stored; try again."),
@@ -116,8 +115,13 @@ class TokensPage:
         credentials = await self._vault.of_user(session.user)
         rows = [self._row(name, credentials.get(name), selected) for name in self._services]
         message = MESSAGES.get(params.get("message", ""))
+        # Browsers hold a form's redirect to its form-action too: Connect goes on to the service.
+        providers = [
+            form_action_source(settings.authorization_url) for settings in self._connections.services.values()
+        ]
         return render(
             "my_tokens.html",
+            form_targets=[source for source in providers if source is not None],
             rows=rows,
             user=session.display_name,
             csrf_token=session.csrf,
@@ -208,7 +212,9 @@ class TokensPage:
             return fields
         if session is not None and not session.csrf_matches(fields.get("csrf_token")):
             return forbidden()
-        response = RedirectResponse(f"{self.path}?message=signed-out", status_code=303, headers=_NO_STORE)
+        response = render(
+            "signed_out.html", sign_in=self._sign_in.start_url(self.path), idp=self._sign_in.idp_name
+        )
         await self._sessions.end(request, response)
         return response
 
