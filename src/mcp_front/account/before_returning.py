@@ -14,18 +14,16 @@ appears in a URL of the gateway's own.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcp_front.account.browser_sessions import BrowserSession, BrowserSessions
-from mcp_front.account.forms import forbidden, read_form
+from mcp_front.account.forms import checked_post
 from mcp_front.account.sign_in import PageSignIn
 from mcp_front.auth.audience import AudienceValidator
 from mcp_front.auth.transactions import AuthorizationTransaction
@@ -34,6 +32,7 @@ from mcp_front.credentials import CredentialVault
 from mcp_front.crypto import digest, random_token
 from mcp_front.idp.base import Identity
 from mcp_front.storage import Store
+from mcp_front.storage.records import JSONRecord
 from mcp_front.web.pages import error_page, form_action_source, host_label, render
 
 __all__ = ["CONTINUATIONS_NAMESPACE", "ConnectBeforeReturning"]
@@ -44,20 +43,12 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True, slots=True)
-class _Continuation:
+class _Continuation(JSONRecord):
     location: str
     user: str
     browser: str
     resource: str
     created_at: float
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> _Continuation:
-        data: dict[str, Any] = json.loads(raw)
-        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +137,10 @@ class ConnectBeforeReturning:
 
     async def resume(self, request: Request) -> Response:
         """POST `/my/continue/<id>`: back to the client, connected or not."""
-        fields = await read_form(request)
-        if isinstance(fields, Response):
-            return fields
-        session = await self._sessions.current(request)
-        if session is None or not session.csrf_matches(fields.get("csrf_token")):
-            return forbidden()
+        checked = await checked_post(request, self._sessions)
+        if isinstance(checked, Response):
+            return checked
+        session, _ = checked
         continuation_id = request.path_params.get("continuation", "")
         continuation = await self._continuation(continuation_id, session, take=True)
         if continuation is None:

@@ -14,12 +14,10 @@ POST without it is refused.
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -29,6 +27,7 @@ from mcp_front.auth.transactions import is_loopback_http
 from mcp_front.crypto import DecryptionError, Keyring, digest, random_token
 from mcp_front.idp.base import Identity
 from mcp_front.storage import Store
+from mcp_front.storage.records import JSONRecord
 
 __all__ = ["SESSIONS_NAMESPACE", "SESSION_TTL", "BrowserSession", "BrowserSessions"]
 
@@ -39,7 +38,7 @@ _MAX_COOKIE = 512
 
 
 @dataclass(frozen=True, slots=True)
-class BrowserSession:
+class BrowserSession(JSONRecord):
     """A signed-in browser. `user` is the key the user's credentials are kept under, the
     same a `Principal` of that subject has."""
 
@@ -61,14 +60,6 @@ class BrowserSession:
     def csrf_matches(self, presented: str | None) -> bool:
         """Whether a form carried this session's CSRF secret (constant-time)."""
         return presented is not None and hmac.compare_digest(presented.encode(), self.csrf.encode())
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> BrowserSession:
-        data: dict[str, Any] = json.loads(raw)
-        return cls(**data)
 
 
 class BrowserSessions:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcp_front.account.browser_sessions import BrowserSessions
-from mcp_front.account.forms import forbidden, read_form
+from mcp_front.account.forms import checked_post
 from mcp_front.account.sign_in import PageSignIn
 from mcp_front.auth.clients import RegisteredClients
 from mcp_front.auth.refresh import RefreshTokens
@@ -85,12 +85,10 @@ class ClientsPage:
 
     async def revoke(self, request: Request) -> Response:
         """POST `/my/clients/<family>/revoke`: sign that client out."""
-        fields = await read_form(request)
-        if isinstance(fields, Response):
-            return fields
-        session = await self._sessions.current(request)
-        if session is None or not session.csrf_matches(fields.get("csrf_token")):
-            return forbidden()
+        checked = await checked_post(request, self._sessions)
+        if isinstance(checked, Response):
+            return checked
+        session, _ = checked
         family_id = request.path_params.get("family", "")
         revoked = await self._refresh_tokens.revoke_for_subject(session.subject, family_id)
         query = urlencode({"message": "revoked" if revoked else "gone"})

@@ -11,13 +11,11 @@ know to `finish`; a user the sign-in policy admits gets a browser session and go
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -29,6 +27,7 @@ from mcp_front.auth.transactions import LoginCookie, binding_of
 from mcp_front.crypto import digest, random_token
 from mcp_front.idp.base import IdentityProvider, IdentityProviderError
 from mcp_front.storage import Store
+from mcp_front.storage.records import JSONRecord
 from mcp_front.web.pages import error_page
 
 __all__ = ["SIGN_INS_NAMESPACE", "PageSignIn"]
@@ -42,20 +41,12 @@ _MAX_NEXT = 512
 
 
 @dataclass(frozen=True, slots=True)
-class _PendingSignIn:
+class _PendingSignIn(JSONRecord):
     browser_binding: str
     nonce: str
     code_verifier: str
     next: str
     created_at: float
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> _PendingSignIn:
-        data: dict[str, Any] = json.loads(raw)
-        return cls(**data)
 
 
 class PageSignIn:

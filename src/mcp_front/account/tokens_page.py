@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcp_front.account.browser_sessions import BrowserSession, BrowserSessions
-from mcp_front.account.forms import forbidden, read_form
+from mcp_front.account.forms import checked_post, forbidden, read_form
 from mcp_front.account.sign_in import PageSignIn
 from mcp_front.config import ManualUserAuthentication, ServerConfig
 from mcp_front.credentials import Credential, CredentialVault
@@ -226,16 +226,10 @@ class TokensPage:
             return error_page(
                 "Unknown service", "No service of this gateway is called that.", status_code=404
             )
-        fields = await read_form(request)
-        if isinstance(fields, Response):
-            return fields
-        session = await self._sessions.current(request)
-        if session is None:
-            return error_page(
-                "You are signed out", "Sign in again, then repeat what you did.", status_code=403
-            )
-        if not session.csrf_matches(fields.get("csrf_token")):
-            return forbidden()
+        checked = await checked_post(request, self._sessions)
+        if isinstance(checked, Response):
+            return checked
+        session, fields = checked
         link_for = fields.get("for") or None
         if link_for is not None and not user_tag_matches(session.user, link_for):
             return self._other_user(session)

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote_plus, urlencode
@@ -37,6 +36,7 @@ from mcp_front.credentials.vault import CredentialVault, SealedCredential
 from mcp_front.crypto import digest, random_token
 from mcp_front.errors import MCPFrontError
 from mcp_front.storage import Store
+from mcp_front.storage.records import JSONRecord
 
 __all__ = [
     "CONNECTS_NAMESPACE",
@@ -76,21 +76,13 @@ def callback_path(service: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _PendingConnect:
+class _PendingConnect(JSONRecord):
     user: str
     service: str
     browser: str
     code_verifier: str
     next: str
     created_at: float
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> _PendingConnect:
-        data: dict[str, Any] = json.loads(raw)
-        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)

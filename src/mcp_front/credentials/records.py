@@ -6,9 +6,10 @@ connection (not even whether it works) can be read or changed without the key.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from mcp_front.storage.records import JSONRecord
 
 __all__ = ["Credential", "CredentialKind", "CredentialState"]
 
@@ -21,7 +22,7 @@ or refreshed lately, and is kept."""
 
 
 @dataclass(frozen=True, slots=True)
-class Credential:
+class Credential(JSONRecord):
     """The user's token for `service`, with what it takes to keep it working.
 
     `access_token` and `refresh_token` never appear in `repr`; `problem` is a sentence for
@@ -37,14 +38,6 @@ class Credential:
     scope: str | None = None
     state: CredentialState = "connected"
     problem: str | None = None
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> Credential:
-        data: dict[str, Any] = json.loads(raw)
-        return cls(**data)
 
     def expires_within(self, seconds: float, now: float) -> bool:
         """Whether the access token has at most `seconds` left (never, without an expiry)."""
