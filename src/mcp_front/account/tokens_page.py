@@ -116,9 +116,7 @@ class TokensPage:
         rows = [self._row(name, credentials.get(name), selected) for name in self._services]
         message = MESSAGES.get(params.get("message", ""))
         # Browsers hold a form's redirect to its form-action too: Connect goes on to the service.
-        providers = [
-            form_action_source(settings.authorization_url) for settings in self._connections.services.values()
-        ]
+        providers = [form_action_source(url) for url in await self._connections.authorization_urls()]
         return render(
             "my_tokens.html",
             form_targets=[source for source in providers if source is not None],

@@ -31,6 +31,7 @@ import anyio
 import httpx2
 
 from mcp_front.config import OAuthUserAuthentication, ServerConfig
+from mcp_front.credentials.providers import EndpointsSource, ProviderEndpoints, configured_endpoints
 from mcp_front.credentials.records import Credential
 from mcp_front.credentials.vault import CredentialVault, SealedCredential
 from mcp_front.crypto import digest, random_token
@@ -108,16 +109,45 @@ class OAuthConnections:
         self._vault = vault
         self._store = store
         self._base_url = base_url.rstrip("/")
-        self.services: dict[str, OAuthUserAuthentication] = {
-            name: server.user_authentication
+        configured = {
+            name: configured_endpoints(server.user_authentication)
             for name, server in servers.items()
             if server.requires_user_token and isinstance(server.user_authentication, OAuthUserAuthentication)
         }
+        self.services: dict[str, str] = {
+            name: endpoints.display_name for name, endpoints in configured.items()
+        }
+        """The services users connect with an OAuth sign-in, and their display names."""
+        self._configured = configured
+        self._discovered: EndpointsSource | None = None
         self._http = http or httpx2.AsyncClient(timeout=_TIMEOUT, follow_redirects=False, trust_env=False)
         self._clock = clock
         self._refreshing: dict[tuple[str, str], anyio.Lock] = {}
         self.refresh_margin = REFRESH_MARGIN
         """Seconds before expiry at which an access token is renewed."""
+
+    def discover_with(self, source: EndpointsSource, services: Mapping[str, str]) -> None:
+        """Also connect `services` (name to display name), whose endpoints `source` finds."""
+        self._discovered = source
+        self.services.update(services)
+
+    async def authorization_urls(self) -> list[str]:
+        """The authorization endpoints a Connect button may lead to (those that can be found now)."""
+        found = []
+        for service in self.services:
+            try:
+                found.append((await self.endpoints(service)).authorization_url)
+            except ServiceUnreachable:
+                continue
+        return found
+
+    async def endpoints(self, service: str) -> ProviderEndpoints:
+        configured = self._configured.get(service)
+        if configured is not None:
+            return configured
+        if self._discovered is None or service not in self.services:
+            raise KeyError(service)
+        return await self._discovered(service)
 
     def redirect_uri(self, service: str) -> str:
         return self._base_url + callback_path(service)
@@ -129,7 +159,7 @@ class OAuthConnections:
 
     async def start(self, user: str, service: str, *, browser: str, next_page: str) -> str:
         """The service's authorization URL for `user`, whose browser session is `browser`."""
-        settings = self.services[service]
+        settings = await self.endpoints(service)
         state = random_token(32)
         pending = _PendingConnect(
             user=user,
@@ -144,10 +174,11 @@ class OAuthConnections:
             "response_type": "code",
             "client_id": settings.client_id,
             "redirect_uri": self.redirect_uri(service),
-            "scope": " ".join(settings.scopes),
             "state": state,
             "code_challenge": _challenge(pending.code_verifier),
             "code_challenge_method": "S256",
+            **({"scope": " ".join(settings.scopes)} if settings.scopes else {}),
+            **({"resource": settings.resource} if settings.resource else {}),
         }
         separator = "&" if "?" in settings.authorization_url else "?"
         return f"{settings.authorization_url}{separator}{urlencode(query)}"
@@ -169,8 +200,8 @@ class OAuthConnections:
             return None
         if params.get("error") or not params.get("code"):
             return CallbackResult(service, "connect-cancelled", pending.next)
-        settings = self.services[service]
         try:
+            settings = await self.endpoints(service)
             tokens = await self._token_request(
                 settings,
                 {
@@ -178,6 +209,7 @@ class OAuthConnections:
                     "code": params["code"],
                     "redirect_uri": self.redirect_uri(service),
                     "code_verifier": pending.code_verifier,
+                    **({"resource": settings.resource} if settings.resource else {}),
                 },
             )
         except GrantRefused:
@@ -215,13 +247,14 @@ class OAuthConnections:
 
     async def _refresh(self, user: str, loaded: SealedCredential) -> Credential:
         current = loaded.credential
-        settings = self.services.get(current.service)
-        if settings is None or current.refresh_token is None:
+        if current.service not in self.services or current.refresh_token is None:
             return await self._expire(user, loaded, "The service gave no way to renew access: reconnect it.")
         try:
-            tokens = await self._token_request(
-                settings, {"grant_type": "refresh_token", "refresh_token": current.refresh_token}
-            )
+            settings = await self.endpoints(current.service)
+            form = {"grant_type": "refresh_token", "refresh_token": current.refresh_token}
+            if settings.resource:
+                form["resource"] = settings.resource
+            tokens = await self._token_request(settings, form)
         except GrantRefused:
             return await self._expire(
                 user, loaded, "The service no longer accepts this connection: reconnect it."
@@ -229,7 +262,7 @@ class OAuthConnections:
         except ServiceUnreachable:
             now = self._clock()
             marked = current.marked(
-                "error", f"{settings.display_name} could not be reached to renew access.", now
+                "error", f"{self.services[current.service]} could not be reached to renew access.", now
             )
             await self._vault.swap(user, loaded, marked)
             if current.expires_at is not None and current.expires_at > now:
@@ -254,8 +287,13 @@ class OAuthConnections:
 
     async def revoke(self, credential: Credential) -> bool:
         """Revoke `credential`'s tokens at the service (RFC 7009); whether it confirmed."""
-        settings = self.services.get(credential.service)
-        if settings is None or settings.revocation_url is None:
+        if credential.service not in self.services:
+            return False
+        try:
+            settings = await self.endpoints(credential.service)
+        except ServiceUnreachable:
+            return False
+        if settings.revocation_url is None:
             return False
         confirmed = True
         for token, hint in (
@@ -275,7 +313,7 @@ class OAuthConnections:
 
     # -- the token endpoint ----------------------------------------------------------------
 
-    async def _token_request(self, settings: OAuthUserAuthentication, form: dict[str, str]) -> dict[str, Any]:
+    async def _token_request(self, settings: ProviderEndpoints, form: dict[str, str]) -> dict[str, Any]:
         data, headers = self._client_authentication(settings, form)
         headers["Accept"] = "application/json"
         try:
@@ -299,9 +337,11 @@ class OAuthConnections:
         return body
 
     def _client_authentication(
-        self, settings: OAuthUserAuthentication, form: dict[str, str]
+        self, settings: ProviderEndpoints, form: dict[str, str]
     ) -> tuple[dict[str, str], dict[str, str]]:
-        secret = settings.client_secret.get_secret_value()
+        secret = settings.client_secret
+        if secret is None or settings.client_authentication == "none":
+            return {**form, "client_id": settings.client_id}, {}
         if settings.client_authentication == "client_secret_post":
             return {**form, "client_id": settings.client_id, "client_secret": secret}, {}
         # RFC 6749 §2.3.1: both parts form-urlencoded before they are joined.

@@ -24,6 +24,7 @@ from mcp_front.config.models.servers import (
 from mcp_front.config.models.service_auth import BasicServiceAuth, BearerServiceAuth, ServiceAuth
 from mcp_front.config.models.user_auth import (
     ManualUserAuthentication,
+    MCPOAuthUserAuthentication,
     OAuthUserAuthentication,
     UserAuthentication,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "InlineConfig",
     "InlineHttpCall",
     "InlineTool",
+    "MCPOAuthUserAuthentication",
     "ManualUserAuthentication",
     "MemoryStorage",
     "OAuthUserAuthentication",

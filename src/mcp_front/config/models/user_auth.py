@@ -62,7 +62,27 @@ class OAuthUserAuthentication(ConfigModel):
     """As for `manual`: the organisation's shared credential for users without their own."""
 
 
+class MCPOAuthUserAuthentication(ConfigModel):
+    """The service is a hosted MCP server protected by its own OAuth authorization server
+    (Linear's, Notion's, Sentry's): the gateway discovers that server from the MCP server's
+    401, registers itself there, and users connect their account as with `oauth`."""
+
+    type: Literal["mcp-oauth"] = "mcp-oauth"
+    display_name: str = Field(min_length=1, examples=["Linear"])
+    client_id: str | None = Field(default=None, min_length=1)
+    """A client registered with the service's authorization server by hand; without it the
+    gateway uses a client metadata document about itself, or registers (RFC 7591)."""
+    client_secret: SecretStr | None = None
+    scopes: list[str] | None = None
+    """The scopes to ask for; without them, those the server names (its 401, then its
+    protected-resource metadata)."""
+    token_format: TokenFormat = USER_TOKEN_PLACEHOLDER
+    fallback_token: SecretStr | None = None
+    """As for `manual`: the organisation's shared credential for users without their own."""
+
+
 UserAuthentication: TypeAlias = Annotated[
-    ManualUserAuthentication | OAuthUserAuthentication, Field(discriminator="type")
+    ManualUserAuthentication | OAuthUserAuthentication | MCPOAuthUserAuthentication,
+    Field(discriminator="type"),
 ]
 """A server's `userAuthentication`, told apart by its `type`."""
