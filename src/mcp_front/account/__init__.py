@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mcp_front.account.before_returning import ConnectBeforeReturning
@@ -17,6 +19,7 @@ from mcp_front.account.tokens_page import TokensPage
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.config import ServerConfig
 from mcp_front.credentials import CredentialVault
+from mcp_front.credentials.mcp_oauth import CLIENT_METADATA_PATH, HostedServerAuthorization
 from mcp_front.credentials.oauth_connections import OAuthConnections, callback_path
 
 __all__ = [
@@ -56,6 +59,11 @@ class AccountPages:
         )
         server.sign_in_flows.append(self.sign_in)
         self.connections = OAuthConnections(vault, servers, store=server.store, base_url=base_url)
+        self.hosted = HostedServerAuthorization(
+            servers, store=server.store, keyring=server.keyring, base_url=base_url, http=self.connections.http
+        )
+        if self.hosted.display_names:
+            self.connections.discover_with(self.hosted, self.hosted.display_names)
         self.tokens = TokensPage(
             servers=servers,
             vault=vault,
@@ -90,10 +98,14 @@ class AccountPages:
             Route(f"{PAGES}/tokens/{{service}}/connect", self.tokens.connect, methods=["POST"]),
             Route(callback_path("{service}"), self.tokens.connected, methods=["GET"]),
             Route(f"{PAGES}/clients", self.clients.show, methods=["GET"]),
+            Route(CLIENT_METADATA_PATH, self._client_metadata, methods=["GET"]),
             Route(f"{PAGES}/continue/{{continuation}}", self.before_returning.show, methods=["GET"]),
             Route(f"{PAGES}/continue/{{continuation}}", self.before_returning.resume, methods=["POST"]),
             Route(f"{PAGES}/clients/{{family}}/revoke", self.clients.revoke, methods=["POST"]),
         ]
+
+    async def _client_metadata(self, request: Request) -> Response:
+        return JSONResponse(self.hosted.client_metadata(), headers={"Cache-Control": "public, max-age=3600"})
 
     async def aclose(self) -> None:
         await self.connections.aclose()

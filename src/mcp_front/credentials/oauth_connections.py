@@ -120,7 +120,8 @@ class OAuthConnections:
         """The services users connect with an OAuth sign-in, and their display names."""
         self._configured = configured
         self._discovered: EndpointsSource | None = None
-        self._http = http or httpx2.AsyncClient(timeout=_TIMEOUT, follow_redirects=False, trust_env=False)
+        self.http = http or httpx2.AsyncClient(timeout=_TIMEOUT, follow_redirects=False, trust_env=False)
+        """The client of every call to the services' OAuth servers."""
         self._clock = clock
         self._refreshing: dict[tuple[str, str], anyio.Lock] = {}
         self.refresh_margin = REFRESH_MARGIN
@@ -153,7 +154,7 @@ class OAuthConnections:
         return self._base_url + callback_path(service)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
     # -- connecting ----------------------------------------------------------------------
 
@@ -198,8 +199,10 @@ class OAuthConnections:
         fresh = self._clock() < pending.created_at + CONNECT_TTL.total_seconds()
         if not fresh or pending.service != service or pending.user != user or pending.browser != browser:
             return None
-        if params.get("error") or not params.get("code"):
+        if params.get("error") == "access_denied":
             return CallbackResult(service, "connect-cancelled", pending.next)
+        if params.get("error") or not params.get("code"):
+            return CallbackResult(service, "connect-refused", pending.next)
         try:
             settings = await self.endpoints(service)
             tokens = await self._token_request(
@@ -304,7 +307,7 @@ class OAuthConnections:
                 continue
             data, headers = self._client_authentication(settings, {"token": token, "token_type_hint": hint})
             try:
-                response = await self._http.post(settings.revocation_url, data=data, headers=headers)
+                response = await self.http.post(settings.revocation_url, data=data, headers=headers)
             except httpx2.HTTPError:
                 confirmed = False
                 continue
@@ -317,7 +320,7 @@ class OAuthConnections:
         data, headers = self._client_authentication(settings, form)
         headers["Accept"] = "application/json"
         try:
-            response = await self._http.post(settings.token_url, data=data, headers=headers)
+            response = await self.http.post(settings.token_url, data=data, headers=headers)
         except httpx2.HTTPError:
             raise ServiceUnreachable(f"{settings.display_name} could not be reached") from None
         if response.status_code >= 500 or response.status_code == 429:
