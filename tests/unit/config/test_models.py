@@ -219,6 +219,14 @@ class TestServerRules:
         accepted = {**server, "sandbox": {"enabled": False, "allowUnsandboxedCredentials": True}}
         assert not any("sandbox" in problem for problem in problems(with_servers(notion=accepted)))
 
+    def test_mcp_oauth_is_for_http_services(self) -> None:
+        hosted = {"type": "mcp-oauth", "displayName": "Linear"}
+        server = stdio_server(requiresUserToken=True, userAuthentication=hosted)
+        assert problems(with_servers(linear=server))[:1] == [
+            'mcpServers.linear.userAuthentication.type: "mcp-oauth" is for hosted MCP servers reached over'
+            ' HTTP — use "oauth" or "manual", or "transportType": "streamable-http" with the server\'s url'
+        ]
+
     def test_sandbox_is_on_by_default_and_only_for_stdio(self) -> None:
         config = load_config(with_servers(fs=stdio_server()), environ={})
         assert config.mcp_servers["fs"].sandbox.enabled

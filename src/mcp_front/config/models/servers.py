@@ -185,6 +185,17 @@ class ServerConfig(ConfigModel):
             )
         if self.user_authentication is not None and not self.requires_user_token:
             yield Problem(("userAuthentication",), 'is only used with "requiresUserToken": true')
+        hosted = self.user_authentication is not None and self.user_authentication.type == "mcp-oauth"
+        if hosted and transport not in {"sse", "streamable-http"}:
+            yield Problem(
+                ("userAuthentication", "type"),
+                '"mcp-oauth" is for hosted MCP servers reached over HTTP',
+                fix='use "oauth" or "manual", or "transportType": "streamable-http" with the server\'s url',
+            )
+        if hosted and isinstance(self.url, UserTokenTemplate):
+            yield Problem(
+                ("url",), 'cannot hold $userToken with "mcp-oauth": the gateway must reach it without one'
+            )
         sandbox = self.sandbox
         unsandboxed = transport == "stdio" and not sandbox.enabled
         if unsandboxed and self.requires_user_token and not sandbox.allow_unsandboxed_credentials:
