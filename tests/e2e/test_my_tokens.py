@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -101,10 +102,12 @@ def csrf_of(page: str) -> str:
     return match.group(1)
 
 
-async def access_token(gw: RunningGateway, oidc: OIDCServer, user: dict[str, Any]) -> str:
+async def access_token(
+    gw: RunningGateway, oidc: OIDCServer, user: dict[str, Any], service: str = "notion"
+) -> str:
     await oidc.sign_in_as(user)
     client = (await register(gw.url)).json()
-    tokens = await sign_in(gw.url, client["client_id"], f"{gw.url}/notion")
+    tokens = await sign_in(gw.url, client["client_id"], f"{gw.url}/{service}")
     return str(tokens["access_token"])
 
 
@@ -389,3 +392,40 @@ async def test_after_signing_in_an_application_the_user_connects_what_is_missing
         assert exchanged.status_code == 200
     async with connect(f"{gw.url}/notion/mcp", token=exchanged.json()["access_token"]) as mcp:
         assert text_of(await mcp.call_tool("env", {"name": "NOTION_TOKEN"})) == f"Bearer {GOOD_TOKEN}"
+
+
+async def test_through_an_aggregate_each_member_gets_the_callers_own_credential_and_no_log_holds_it(
+    port: int, oidc: OIDCServer, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    auth = gateway_auth_config(f"http://127.0.0.1:{port}", oidc)
+    audit = tmp_path / "audit.jsonl"
+    services = {
+        "notion": notion_service(),
+        "probe": stdio_service(),
+        "all": {"type": "aggregate", "servers": ["notion", "probe"]},
+    }
+    proxy = {"auth": auth, "audit": {"file": str(audit)}}
+    async with running_gateway(services, proxy=proxy, port=port) as gw:
+        await oidc.sign_in_as(TEST_USER)
+        async with httpx2.AsyncClient(timeout=30) as http:
+            ada = PageBrowser(gw.url, http)
+            page = await ada.open("/my/tokens")
+            shown = await ada.post(
+                "/my/tokens/notion", {"csrf_token": csrf_of(page.text), "token": GOOD_TOKEN}
+            )
+            assert "Connected" in (await ada.open(shown.headers["location"])).text
+        token = await access_token(gw, oidc, TEST_USER, service="all")
+        async with connect(f"{gw.url}/all/mcp", token=token) as client:
+            seen = text_of(await client.call_tool("notion.env", {"name": "NOTION_TOKEN"}))
+            assert seen == f"Bearer {GOOD_TOKEN}"
+            # The other member gets no credential, and the client's own token reaches no backend.
+            assert text_of(await client.call_tool("probe.env", {"name": "NOTION_TOKEN"})) == "<unset>"
+            names = (await client.call_tool("notion.env_names", {})).structured_content
+            assert names is not None
+            assert not [name for name in names["result"] if "AUTHORIZATION" in name.upper()]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "ada@example.com" in logged  # the log did record the work
+    for secret in (GOOD_TOKEN, token):
+        assert secret not in logged
+        assert secret not in audit.read_text()
