@@ -20,6 +20,7 @@ class MCPFrontError(Exception):
         │   │                        JSON-RPC error (`code`), or as HTTP `status` before a session
         │   └── PolicyDenied         backends.governance: a service's policy refuses the caller
         ├── ChildGone                backends.child_process: a stdio child whose pipes closed
+        ├── SandboxPathRefused       backends.sandbox: a path to bind reached through a symlink
         ├── ArgumentRefused          backends.inline_arguments: an inline tool argument refused
         ├── HTTPError                backends.streamable_http.http11: an HTTP exchange with a
         │                            backend failed

@@ -334,6 +334,8 @@ async def test_after_signing_in_an_application_the_user_connects_what_is_missing
     await oidc.sign_in_as(TEST_USER)
     client = (await register(gw.url)).json()
     verifier, challenge = pkce()
+    # Over http on loopback the sign-in opens no pages session (cookies reach every port):
+    # the page after it is for a browser already signed in to the pages.
     params = {
         "response_type": "code",
         "client_id": client["client_id"],
@@ -344,6 +346,8 @@ async def test_after_signing_in_an_application_the_user_connects_what_is_missing
         "resource": f"{gw.url}/notion",
     }
     async with httpx2.AsyncClient(timeout=30) as http:
+        signed_in = await PageBrowser(gw.url, http).open("/my/tokens")
+        assert signed_in.status_code == 200
         url = str(httpx2.URL(f"{gw.url}/authorize", params=params))
         page = await http.get(url)
         for _ in range(15):  # the identity provider's hops, then the consent page
@@ -429,3 +433,36 @@ async def test_through_an_aggregate_each_member_gets_the_callers_own_credential_
     for secret in (GOOD_TOKEN, token):
         assert secret not in logged
         assert secret not in audit.read_text()
+
+
+async def test_over_loopback_http_an_application_sign_in_opens_no_pages_session(
+    gw: RunningGateway, oidc: OIDCServer
+) -> None:
+    await oidc.sign_in_as(TEST_USER)
+    client = (await register(gw.url)).json()
+    _, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": LOOPBACK_REDIRECT,
+        "state": "s-8",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": f"{gw.url}/notion",
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        response = await http.get(str(httpx2.URL(f"{gw.url}/authorize", params=params)))
+        for _ in range(15):
+            if response.is_redirect and not response.headers["location"].startswith(LOOPBACK_REDIRECT):
+                response = await http.get(urljoin(str(response.url), response.headers["location"]))
+            elif "decision" in response.text:
+                action, fields = consent_form(response.text)
+                response = await http.post(
+                    urljoin(str(response.url), action), data={**fields, "decision": "approve"}
+                )
+            else:
+                break
+        # Straight back to the application, and no cookie of the pages for its listener to see.
+        assert response.headers["location"].startswith(LOOPBACK_REDIRECT)
+        assert "mcp_front_session" not in response.headers.get("set-cookie", "")
+        assert not [cookie for cookie in http.cookies.jar if cookie.name == "mcp_front_session"]

@@ -157,6 +157,8 @@ async def test_the_page_after_an_application_signs_in_and_the_consent_page(
     )
     async with chromium() as browser, without_javascript(browser) as context:
         page = await context.new_page()
+        # Over http on loopback only a browser signed in to the pages sees the page after sign-in.
+        await page.goto(f"{gw.url}/my/tokens")
         response = await page.goto(f"{gw.url}/authorize?{query}")
         assert await page.locator("h1").inner_text() == "Allow Cursor to use notion?"
         await check_page(page, response)

@@ -4,7 +4,7 @@ Built on the authorization server's identity provider, sign-in policy, store and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -16,11 +16,13 @@ from mcp_front.account.browser_sessions import BrowserSession, BrowserSessions
 from mcp_front.account.clients_page import ClientsPage
 from mcp_front.account.sign_in import PageSignIn
 from mcp_front.account.tokens_page import TokensPage
+from mcp_front.auth.rate_limits import rate_limited
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.config import ServerConfig
 from mcp_front.credentials import CredentialVault
 from mcp_front.credentials.mcp_oauth import CLIENT_METADATA_PATH, HostedServerAuthorization
 from mcp_front.credentials.oauth_connections import OAuthConnections, callback_path
+from mcp_front.rate_limit import RateLimit
 
 __all__ = [
     "AccountPages",
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 PAGES = "/my"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class AccountPages:
@@ -46,6 +50,7 @@ class AccountPages:
         *,
         base_url: str,
     ) -> None:
+        self._server = server
         pages_path = urlsplit(base_url).path.rstrip("/") + PAGES
         self.sessions = BrowserSessions(server.store, server.keyring, issuer=server.issuer)
         self.sign_in = PageSignIn(
@@ -90,12 +95,17 @@ class AccountPages:
     def routes(self) -> list[BaseRoute]:
         """The pages' routes, relative to the gateway's base path."""
         return [
-            Route(f"{PAGES}/signin", self.sign_in.start, methods=["GET"]),
+            # Each starts a record in the store: limited per address as /authorize is.
+            Route(f"{PAGES}/signin", self._limited(self.sign_in.start, "signin"), methods=["GET"]),
             Route(f"{PAGES}/signout", self.tokens.sign_out, methods=["POST"]),
             Route(f"{PAGES}/tokens", self.tokens.show, methods=["GET"]),
             Route(f"{PAGES}/tokens/{{service}}", self.tokens.save, methods=["POST"]),
             Route(f"{PAGES}/tokens/{{service}}/disconnect", self.tokens.disconnect, methods=["POST"]),
-            Route(f"{PAGES}/tokens/{{service}}/connect", self.tokens.connect, methods=["POST"]),
+            Route(
+                f"{PAGES}/tokens/{{service}}/connect",
+                self._limited(self.tokens.connect, "connect"),
+                methods=["POST"],
+            ),
             Route(callback_path("{service}"), self.tokens.connected, methods=["GET"]),
             Route(f"{PAGES}/clients", self.clients.show, methods=["GET"]),
             Route(CLIENT_METADATA_PATH, self._client_metadata, methods=["GET"]),
@@ -103,6 +113,11 @@ class AccountPages:
             Route(f"{PAGES}/continue/{{continuation}}", self.before_returning.resume, methods=["POST"]),
             Route(f"{PAGES}/clients/{{family}}/revoke", self.clients.revoke, methods=["POST"]),
         ]
+
+    def _limited(self, endpoint: Endpoint, name: str) -> Endpoint:
+        rule = self._server.rate_limits.authorize
+        limit = None if rule is None else RateLimit(rule.requests, rule.per)
+        return rate_limited(endpoint, self._server.limiter, limit, name, page=True)
 
     async def _client_metadata(self, request: Request) -> Response:
         return JSONResponse(self.hosted.client_metadata(), headers={"Cache-Control": "public, max-age=3600"})

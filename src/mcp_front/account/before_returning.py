@@ -3,13 +3,17 @@ connect, before the browser goes back to the client (one sign-in at the identity
 provider, not two).
 
 The sign-in also opens a browser session for the gateway's pages, so connecting needs no
-second sign-in. When every service of the client's resource (an aggregate's members
-included) has the user's credential or the organisation's fallback, the browser goes
-straight back. Otherwise the redirect that carries the client's code is kept server-side
-(namespace ``account.continuations``, ten minutes, single use, bound to the user and the
-browser session) behind `/my/continue/<id>`: the page shows each service with a way to
-connect it, and **Continue** goes back to the client, connected or not. The code never
-appears in a URL of the gateway's own.
+second sign-in. Not on a gateway served over http on loopback (development), where
+cookies reach every port of the host, the client's redirect listener included: there
+the page is shown only to a browser already signed in to the pages.
+
+When every service of the client's resource (an aggregate's members included) has the
+user's credential or the organisation's fallback, the browser goes straight back.
+Otherwise the redirect that carries the client's code is kept server-side (namespace
+``account.continuations``, ten minutes, single use, bound to the user and the browser
+session) behind `/my/continue/<id>`: the page shows each service with a way to connect
+it, and **Continue** goes back to the client, connected or not. The code never appears
+in a URL of the gateway's own.
 """
 
 from __future__ import annotations
@@ -89,13 +93,18 @@ class ConnectBeforeReturning:
         user = f"user:{transaction.subject}"
         session = await self._sessions.current(request)
         fresh = session is None or session.user != user
+        # Over http on loopback, cookies reach every port of the host, the client's own
+        # redirect listener included: a session is then never opened on the way back to it.
+        opens_session = fresh and self._sessions.secure
+        if fresh and not opens_session:
+            return back_to_client
         pending = await self._pending(user, transaction.resource)
         if not any(not service.connected for service in pending):
-            if fresh:
+            if opens_session:
                 await self._sessions.start(back_to_client, _identity(transaction))
             return back_to_client
         response = Response(status_code=303, headers=_NO_STORE)
-        if fresh:
+        if opens_session:
             session = await self._sessions.start(response, _identity(transaction))
         assert session is not None
         continuation_id = random_token(24)
@@ -156,12 +165,15 @@ class ConnectBeforeReturning:
         if not continuation_id or len(continuation_id) > 128:
             return None
         key = _key(continuation_id)
-        raw = await (self._store.take if take else self._store.get)(CONTINUATIONS_NAMESPACE, key)
+        raw = await self._store.get(CONTINUATIONS_NAMESPACE, key)
         if raw is None:
             return None
         continuation = _Continuation.from_bytes(raw)
         fresh = self._clock() < continuation.created_at + CONTINUATION_TTL.total_seconds()
         if not fresh or continuation.user != session.user or continuation.browser != session.id_digest:
+            return None
+        # Used up only by its owner, and only once.
+        if take and not await self._store.compare_and_set(CONTINUATIONS_NAMESPACE, key, raw, None):
             return None
         return continuation
 

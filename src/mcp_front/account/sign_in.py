@@ -117,17 +117,21 @@ class PageSignIn:
 
     async def finish(self, request: Request, state: str) -> Response | None:
         """The provider's callback for a sign-in this flow started; None for any other state."""
-        raw = await self._store.take(SIGN_INS_NAMESPACE, digest(state).hex())
+        key = digest(state).hex()
+        raw = await self._store.get(SIGN_INS_NAMESPACE, key)
         if raw is None:
             return None
         pending = _PendingSignIn.from_bytes(raw)
         if self._clock() >= pending.created_at + SIGN_IN_TTL.total_seconds():
             return None
+        # Checked before it is used up: another browser cannot spend someone's sign-in.
         if binding_of(self._cookie.secret(request) or "") != pending.browser_binding:
             return error_page(
                 "This sign-in was started in another browser",
                 "For your safety, a sign-in must finish in the browser where it started. Sign in again.",
             )
+        if not await self._store.compare_and_set(SIGN_INS_NAMESPACE, key, raw, None):
+            return None
         params = request.query_params
         if params.get("error") or not params.get("code"):
             return error_page(

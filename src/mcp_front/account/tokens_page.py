@@ -23,7 +23,7 @@ from mcp_front.account.sign_in import PageSignIn
 from mcp_front.config import ManualUserAuthentication, ServerConfig
 from mcp_front.credentials import Credential, CredentialVault
 from mcp_front.credentials.links import user_tag_matches
-from mcp_front.credentials.oauth_connections import OAuthConnections
+from mcp_front.credentials.oauth_connections import OAuthConnections, ServiceUnreachable
 from mcp_front.web.pages import error_page, form_action_source, render, shown_time
 
 __all__ = ["MESSAGES", "TokensPage"]
@@ -146,6 +146,9 @@ class TokensPage:
             return self._back(service, "empty", fields.get("then"))
         if len(token) > MAX_TOKEN_LENGTH:
             return self._back(service, "too-long", fields.get("then"))
+        if not token.isprintable() or any(c.isspace() for c in token):
+            # A token goes into environments, headers and URLs: none of these takes them.
+            return self._back(service, "invalid", fields.get("then"))
         if settings.validation is not None and not re.fullmatch(settings.validation, token):
             return self._back(service, "invalid", fields.get("then"))
         credential = Credential(service=service, kind="manual", access_token=token, updated_at=time.time())
@@ -179,9 +182,12 @@ class TokensPage:
             if then is not None and _TOKEN.fullmatch(then)
             else f"{self.path}?{urlencode(query)}"
         )
-        location = await self._connections.start(
-            session.user, service, browser=session.id_digest, next_page=next_page
-        )
+        try:
+            location = await self._connections.start(
+                session.user, service, browser=session.id_digest, next_page=next_page
+            )
+        except ServiceUnreachable:
+            return self._back(service, "connect-unreachable", then)
         return RedirectResponse(location, status_code=303, headers=_NO_STORE)
 
     async def connected(self, request: Request) -> Response:

@@ -24,16 +24,27 @@ from pathlib import Path
 import anyio
 
 from mcp_front.config import GatewayConfig, SandboxConfig, SQLiteStorage
+from mcp_front.errors import MCPFrontError
 from mcp_front.storage import sqlite_path
 
-__all__ = ["BWRAP", "Bubblewrap", "SandboxCheck", "gateway_files"]
+__all__ = ["BWRAP", "Bubblewrap", "SandboxCheck", "SandboxPathRefused", "gateway_files"]
 
 logger = logging.getLogger("mcp_front.backends.stdio")
 
 BWRAP = "bwrap"
 _PROBE_TIMEOUT = 30.0
+HOST_SOCKETS = tuple(
+    Path(path) for path in ("/run/user", "/run/docker.sock", "/var/run/docker.sock", "/run/containerd")
+)
+"""Sockets through which a process could ask the host to run things for it (the user's
+session bus, a container engine): a Unix socket is usable through a read-only mount."""
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 _NAMESPACES = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
+
+
+class SandboxPathRefused(MCPFrontError):
+    """A path the sandbox would bind is reached through a symbolic link: refused, since a
+    child could have planted it to have a later sandbox bind another place of the host."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +85,15 @@ class Bubblewrap:
             wrapped.append("--unshare-net")
         if cwd is not None:
             # The service's own folder stays visible, even under /tmp.
-            resolved = _resolved(cwd)
+            resolved = _bindable(cwd)
             wrapped += ["--ro-bind-try", resolved, resolved]
         for readable in settings.readable_paths:
-            resolved = _resolved(readable)
+            resolved = _bindable(readable)
             wrapped += ["--ro-bind-try", resolved, resolved]
         for writable in settings.writable_paths:
-            resolved = _resolved(writable)
+            resolved = _bindable(writable)
             wrapped += ["--bind-try", resolved, resolved]
-        for hidden in [*self.hidden, *(Path(_resolved(p)) for p in settings.hidden_paths)]:
+        for hidden in [*self.hidden, *HOST_SOCKETS, *(Path(_resolved(p)) for p in settings.hidden_paths)]:
             wrapped += _hiding(hidden)
         if cwd is not None:
             wrapped += ["--chdir", cwd]
@@ -112,6 +123,17 @@ class Bubblewrap:
 
 def _resolved(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
+
+
+def _bindable(path: str) -> str:
+    """`path`, absolute, if no part of it is a symbolic link (one that does not exist yet is
+    fine: it is skipped)."""
+    resolved = _resolved(path)
+    if os.path.realpath(resolved) != resolved:
+        raise SandboxPathRefused(
+            f"{path} is reached through a symbolic link, which the sandbox does not follow"
+        )
+    return resolved
 
 
 def _hiding(path: Path) -> list[str]:

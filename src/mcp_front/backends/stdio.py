@@ -25,7 +25,7 @@ from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, configured
 from mcp_front.backends.child_process import ChildGone, ChildProcess, ProcessLabel, child_environment
 from mcp_front.backends.exchanges import ExchangeTable
-from mcp_front.backends.sandbox import Bubblewrap
+from mcp_front.backends.sandbox import Bubblewrap, SandboxPathRefused
 from mcp_front.backends.session import BackendSession
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import ServerConfig, SessionsConfig
@@ -199,7 +199,10 @@ class StdioSession(BackendSession):
                 raise BackendError(
                     f"service '{self.service}' could not be started: No such file or directory"
                 )
-            argv = self._pool.sandbox.command(argv, server.sandbox, cwd=server.cwd)
+            try:
+                argv = self._pool.sandbox.command(argv, server.sandbox, cwd=server.cwd)
+            except SandboxPathRefused as refused:
+                raise BackendError(f"service '{self.service}' could not be started: {refused}") from None
         try:
             child = await ChildProcess.start(
                 self._pool.task_group,

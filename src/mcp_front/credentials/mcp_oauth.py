@@ -52,6 +52,8 @@ CLIENT_METADATA_PATH = "/oauth/client-metadata.json"
 _CONTEXT = b"credentials.upstream_clients"
 _ACCEPT = "application/json, text/event-stream"
 _POST: Final = "client_secret_post"
+RETRY_DISCOVERY: Final = 30.0
+"""Seconds a failed discovery is remembered before it is tried again."""
 
 
 class HostedServerAuthorization:
@@ -77,6 +79,7 @@ class HostedServerAuthorization:
         self._base_url = base_url.rstrip("/")
         self._http = http
         self._found: dict[str, ProviderEndpoints] = {}
+        self._failed: dict[str, tuple[float, str]] = {}
         self._locks: dict[str, anyio.Lock] = {}
 
     @property
@@ -105,9 +108,19 @@ class HostedServerAuthorization:
             return found
         async with self._locks.setdefault(service, anyio.Lock()):
             found = self._found.get(service)
-            if found is None:
+            if found is not None:
+                return found
+            failed = self._failed.get(service)
+            if failed is not None and anyio.current_time() < failed[0]:
+                # Page views and calls do not retry a failing server more than twice a minute.
+                raise ServiceUnreachable(failed[1])
+            try:
                 found = await self._discover(service)
-                self._found[service] = found
+            except ServiceUnreachable as error:
+                self._failed[service] = (anyio.current_time() + RETRY_DISCOVERY, str(error))
+                raise
+            self._found[service] = found
+            self._failed.pop(service, None)
             return found
 
     # -- discovery ---------------------------------------------------------------------------
@@ -119,6 +132,9 @@ class HostedServerAuthorization:
         resource_metadata_url = extract_resource_metadata_from_www_auth(challenge)
         challenged_scope = extract_scope_from_www_auth(challenge) if challenge.status_code == 401 else None
         resource = await self._protected_resource(name, resource_metadata_url, url)
+        if resource.resource is not None and not _same_resource(str(resource.resource), url):
+            # RFC 9728 §3.3: metadata about another resource must not be used for this one.
+            raise ServiceUnreachable(f"{name}'s protected-resource metadata describes another server")
         issuer = str(resource.authorization_servers[0]) if resource.authorization_servers else None
         metadata = await self._authorization_server(name, issuer, url)
         scopes = settings.scopes or (challenged_scope.split() if challenged_scope else None)
@@ -249,6 +265,10 @@ def _initialize() -> dict[str, object]:
             "clientInfo": dict(GATEWAY_CLIENT_INFO),
         },
     }
+
+
+def _same_resource(named: str, url: str) -> bool:
+    return named.rstrip("/") == url.rstrip("/")
 
 
 def _without_issuer(body: object) -> object:

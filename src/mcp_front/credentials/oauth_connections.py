@@ -192,12 +192,16 @@ class OAuthConnections:
         state = params.get("state")
         if not state or len(state) > 512:
             return None
-        raw = await self._store.take(CONNECTS_NAMESPACE, digest(state).hex())
+        key = digest(state).hex()
+        raw = await self._store.get(CONNECTS_NAMESPACE, key)
         if raw is None:
             return None
         pending = _PendingConnect.from_bytes(raw)
         fresh = self._clock() < pending.created_at + CONNECT_TTL.total_seconds()
         if not fresh or pending.service != service or pending.user != user or pending.browser != browser:
+            return None
+        # Used up only by its owner, and only once (of two concurrent callbacks, one wins).
+        if not await self._store.compare_and_set(CONNECTS_NAMESPACE, key, raw, None):
             return None
         if params.get("error") == "access_denied":
             return CallbackResult(service, "connect-cancelled", pending.next)

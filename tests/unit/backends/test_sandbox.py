@@ -1,7 +1,10 @@
 import json
 from pathlib import Path
 
-from mcp_front.backends.sandbox import Bubblewrap, gateway_files
+import pytest
+from pydantic import ValidationError
+
+from mcp_front.backends.sandbox import Bubblewrap, SandboxPathRefused, gateway_files
 from mcp_front.config import SandboxConfig, load_config
 
 
@@ -84,3 +87,23 @@ def test_the_gateways_files_are_its_config_secrets_database_and_audit_log(tmp_pa
         tmp_path / "db.sqlite3-journal",
         tmp_path / "audit.jsonl",
     ]
+
+
+def test_a_path_reached_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    sandbox = Bubblewrap(executable="/usr/bin/bwrap")
+    with pytest.raises(SandboxPathRefused, match="reached through a symbolic link"):
+        sandbox.command(["x"], SandboxConfig(writable_paths=[str(tmp_path / "link")]), cwd=None)
+    with pytest.raises(SandboxPathRefused):
+        sandbox.command(["x"], SandboxConfig(), cwd=str(tmp_path / "link"))
+    assert "--bind-try" in sandbox.command(["x"], SandboxConfig(writable_paths=[str(real)]), cwd=None)
+
+
+def test_a_path_inside_a_writable_one_is_a_configuration_error() -> None:
+    with pytest.raises(ValidationError) as raised:
+        SandboxConfig(writable_paths=["/srv/shared", "/srv/shared/cache"], readable_paths=["/srv/shared/x"])
+    text = str(raised.value)
+    assert "lies inside the writable path /srv/shared" in text
+    assert SandboxConfig(writable_paths=["/srv/a", "/srv/ab"]).writable_paths == ["/srv/a", "/srv/ab"]

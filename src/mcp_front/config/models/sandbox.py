@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import os
+from collections.abc import Iterator
 
-from mcp_front.config.models._base import ConfigModel
+from pydantic import Field, model_validator
+
+from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
 
 
 class SandboxConfig(ConfigModel):
@@ -30,3 +33,27 @@ class SandboxConfig(ConfigModel):
     allow_unsandboxed_credentials: bool = False
     """Where no sandbox can be had, still give users' credentials to the service's
     processes, although any process of the gateway's user can then read them."""
+
+    @model_validator(mode="after")
+    def _no_bind_inside_a_writable_one(self) -> SandboxConfig:
+        raise_problems(self, list(self._nested()))
+        return self
+
+    def _nested(self) -> Iterator[Problem]:
+        # A child could replace what lies inside a writable path with a link to anywhere,
+        # and a later sandbox would then bind that place instead.
+        writable = [_absolute(path) for path in self.writable_paths]
+        for key, paths in (("writablePaths", self.writable_paths), ("readablePaths", self.readable_paths)):
+            for index, path in enumerate(paths):
+                target = _absolute(path)
+                inside = [outer for outer in writable if target.startswith(outer.rstrip("/") + "/")]
+                if inside:
+                    yield Problem(
+                        (key, index),
+                        f"lies inside the writable path {inside[0]}, where a process could replace it",
+                        fix="bind the outer path only, or move this one out of it",
+                    )
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
