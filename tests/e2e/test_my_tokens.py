@@ -28,6 +28,7 @@ from tests.support.oidc import (
     gateway_auth_config,
     oidc_provider_process,
 )
+from tests.support.raw import events, modern_headers, modern_request
 from tests.support.sign_in import LOOPBACK_REDIRECT, pkce, query_of, register, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -466,3 +467,36 @@ async def test_over_loopback_http_an_application_sign_in_opens_no_pages_session(
         assert response.headers["location"].startswith(LOOPBACK_REDIRECT)
         assert "mcp_front_session" not in response.headers.get("set-cookie", "")
         assert not [cookie for cookie in http.cookies.jar if cookie.name == "mcp_front_session"]
+
+
+async def test_a_2026_client_gets_input_required_and_its_retry_goes_through_once_connected(
+    gw: RunningGateway, oidc: OIDCServer, ada: PageBrowser
+) -> None:
+    token = await access_token(gw, oidc, TEST_USER)
+    capabilities = {"elicitation": {"url": {}}}
+
+    async def call(**extra: Any) -> dict[str, Any]:
+        request = modern_request(
+            1, "tools/call", {"name": "env", "arguments": {"name": "NOTION_TOKEN"}, **extra}
+        )
+        request["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            response = await http.post(
+                f"{gw.url}/notion/mcp", json=request, headers=modern_headers("tools/call", "env")
+            )
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = events(response.text)[-1]
+        return answer
+
+    first = (await call())["result"]
+    assert first["resultType"] == "input_required"
+    elicitation = first["inputRequests"]["connect"]
+    assert elicitation["method"] == "elicitation/create"
+    assert elicitation["params"]["mode"] == "url"
+    link = elicitation["params"]["url"]
+    assert "/my/tokens?service=notion&for=" in link
+    page = await ada.open(link)
+    fields = {"csrf_token": csrf_of(page.text), "token": GOOD_TOKEN, "for": link.split("for=")[1]}
+    assert (await ada.post("/my/tokens/notion", fields)).status_code == 303
+    retried = await call(requestState=first["requestState"], inputResponses={"connect": {"action": "accept"}})
+    assert retried["result"]["content"][0]["text"] == f"Bearer {GOOD_TOKEN}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from mcp_front.auth.principal import Principal
 from mcp_front.errors import MCPFrontError
@@ -13,6 +13,16 @@ from mcp_front.protocol.jsonrpc import INTERNAL_ERROR, Message
 
 MessageSink = Callable[[Message], Awaitable[None]]
 """Receives server messages: either those tied to one request, or the unsolicited rest."""
+
+
+@runtime_checkable
+class SelfContainedClient(Protocol):
+    """The sink of a 2026-07-28 request whose envelope the front took off before the
+    backend: it still says what the client declared it can receive."""
+
+    client_capabilities: Mapping[str, Any]
+
+    async def __call__(self, message: Message) -> None: ...
 
 
 class BackendError(MCPFrontError):

@@ -27,7 +27,13 @@ from typing import Any, Final
 from mcp_types import CLIENT_CAPABILITIES_META_KEY
 
 from mcp_front.auth.principal import Principal
-from mcp_front.backends.base import MessageSink, Upstream, UpstreamOpener, WrappedUpstream
+from mcp_front.backends.base import (
+    MessageSink,
+    SelfContainedClient,
+    Upstream,
+    UpstreamOpener,
+    WrappedUpstream,
+)
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.credentials.links import connect_url
 from mcp_front.credentials.oauth_connections import ServiceUnreachable
@@ -82,13 +88,13 @@ class CredentialGate(WrappedUpstream):
                     "your connection is kept. Try again in a moment.",
                 )
             if credential is None:
-                return self._connect_first(message)
+                return self._connect_first(message, related)
             message = self._without_request_state(message)
         return await self.inner.request(message, related)
 
     # -- the three answers -----------------------------------------------------------------
 
-    def _connect_first(self, message: Message) -> Message:
+    def _connect_first(self, message: Message, related: MessageSink) -> Message:
         request_id = message["id"]
         if self._principal.kind != "user":
             return _tool_error(
@@ -99,8 +105,15 @@ class CredentialGate(WrappedUpstream):
         url = connect_url(self._base_url, self._service, self._principal.key)
         text = f"{self._display_name} is not connected for you yet. Open {url} to connect it, then try again."
         elicitation = {"mode": "url", "url": url, "message": f"Connect {self._display_name} to continue."}
-        if envelope_version(message) is not None:
-            if _declares_url_elicitation(_envelope_capabilities(message)):
+        # A 2026-07-28 request: passed through natively with its envelope, or with the
+        # envelope taken off for a handshake-era backend, its sink still knowing the client.
+        if isinstance(related, SelfContainedClient) or envelope_version(message) is not None:
+            capabilities = (
+                related.client_capabilities
+                if isinstance(related, SelfContainedClient)
+                else _envelope_capabilities(message)
+            )
+            if _declares_url_elicitation(capabilities):
                 request = {"method": "elicitation/create", "params": elicitation}
                 result = {
                     "resultType": "input_required",

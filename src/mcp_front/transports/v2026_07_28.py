@@ -35,7 +35,7 @@ from mcp.shared.inbound import (
     find_duplicated_routing_header,
     validate_mcp_param_headers,
 )
-from mcp_types import CLIENT_INFO_META_KEY
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY
 from mcp_types.jsonrpc import HEADER_MISMATCH
 from starlette.requests import Request
 from starlette.responses import Response
@@ -303,14 +303,10 @@ class SelfContainedRequests:
         else:
             params.pop("_meta", None)
 
-        async def restore(notification: Message) -> None:
-            if original_token is not None and notification.get("method") == "notifications/progress":
-                notification = {
-                    **notification,
-                    "params": {**notification.get("params", {}), "progressToken": original_token},
-                }
-            await related(notification)
-
+        capabilities = envelope(message).get(CLIENT_CAPABILITIES_META_KEY)
+        restore = _RestoringSink(
+            related, original_token, capabilities if isinstance(capabilities, dict) else {}
+        )
         return {**message, "params": params}, restore
 
     def _no_back_channel(self, channel: _Channel) -> MessageSink:
@@ -353,6 +349,26 @@ class SelfContainedRequests:
         for channel in channels.values():
             if channel.upstream is not None:
                 await channel.upstream.aclose()
+
+
+class _RestoringSink:
+    """A request's sink as the handshake-era backend sees it: the client's own progress
+    token put back, and the capabilities its envelope declared kept (`SelfContainedClient`)."""
+
+    __slots__ = ("_related", "_token", "client_capabilities")
+
+    def __init__(self, related: MessageSink, token: object, client_capabilities: Mapping[str, Any]) -> None:
+        self._related = related
+        self._token = token
+        self.client_capabilities = client_capabilities
+
+    async def __call__(self, notification: Message) -> None:
+        if self._token is not None and notification.get("method") == "notifications/progress":
+            notification = {
+                **notification,
+                "params": {**notification.get("params", {}), "progressToken": self._token},
+            }
+        await self._related(notification)
 
 
 async def _discard(message: Message) -> None:
