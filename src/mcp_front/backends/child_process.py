@@ -219,6 +219,10 @@ class ChildProcess:
             with anyio.move_on_after(5):
                 self.returncode = await self._process.wait()
             self.exited.set()
+            # Close the pipes now: a sandbox's own processes may hold them a moment longer,
+            # and pipes left to the garbage collector outlive the event loop.
+            with anyio.move_on_after(1):
+                await self._process.aclose()
 
     def _signal_group(self, signum: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
