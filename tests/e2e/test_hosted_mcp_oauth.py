@@ -5,11 +5,9 @@ registers itself, and each user connects their own account."""
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import urljoin
 
 import httpx2
 import pytest
@@ -19,23 +17,13 @@ from tests.servers.conformance import running_server
 from tests.support.clients import connect, text_of
 from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.net import free_port
-from tests.support.oidc import TEST_USER, OIDCServer, gateway_auth_config, oidc_provider_process
+from tests.support.oidc import TEST_USER, OIDCServer, gateway_auth_config
+from tests.support.pages import csrf_of, follow
 from tests.support.sign_in import register, sign_in
 
 pytestmark = pytest.mark.e2e
 
 HOSTED_SERVER = [sys.executable, "tests/servers/hosted_mcp_server.py"]
-
-
-@pytest.fixture(scope="module")
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
-def oidc(port: int) -> Iterator[OIDCServer]:
-    with oidc_provider_process(redirect_uris=[f"http://127.0.0.1:{port}/oauth/callback"]) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -67,20 +55,6 @@ async def gw(port: int, oidc: OIDCServer, hosted: str) -> AsyncIterator[RunningG
         {"hosted": hosted_service(hosted)}, proxy={"auth": auth}, port=port
     ) as running:
         yield running
-
-
-async def follow(http: httpx2.AsyncClient, response: httpx2.Response) -> httpx2.Response:
-    for _ in range(15):
-        if not response.is_redirect:
-            return response
-        response = await http.get(urljoin(str(response.url), response.headers["location"]))
-    raise AssertionError("too many redirects")
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match is not None, page
-    return match.group(1)
 
 
 async def test_a_user_connects_a_hosted_oauth_protected_server_and_calls_it_as_themselves(

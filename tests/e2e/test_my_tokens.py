@@ -7,7 +7,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,14 @@ import pytest
 from mcp_front.credentials import CREDENTIALS_NAMESPACE
 from tests.support.clients import connect, text_of
 from tests.support.gateway import RunningGateway, running_gateway, stdio_service
-from tests.support.net import free_port
 from tests.support.oidc import (
     OTHER_USER,
     TEST_USER,
     OIDCServer,
     consent_form,
     gateway_auth_config,
-    oidc_provider_process,
 )
+from tests.support.pages import csrf_of
 from tests.support.raw import events, modern_headers, modern_request
 from tests.support.sign_in import LOOPBACK_REDIRECT, pkce, query_of, register, sign_in
 
@@ -35,17 +34,6 @@ pytestmark = pytest.mark.e2e
 
 GOOD_TOKEN = "secret_ada0000001"
 VALIDATION = "^secret_[a-z0-9]{10}$"
-
-
-@pytest.fixture(scope="module")
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
-def oidc(port: int) -> Iterator[OIDCServer]:
-    with oidc_provider_process(redirect_uris=[f"http://127.0.0.1:{port}/oauth/callback"]) as server:
-        yield server
 
 
 def notion_service() -> dict[str, Any]:
@@ -95,12 +83,6 @@ async def ada(gw: RunningGateway, oidc: OIDCServer) -> AsyncIterator[PageBrowser
     await oidc.sign_in_as(TEST_USER)
     async with httpx2.AsyncClient(timeout=30) as http:
         yield PageBrowser(gw.url, http)
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match is not None, page
-    return match.group(1)
 
 
 async def access_token(
@@ -500,3 +482,16 @@ async def test_a_2026_client_gets_input_required_and_its_retry_goes_through_once
     assert (await ada.post("/my/tokens/notion", fields)).status_code == 303
     retried = await call(requestState=first["requestState"], inputResponses={"connect": {"action": "accept"}})
     assert retried["result"]["content"][0]["text"] == f"Bearer {GOOD_TOKEN}"
+
+
+async def test_page_sign_ins_are_rate_limited_per_address(port: int, oidc: OIDCServer) -> None:
+    auth = gateway_auth_config(f"http://127.0.0.1:{port}", oidc)
+    proxy = {"auth": auth, "rateLimits": {"authorize": {"requests": 3, "per": "1m"}}}
+    async with running_gateway({"notion": notion_service()}, proxy=proxy, port=port) as gw:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answers = [(await http.get(f"{gw.url}/my/signin")).status_code for _ in range(5)]
+            assert answers[:3] == [302, 302, 302]
+            assert answers[3:] == [429, 429]
+            refused = await http.get(f"{gw.url}/my/signin")
+            assert int(refused.headers["retry-after"]) > 0
+            assert "text/html" in refused.headers["content-type"]

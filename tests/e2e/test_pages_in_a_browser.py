@@ -19,7 +19,6 @@ from tests.e2e.test_oauth_connections import linear_service
 from tests.support.browser import chromium, without_javascript
 from tests.support.clients import connect, text_of
 from tests.support.gateway import RunningGateway, running_gateway
-from tests.support.net import free_port
 from tests.support.oidc import TEST_USER, OIDCServer, gateway_auth_config, oidc_provider_process
 from tests.support.sign_in import register, sign_in
 
@@ -27,17 +26,6 @@ pytestmark = pytest.mark.e2e
 
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 GOOD_TOKEN = "secret_ada0000001"
-
-
-@pytest.fixture(scope="module")
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
-def oidc(port: int) -> Iterator[OIDCServer]:
-    with oidc_provider_process(redirect_uris=[f"http://127.0.0.1:{port}/oauth/callback"]) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
