@@ -78,6 +78,7 @@ class StdioSession(BackendSession):
         self.last_used = time.monotonic()
         self.spawn_count = 0
         self._spawned_with: str | None = None
+        self._stopping: set[ChildProcess] = set()
 
     @property
     def pid(self) -> int | None:
@@ -85,7 +86,8 @@ class StdioSession(BackendSession):
 
     @property
     def has_process(self) -> bool:
-        return self._child is not None and self._child.running
+        """Whether a process of this session exists, one being stopped included."""
+        return (self._child is not None and self._child.running) or bool(self._stopping)
 
     # -- Upstream -----------------------------------------------------------------------
 
@@ -320,6 +322,10 @@ class StdioSession(BackendSession):
                 tail,
                 extra={**self.log_context, "pid": child.pid},
             )
+        if expected and not self.closed:
+            # Stopped on purpose between requests (reaped, or replaced for a new credential):
+            # nothing was waiting on it, and what waits now is the new process's.
+            return
         self._exchanges.fail_all(BackendError(self._stopped_message(child)))
 
     def _stopped_message(self, child: ChildProcess) -> str:
@@ -333,8 +339,15 @@ class StdioSession(BackendSession):
         child = self._child
         if child is None:
             return
+        # Retired before it is stopped: a request arriving meanwhile gets a new process
+        # instead of writing to the one going away.
+        self._child = None
         self._expected_exit.add(child.pid)
-        await child.terminate()
+        self._stopping.add(child)
+        try:
+            await child.terminate()
+        finally:
+            self._stopping.discard(child)
 
 
 class StdioSessionPool(TaskGroupOwner):
