@@ -120,6 +120,13 @@ async def test_a_person_connects_services_and_manages_applications_in_a_browser(
         assert "Disconnected." in await page.get_by_role("status").inner_text()
         assert "Not connected" in await page.locator("#service-notion").inner_text()
 
+        response = await page.goto(f"{gw.url}/my/tokens?service=notion&for=0123456789abcdef0123456789abcdef")
+        assert response is not None
+        assert response.status == 403
+        assert await page.locator("h1").inner_text() == "This link was made for someone else"
+        await page.screenshot(path=str(shots / "error.png"), full_page=True)
+        await page.goto(f"{gw.url}/my/tokens")
+
         await page.get_by_role("button", name="Sign out", exact=True).click()
         assert await page.locator("h1").inner_text() == "You are signed out"
         assert [c for c in await context.cookies() if c["name"] == "mcp_front_session"] == []

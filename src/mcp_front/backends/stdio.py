@@ -136,6 +136,9 @@ class StdioSession(BackendSession):
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_child()
+                # One being stopped elsewhere (reaped, replaced) is seen to its end too.
+                for stopping in list(self._stopping):
+                    await stopping.terminate()
         finally:
             self._pool.forget(self)
             self._close_done.set()
