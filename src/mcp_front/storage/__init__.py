@@ -51,8 +51,11 @@ def open_store(
     if isinstance(config, SQLiteStorage):
         return SQLiteStore(sqlite_path(config, base_dir))
     if isinstance(config, RedisStorage):
-        raise ValueError(
-            'storage kind "redis" is not available yet: Redis storage arrives with the redis extra '
-            '(pip install "mcp-front[redis]"); use kind "sqlite" or "memory" for now'
-        )
+        try:
+            from mcp_front.storage.redis import RedisStore
+        except ImportError:
+            raise ValueError(
+                'storage kind "redis" needs the redis extra: pip install "mcp-front[redis]"'
+            ) from None
+        return RedisStore.from_url(config.url.get_secret_value())
     raise TypeError(f"unknown storage configuration: {type(config).__name__}")

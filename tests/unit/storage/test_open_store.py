@@ -5,6 +5,7 @@ from pydantic import SecretStr
 
 from mcp_front.config import MemoryStorage, RedisStorage, SQLiteStorage
 from mcp_front.storage import MemoryStore, SQLiteStore, open_store, sqlite_path
+from mcp_front.storage.redis import RedisStore
 
 
 async def test_memory() -> None:
@@ -38,8 +39,11 @@ def test_sqlite_path_defaults_to_the_working_directory(
     assert sqlite_path(SQLiteStorage(path="~/db.sqlite3"), "/x") == tmp_path / "home" / "db.sqlite3"
 
 
-def test_redis_is_refused_with_an_explanation() -> None:
-    config = RedisStorage(url=SecretStr("redis://user:hunter2@localhost:6379/0"))
-    with pytest.raises(ValueError, match="redis extra") as caught:
-        open_store(config)
-    assert "hunter2" not in str(caught.value)
+async def test_redis_opens_a_redis_store_on_its_url() -> None:
+    config = RedisStorage(url=SecretStr("redis://user:hunter2@localhost:6379/3"))
+    store = open_store(config)
+    try:
+        assert isinstance(store, RedisStore)
+        assert "hunter2" not in repr(store)
+    finally:
+        await store.aclose()

@@ -1,0 +1,269 @@
+"""`RedisStore`: the `Store` in Redis, shared by every replica of a gateway.
+
+An entry is a Redis hash ``<prefix>e:<namespace>NUL<key>`` holding the value (``v``) and
+the time it expires by the store's clock (``e``, empty for never). That time decides
+whether the entry is live, in every operation, so a record lives exactly its lifetime;
+Redis's own expiry (the lifetime plus a minute) only reclaims the space later. A sorted
+set per namespace, ``<prefix>i:<namespace>``, indexes the keys for `scan`: Redis orders
+its members by their UTF-8 bytes, which is code-point order.
+
+Every operation that reads and then writes is one Lua script, so it is atomic across all
+the replicas: of several concurrent `add`s, `take`s or `compare_and_set`s from one value,
+exactly one wins. Needs the `redis` extra (``pip install "mcp-front[redis]"``).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+
+from mcp_front.storage.base import (
+    DEFAULT_SCAN_LIMIT,
+    Clock,
+    check_entry,
+    check_limit,
+    check_name,
+    check_value,
+    expiry,
+)
+
+__all__ = ["DEFAULT_PREFIX", "RedisStore"]
+
+DEFAULT_PREFIX = "mcp-front:"
+_RECLAIM_SLACK_MS = 60_000
+"""Redis keeps an entry this long past its lifetime, so clocks a little apart never see it
+vanish early; it is invisible from its expiry on anyway."""
+
+# KEYS: entry, index. ARGV: now, key, value, expires_at ('' = never), redis ttl ms ('' = none).
+_LIVE = """
+local function live(entry, now)
+  local e = redis.call('HGET', entry, 'e')
+  if e == false then return false end
+  if e ~= '' and tonumber(e) <= tonumber(now) then return false end
+  return true
+end
+"""
+_SET = """
+local function set(entry, index, key, value, expires_at, ttl_ms)
+  redis.call('DEL', entry)
+  redis.call('HSET', entry, 'v', value, 'e', expires_at)
+  if ttl_ms ~= '' then redis.call('PEXPIRE', entry, ttl_ms) end
+  redis.call('ZADD', index, 0, key)
+end
+"""
+_PUT = _SET + "set(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) return 1"
+_ADD = (
+    _LIVE
+    + _SET
+    + """
+if live(KEYS[1], ARGV[1]) then return 0 end
+set(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+)
+_TAKE = (
+    _LIVE
+    + """
+if not live(KEYS[1], ARGV[1]) then return false end
+local value = redis.call('HGET', KEYS[1], 'v')
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return value
+"""
+)
+_DELETE = (
+    _LIVE
+    + """
+local was = live(KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if was then return 1 end
+return 0
+"""
+)
+_PURGE = (
+    _LIVE
+    + """
+if live(KEYS[1], ARGV[1]) then return 0 end
+local existed = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return existed
+"""
+)
+# ARGV: now, key, expected flag ('0' absent, '1' present), expected, new flag, new, expires_at, ttl ms
+_CAS = (
+    _LIVE
+    + _SET
+    + """
+local current = false
+if live(KEYS[1], ARGV[1]) then current = redis.call('HGET', KEYS[1], 'v') end
+if ARGV[3] == '0' then
+  if current ~= false then return 0 end
+else
+  if current == false or current ~= ARGV[4] then return 0 end
+end
+if ARGV[5] == '0' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+else
+  set(KEYS[1], KEYS[2], ARGV[2], ARGV[6], ARGV[7], ARGV[8])
+end
+return 1
+"""
+)
+
+
+class RedisStore:
+    """A `Store` in Redis; `prefix` keeps several gateways (or tests) apart in one database."""
+
+    def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX, clock: Clock = time.time) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._clock = clock
+        self._closed = False
+        self._put = client.register_script(_PUT)
+        self._add = client.register_script(_ADD)
+        self._take = client.register_script(_TAKE)
+        self._delete = client.register_script(_DELETE)
+        self._cas = client.register_script(_CAS)
+        self._purge = client.register_script(_PURGE)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX, clock: Clock = time.time) -> RedisStore:
+        """A store on the Redis at `url` (``redis://``, ``rediss://`` or ``unix://``)."""
+        return cls(Redis.from_url(url, decode_responses=False), prefix=prefix, clock=clock)
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    def _entry(self, namespace: str, key: str) -> bytes:
+        return f"{self._prefix}e:{namespace}\x00{key}".encode()
+
+    def _index(self, namespace: str) -> bytes:
+        return f"{self._prefix}i:{namespace}".encode()
+
+    def _check(self, namespace: str, key: str) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        check_entry(namespace, key)
+
+    def _lifetime(self, ttl: timedelta | None) -> tuple[str, str]:
+        expires_at = expiry(self._clock(), ttl)
+        if expires_at is None or ttl is None:
+            return "", ""
+        return repr(expires_at), str(int(ttl.total_seconds() * 1000) + _RECLAIM_SLACK_MS)
+
+    # -- the protocol ------------------------------------------------------------------------
+
+    async def get(self, namespace: str, key: str) -> bytes | None:
+        self._check(namespace, key)
+        found: list[Any] = await self._redis.hmget(self._entry(namespace, key), ["v", "e"])
+        value, expires_at = found
+        if value is None or (expires_at and float(expires_at) <= self._clock()):
+            return None
+        return bytes(value)
+
+    async def put(self, namespace: str, key: str, value: bytes, *, ttl: timedelta | None = None) -> None:
+        self._check(namespace, key)
+        check_value("value", value)
+        expires_at, ttl_ms = self._lifetime(ttl)
+        keys = [self._entry(namespace, key), self._index(namespace)]
+        await self._put(keys=keys, args=[repr(self._clock()), key, value, expires_at, ttl_ms])
+
+    async def add(self, namespace: str, key: str, value: bytes, *, ttl: timedelta | None = None) -> bool:
+        self._check(namespace, key)
+        check_value("value", value)
+        expires_at, ttl_ms = self._lifetime(ttl)
+        keys = [self._entry(namespace, key), self._index(namespace)]
+        return bool(await self._add(keys=keys, args=[repr(self._clock()), key, value, expires_at, ttl_ms]))
+
+    async def take(self, namespace: str, key: str) -> bytes | None:
+        self._check(namespace, key)
+        keys = [self._entry(namespace, key), self._index(namespace)]
+        value = await self._take(keys=keys, args=[repr(self._clock()), key])
+        return None if value is None else bytes(value)
+
+    async def compare_and_set(
+        self,
+        namespace: str,
+        key: str,
+        expected: bytes | None,
+        new: bytes | None,
+        *,
+        ttl: timedelta | None = None,
+    ) -> bool:
+        self._check(namespace, key)
+        check_value("expected", expected, optional=True)
+        check_value("new", new, optional=True)
+        expires_at, ttl_ms = self._lifetime(ttl)
+        args = [
+            repr(self._clock()),
+            key,
+            "0" if expected is None else "1",
+            expected or b"",
+            "0" if new is None else "1",
+            new or b"",
+            expires_at,
+            ttl_ms,
+        ]
+        keys = [self._entry(namespace, key), self._index(namespace)]
+        return bool(await self._cas(keys=keys, args=args))
+
+    async def delete(self, namespace: str, key: str) -> bool:
+        self._check(namespace, key)
+        keys = [self._entry(namespace, key), self._index(namespace)]
+        return bool(await self._delete(keys=keys, args=[repr(self._clock()), key]))
+
+    async def scan(
+        self, namespace: str, prefix: str = "", *, limit: int = DEFAULT_SCAN_LIMIT
+    ) -> list[tuple[str, bytes]]:
+        self._check(namespace, "-")
+        check_name("prefix", prefix)
+        check_limit(limit)
+        low = b"[" + prefix.encode()
+        high = b"[" + prefix.encode() + b"\xff"  # no UTF-8 string holds 0xFF
+        found: list[tuple[str, bytes]] = []
+        start = 0
+        batch = max(limit, 100)
+        while len(found) < limit:
+            keys = await self._redis.zrangebylex(self._index(namespace), low, high, start, batch)
+            if not keys:
+                break
+            start += len(keys)
+            for raw_key in keys:
+                key = _text(raw_key)
+                value = await self.get(namespace, key)
+                if value is not None:
+                    found.append((key, value))
+                    if len(found) == limit:
+                        break
+        return found
+
+    async def purge_expired(self) -> int:
+        """Drop index entries (and entries) whose entry has expired or is gone."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        removed = 0
+        async for index in self._redis.scan_iter(match=f"{self._prefix}i:*".encode(), count=500):
+            namespace = index[len(self._prefix) + 2 :].decode()
+            for raw_key in await self._redis.zrange(index, 0, -1):
+                key = _text(raw_key)
+                keys = [self._entry(namespace, key), index]
+                removed += int(await self._purge(keys=keys, args=[repr(self._clock()), key]))
+        return removed
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._redis.aclose()
+
+
+def _text(raw: object) -> str:
+    """A key as Redis hands it back (bytes, since responses are not decoded)."""
+    if isinstance(raw, bytes):
+        return raw.decode()
+    if isinstance(raw, str):
+        return raw
+    raise TypeError(f"unexpected Redis reply {type(raw).__name__}")
