@@ -113,6 +113,10 @@ provider.use(async (ctx, next) => {
   ctx.redirect(returnTo);
 });
 
-provider.listen(config.port, '127.0.0.1', () => {
+const server = provider.listen(config.port, '127.0.0.1', () => {
   console.log(`oidc-provider listening on ${config.issuer}`);
+});
+server.on('error', (error) => {
+  console.error(`oidc-provider cannot listen on ${config.port}: ${error.message}`);
+  process.exit(1);
 });

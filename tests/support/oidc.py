@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -120,6 +120,29 @@ def oidc_provider_process(
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is not installed: the identity-provider tests need it (apt-get install nodejs)")
+    for attempt in range(STARTS):
+        stack = ExitStack()
+        try:
+            server = stack.enter_context(
+                _started(node, redirect_uris, deny=deny, service=service, access_token_ttl=access_token_ttl)
+            )
+        except RuntimeError:
+            # A free port can be taken by another process before the provider binds it.
+            if attempt == STARTS - 1:
+                raise
+            continue
+        with stack:
+            yield server
+        return
+
+
+STARTS = 2
+
+
+@contextmanager
+def _started(
+    node: str, redirect_uris: Sequence[str], *, deny: bool, service: bool, access_token_ttl: int
+) -> Iterator[OIDCServer]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     clients = _clients(redirect_uris)
@@ -134,7 +157,7 @@ def oidc_provider_process(
         "accessTokenTtl": access_token_ttl,
     }
     env = dict(os.environ, OIDC_TEST_CONFIG=json.dumps(config), NO_COLOR="1")
-    with running_server([node, str(OIDC_SCRIPT)], port=port, url=issuer, env=env):
+    with running_server([node, str(OIDC_SCRIPT)], port=port, url=issuer, env=env, startup_timeout=60.0):
         yield OIDCServer(
             issuer=issuer,
             basic_client=(clients[0]["client_id"], clients[0]["client_secret"]),
