@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mcp_front.config import MemoryStorage, RedisStorage, SQLiteStorage
+from mcp_front.config import MemoryStorage, PostgresStorage, RedisStorage, SQLiteStorage
 from mcp_front.storage.base import DEFAULT_SCAN_LIMIT, Clock, Store
 from mcp_front.storage.memory import MemoryStore
 from mcp_front.storage.sqlite import SQLiteStore
@@ -37,7 +37,7 @@ def sqlite_path(config: SQLiteStorage, base_dir: str | os.PathLike[str] | None =
 
 
 def open_store(
-    config: MemoryStorage | SQLiteStorage | RedisStorage,
+    config: MemoryStorage | SQLiteStorage | RedisStorage | PostgresStorage,
     *,
     base_dir: str | os.PathLike[str] | None = None,
 ) -> Store:
@@ -58,4 +58,13 @@ def open_store(
                 'storage kind "redis" needs the redis extra: pip install "mcp-front[redis]"'
             ) from None
         return RedisStore.from_url(config.url.get_secret_value())
+    if isinstance(config, PostgresStorage):
+        try:
+            from mcp_front.storage.postgres import PostgresStore
+        except ImportError:
+            raise ValueError(
+                'storage kind "postgres" needs the postgres extra: pip install "mcp-front[postgres]"'
+            ) from None
+        # It connects, and creates or migrates its schema, at its first operation.
+        return PostgresStore(config.url.get_secret_value())
     raise TypeError(f"unknown storage configuration: {type(config).__name__}")

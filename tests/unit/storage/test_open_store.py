@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from mcp_front.config import MemoryStorage, RedisStorage, SQLiteStorage
+from mcp_front.config import MemoryStorage, PostgresStorage, RedisStorage, SQLiteStorage
 from mcp_front.storage import MemoryStore, SQLiteStore, open_store, sqlite_path
+from mcp_front.storage.postgres import PostgresStore
 from mcp_front.storage.redis import RedisStore
 
 
@@ -44,6 +45,16 @@ async def test_redis_opens_a_redis_store_on_its_url() -> None:
     store = open_store(config)
     try:
         assert isinstance(store, RedisStore)
+        assert "hunter2" not in repr(store)
+    finally:
+        await store.aclose()
+
+
+async def test_postgres_opens_a_postgres_store_on_its_url() -> None:
+    config = PostgresStorage(url=SecretStr("postgresql://user:hunter2@localhost:5432/gw"))
+    store = open_store(config)
+    try:
+        assert isinstance(store, PostgresStore)
         assert "hunter2" not in repr(store)
     finally:
         await store.aclose()

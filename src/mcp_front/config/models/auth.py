@@ -108,8 +108,24 @@ class RedisStorage(ConfigModel):
         return url
 
 
+class PostgresStorage(ConfigModel):
+    """State in PostgreSQL, shared by several gateway replicas; the gateway creates and
+    migrates its own tables."""
+
+    kind: Literal["postgres"] = "postgres"
+    url: SecretStr = Field(examples=[{"$env": "DATABASE_URL"}])
+    """A postgresql:// URL; a secret, as it usually carries a password."""
+
+    @field_validator("url")
+    @classmethod
+    def _is_a_postgres_url(cls, url: SecretStr) -> SecretStr:
+        if urlsplit(url.get_secret_value()).scheme not in {"postgres", "postgresql"}:
+            raise config_value_error("url", "must be a postgresql:// URL")
+        return url
+
+
 StorageConfig: TypeAlias = Annotated[
-    MemoryStorage | SQLiteStorage | RedisStorage, Field(discriminator="kind")
+    MemoryStorage | SQLiteStorage | RedisStorage | PostgresStorage, Field(discriminator="kind")
 ]
 """Where the gateway keeps its state: OAuth clients, refresh tokens, users' service tokens."""
 
