@@ -33,7 +33,7 @@ from mcp_front.credentials import CredentialVault
 from mcp_front.credentials.injection import UserCredentials
 from mcp_front.errors import MCPFrontError
 from mcp_front.idp.base import IdentityProvider
-from mcp_front.rate_limit import MemoryRateLimiter, RateLimit
+from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter
 from mcp_front.storage import Store
 from mcp_front.transports import http
 from mcp_front.transports.answer import Heartbeat
@@ -71,16 +71,17 @@ class Gateway:
         self.config = config
         proxy, servers = config.proxy, config.mcp_servers
         self.audit = AuditLog.from_config(proxy.audit)
-        self.limiter = MemoryRateLimiter()
         self.heartbeat = Heartbeat(ping_interval)
         self.origins = http.OriginPolicy([proxy.origin, *proxy.cors_allowed_origins])
         self.sessions = SessionRegistry(SessionLimits.of(proxy.sessions))
         self.authorization_server = (
-            AuthorizationServer.of(config, store=store, idp=identity_provider, limiter=self.limiter)
+            AuthorizationServer.of(config, store=store, idp=identity_provider)
             if proxy.auth is not None
             else None
         )
         auth = self.authorization_server
+        # The server's: shared through the store when replicas share one.
+        self.limiter: RateLimiter = auth.limiter if auth is not None else MemoryRateLimiter()
         self.vault = CredentialVault(auth.store, auth.keyring) if auth is not None else None
         self.account = (
             AccountPages(auth, self.vault, servers, base_url=proxy.base_url)

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-__all__ = ["MemoryRateLimiter", "RateLimit", "RateLimiter", "address_key", "network_key"]
+from mcp_front.storage.base import Store
+
+__all__ = ["MemoryRateLimiter", "RateLimit", "RateLimiter", "StoreRateLimiter", "address_key", "network_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +128,49 @@ def network_key(address: str) -> str:
         return address
     prefix = 24 if network.version == 4 else 48
     return str(network.supernet(new_prefix=prefix)) if network.prefixlen > prefix else str(network)
+
+
+_SHARED_NAMESPACE = "rate_limits"
+_SHARED_ATTEMPTS = 8
+
+
+class StoreRateLimiter:
+    """Token buckets in the gateway's `Store`: one limit for every replica on that store.
+
+    A bucket is `tokens,counted_at` (wall-clock seconds, shared by every replica) under its
+    key, swapped by compare-and-set, so two replicas never spend one token twice. It
+    expires once it would be full again, so idle keys cost nothing.
+    """
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def acquire(self, key: str, limit: RateLimit) -> float:
+        for _ in range(_SHARED_ATTEMPTS):
+            raw = await self._store.get(_SHARED_NAMESPACE, key)
+            now = self._clock()
+            tokens = self._tokens(raw, limit, now)
+            if tokens < 1.0:
+                return (1.0 - tokens) / limit.rate
+            counted = f"{tokens - 1.0!r},{now!r}".encode()
+            ttl = limit.per + timedelta(seconds=1)
+            if await self._store.compare_and_set(_SHARED_NAMESPACE, key, raw, counted, ttl=ttl):
+                return 0.0
+        # Many replicas spending one key at once: the caller waits for the next token.
+        return 1.0 / limit.rate
+
+    async def wait(self, key: str, limit: RateLimit) -> float:
+        tokens = self._tokens(await self._store.get(_SHARED_NAMESPACE, key), limit, self._clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / limit.rate
+
+    @staticmethod
+    def _tokens(raw: bytes | None, limit: RateLimit, now: float) -> float:
+        if raw is None:
+            return float(limit.requests)
+        try:
+            left_text, at_text = raw.decode().split(",", 1)
+            left, at = float(left_text), float(at_text)
+        except ValueError:
+            return float(limit.requests)
+        return min(float(limit.requests), left + max(0.0, now - at) * limit.rate)

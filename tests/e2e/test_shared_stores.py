@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from tests.support.clients import connect, text_of
 from tests.support.gateway import stdio_service
+from tests.support.net import free_port
 from tests.support.oidc import OIDCServer, gateway_auth_config
 from tests.support.process import gateway_process_on
 from tests.support.sign_in import register, sign_in
@@ -106,3 +107,29 @@ async def test_tokens_outlive_a_restart_and_are_shared_by_two_processes(
             )
         assert reused.status_code == 200
         assert reused.json()["refresh_token"] == renewed["refresh_token"]
+
+
+async def test_two_replicas_on_one_store_enforce_one_rate_limit(
+    storage: dict[str, Any], port: int, oidc: OIDCServer, tmp_path: Path
+) -> None:
+    other_port = free_port()
+    limits = {"register": {"requests": 2, "per": "1m"}}
+    services = {"probe": stdio_service()}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first_auth = gateway_auth_config(f"http://127.0.0.1:{port}", oidc, storage=storage)
+    second_auth = gateway_auth_config(f"http://127.0.0.1:{other_port}", oidc, storage=storage)
+    with (
+        gateway_process_on(port, tmp_path / "a", services, auth=first_auth, rateLimits=limits) as first,
+        gateway_process_on(
+            other_port, tmp_path / "b", services, auth=second_auth, rateLimits=limits
+        ) as second,
+    ):
+        answers = [
+            (await register(first.url)).status_code,
+            (await register(second.url)).status_code,
+            (await register(first.url)).status_code,
+            (await register(second.url)).status_code,
+        ]
+    # Two registrations a minute from this address, for the whole deployment.
+    assert answers == [201, 201, 429, 429]

@@ -48,7 +48,7 @@ from mcp_front.config import AuthConfig, GatewayConfig, RateLimitRule, RateLimit
 from mcp_front.crypto.keyring import Keyring
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.idp.factory import provider_from_config
-from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter
+from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter, StoreRateLimiter
 from mcp_front.storage import Store, open_store
 
 logger = logging.getLogger("mcp_front.auth")
@@ -58,6 +58,8 @@ SCOPES = ("mcp",)
 TRANSPORT_ENDPOINTS = ("/mcp", "/sse")
 """A service's endpoints a client connects to; each has protected-resource metadata of its own."""
 PURGE_INTERVAL = timedelta(minutes=5)
+SHARED_STORAGE = frozenset({"redis", "postgres"})
+"""Storage kinds several replicas use at once."""
 
 
 class _UsageTrackingClients:
@@ -188,11 +190,15 @@ class AuthorizationServer:
         auth = config.proxy.auth
         if auth is None:
             raise ValueError("the configuration has no proxy.auth to build an authorization server from")
+        store_in_use = store if store is not None else open_store(auth.storage)
+        if limiter is None and auth.storage.kind in SHARED_STORAGE:
+            # Replicas share the store: they share the limits too.
+            limiter = StoreRateLimiter(store_in_use)
         return cls(
             auth,
             base_url=config.proxy.base_url,
             services=config.mcp_servers,
-            store=store if store is not None else open_store(auth.storage),
+            store=store_in_use,
             idp=idp if idp is not None else provider_from_config(auth.idp),
             rate_limits=config.proxy.rate_limits,
             limiter=limiter,
