@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import anyio
 
+from mcp_front.auth.resource import FailedAuthentications
 from mcp_front.rate_limit import RateLimit, StoreRateLimiter
 from mcp_front.storage import MemoryStore
 
@@ -56,3 +57,33 @@ async def test_an_unreadable_bucket_counts_as_full() -> None:
     store = MemoryStore(clock=clock)
     await store.put("rate_limits", "k", b"garbage")
     assert await StoreRateLimiter(store, clock=clock).acquire("k", THREE_PER_MINUTE) == 0.0
+
+
+class Refusing:
+    """A limiter that fails the test when asked anything."""
+
+    async def acquire(self, key: str, limit: RateLimit) -> float:
+        raise AssertionError("asked the limiter")
+
+    async def wait(self, key: str, limit: RateLimit) -> float:
+        raise AssertionError("asked the limiter")
+
+
+async def test_a_request_with_a_right_credential_never_asks_the_shared_limiter() -> None:
+    failures = FailedAuthentications(Refusing(), THREE_PER_MINUTE)
+    assert await failures.retry_after({"client": ("1.2.3.4", 5)}) == 0.0
+
+
+async def test_the_failure_that_spends_the_budget_holds_the_address_back() -> None:
+    clock = Clock()
+    limiter = StoreRateLimiter(MemoryStore(clock=clock), clock=clock)
+    failures = FailedAuthentications(limiter, THREE_PER_MINUTE, clock=clock)
+    scope = {"client": ("1.2.3.4", 5)}
+    for _ in range(2):
+        await failures.count(scope)
+        assert await failures.retry_after(scope) == 0.0
+    await failures.count(scope)
+    assert await failures.retry_after(scope) == 20.0
+    assert await failures.retry_after({"client": ("5.6.7.8", 5)}) == 0.0
+    clock.now += 20
+    assert await failures.retry_after(scope) == 0.0

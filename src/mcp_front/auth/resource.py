@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers
@@ -40,23 +42,51 @@ class OAuthResource:
         return self.endpoint_metadata.get(endpoint, self.metadata_url)
 
 
-@dataclass(frozen=True, slots=True)
 class FailedAuthentications:
-    """Requests with wrong credentials, counted per address."""
+    """Requests with wrong credentials, counted per address by `limiter` (shared by the
+    replicas when they share a store).
 
-    limiter: RateLimiter
-    limit: RateLimit
+    Only a failure goes to the limiter; whether an address is held back is answered from
+    this process's memory, so a request with a right credential costs no round trip to a
+    shared store. An address is held back once a failure of its finds the shared budget
+    spent: on every replica it fails on, and for as long as the limiter says.
+    """
+
+    __slots__ = ("_clock", "_held", "limit", "limiter")
+
+    def __init__(
+        self, limiter: RateLimiter, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limiter = limiter
+        self.limit = limit
+        self._clock = clock
+        self._held: OrderedDict[str, float] = OrderedDict()
 
     async def retry_after(self, scope: Scope) -> float:
-        return await self.limiter.wait(self._key(scope), self.limit)
+        until = self._held.get(self._key(scope))
+        return 0.0 if until is None else max(0.0, until - self._clock())
 
     async def count(self, scope: Scope) -> None:
-        await self.limiter.acquire(self._key(scope), self.limit)
+        key = self._key(scope)
+        wait = await self.limiter.acquire(key, self.limit)
+        if wait <= 0:
+            # Whether that failure spent the last of the budget: the next request is held.
+            wait = await self.limiter.wait(key, self.limit)
+        if wait <= 0:
+            return
+        self._held[key] = self._clock() + wait
+        self._held.move_to_end(key)
+        while len(self._held) > _MAX_HELD:
+            self._held.popitem(last=False)
 
     @staticmethod
     def _key(scope: Scope) -> str:
         client = scope.get("client")
         return f"failed-authentication:{address_key(client[0] if client else None)}"
+
+
+_MAX_HELD = 100_000
+"""Addresses held back at once, at most: the oldest are forgotten past it."""
 
 
 async def _too_many_failures(send: Send, wait: float) -> None:
