@@ -111,7 +111,7 @@ class TokensPage:
         link_for = params.get("for")
         if link_for is not None and not user_tag_matches(session.user, link_for):
             return self._other_user(session)
-        then = params.get("then")
+        then = _continuation_id(params.get("then"))
         credentials = await self._vault.of_user(session.user)
         rows = [self._row(name, credentials.get(name), selected) for name in self._services]
         message = MESSAGES.get(params.get("message", ""))
@@ -125,7 +125,7 @@ class TokensPage:
             csrf_token=session.csrf,
             action_base=self.path,
             link_for=link_for,
-            then=then if then is not None and _TOKEN.fullmatch(then) else None,
+            then=then,
             sign_out=f"{self._sign_in.pages_path}/signout",
             clients_page=f"{self._sign_in.pages_path}/clients",
             message=message,
@@ -141,19 +141,20 @@ class TokensPage:
         settings = self._services[service]
         if not isinstance(settings, ManualUserAuthentication):
             return error_page("Not a pasted token", "This service is connected with its own sign-in.")
+        then = _continuation_id(fields.get("then"))
         token = fields.get("token", "").strip()
         if not token:
-            return self._back(service, "empty", fields.get("then"))
+            return self._back(service, "empty", then)
         if len(token) > MAX_TOKEN_LENGTH:
-            return self._back(service, "too-long", fields.get("then"))
+            return self._back(service, "too-long", then)
         if not token.isprintable() or any(c.isspace() for c in token):
             # A token goes into environments, headers and URLs: none of these takes them.
-            return self._back(service, "invalid", fields.get("then"))
+            return self._back(service, "invalid", then)
         if settings.validation is not None and not re.fullmatch(settings.validation, token):
-            return self._back(service, "invalid", fields.get("then"))
+            return self._back(service, "invalid", then)
         credential = Credential(service=service, kind="manual", access_token=token, updated_at=time.time())
         await self._vault.put(session.user, credential)
-        return self._back(service, "saved", fields.get("then"))
+        return self._back(service, "saved", then)
 
     async def disconnect(self, request: Request) -> Response:
         """POST `/my/tokens/<service>/disconnect`: forget the credential, and revoke it at
@@ -176,12 +177,8 @@ class TokensPage:
         if service not in self._connections.services:
             return error_page("Not an OAuth service", "Paste a token for this service instead.")
         query = {"service": service, **({"for": fields["for"]} if fields.get("for") else {})}
-        then = fields.get("then")
-        next_page = (
-            f"{self.continue_path}/{then}"
-            if then is not None and _TOKEN.fullmatch(then)
-            else f"{self.path}?{urlencode(query)}"
-        )
+        then = _continuation_id(fields.get("then"))
+        next_page = f"{self.continue_path}/{then}" if then is not None else f"{self.path}?{urlencode(query)}"
         try:
             location = await self._connections.start(
                 session.user, service, browser=session.id_digest, next_page=next_page
@@ -258,7 +255,7 @@ class TokensPage:
 
     def _back(self, service: str, message: str, then: str | None = None) -> Response:
         """Back to the page with `message`; to the page after sign-in when the user came from it."""
-        if then is not None and _TOKEN.fullmatch(then):
+        if then is not None:
             query = urlencode({"message": message, "service": service})
             return RedirectResponse(
                 f"{self.continue_path}/{then}?{query}", status_code=303, headers=_NO_STORE
@@ -282,3 +279,9 @@ class TokensPage:
             "or open the link from your own application.",
             status_code=403,
         )
+
+
+def _continuation_id(value: str | None) -> str | None:
+    """`value` if it has the shape of a continuation id (the page after an application's
+    sign-in), else None: nothing else is ever put into a redirect."""
+    return value if value is not None and _TOKEN.fullmatch(value) else None

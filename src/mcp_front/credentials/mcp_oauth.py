@@ -128,7 +128,7 @@ class HostedServerAuthorization:
     async def _discover(self, service: str) -> ProviderEndpoints:
         url, settings = self._services[service]
         name = settings.display_name
-        challenge = await self._get(name, "POST", url, json=_initialize(), headers={"Accept": _ACCEPT})
+        challenge = await self._request(name, "POST", url, json=_initialize(), headers={"Accept": _ACCEPT})
         resource_metadata_url = extract_resource_metadata_from_www_auth(challenge)
         challenged_scope = extract_scope_from_www_auth(challenge) if challenge.status_code == 401 else None
         resource = await self._protected_resource(name, resource_metadata_url, url)
@@ -156,7 +156,7 @@ class HostedServerAuthorization:
 
     async def _protected_resource(self, name: str, named: str | None, url: str) -> ProtectedResourceMetadata:
         for candidate in build_protected_resource_metadata_discovery_urls(named, url):
-            response = await self._get(name, "GET", candidate)
+            response = await self._request(name, "GET", candidate)
             found = await handle_protected_resource_response(response)
             if found is not None:
                 return found
@@ -164,7 +164,7 @@ class HostedServerAuthorization:
 
     async def _authorization_server(self, name: str, issuer: str | None, url: str) -> OAuthMetadata:
         for candidate in build_oauth_authorization_server_metadata_discovery_urls(issuer, url):
-            response = await self._get(name, "GET", candidate)
+            response = await self._request(name, "GET", candidate)
             keep_trying, metadata = await handle_auth_metadata_response(response)
             if metadata is not None:
                 if issuer is not None and not issuers_match(str(metadata.issuer), issuer):
@@ -227,7 +227,7 @@ class HostedServerAuthorization:
         if scopes:
             # Servers that bind a client to its scopes refuse any it did not register.
             body["scope"] = " ".join(scopes)
-        response = await self._get(name, "POST", endpoint, json=body)
+        response = await self._request(name, "POST", endpoint, json=body)
         if response.status_code not in (200, 201):
             raise ServiceUnreachable(f"{name}'s authorization server refused to register the gateway")
         try:
@@ -247,7 +247,7 @@ class HostedServerAuthorization:
     def _redirect_uris(self) -> list[str]:
         return [self._base_url + callback_path(name) for name in sorted(self._services)]
 
-    async def _get(self, name: str, method: str, url: str, **kwargs: object) -> httpx2.Response:
+    async def _request(self, name: str, method: str, url: str, **kwargs: object) -> httpx2.Response:
         try:
             return await self._http.request(method, url, **kwargs)  # type: ignore[arg-type]
         except httpx2.HTTPError:
