@@ -160,10 +160,7 @@ class RedisStore:
     async def get(self, namespace: str, key: str) -> bytes | None:
         self._check(namespace, key)
         found: list[Any] = await self._redis.hmget(self._entry(namespace, key), ["v", "e"])
-        value, expires_at = found
-        if value is None or (expires_at and float(expires_at) <= self._clock()):
-            return None
-        return bytes(value)
+        return _live_value(found, self._clock())
 
     async def put(self, namespace: str, key: str, value: bytes, *, ttl: timedelta | None = None) -> None:
         self._check(namespace, key)
@@ -232,9 +229,14 @@ class RedisStore:
             if not keys:
                 break
             start += len(keys)
-            for raw_key in keys:
-                key = _text(raw_key)
-                value = await self.get(namespace, key)
+            # One round trip for the whole batch, not one per key.
+            pipeline = self._redis.pipeline(transaction=False)
+            names = [_text(raw_key) for raw_key in keys]
+            for key in names:
+                pipeline.hmget(self._entry(namespace, key), ["v", "e"])
+            now = self._clock()
+            for key, entry in zip(names, await pipeline.execute(), strict=True):
+                value = _live_value(entry, now)
                 if value is not None:
                     found.append((key, value))
                     if len(found) == limit:
@@ -258,6 +260,14 @@ class RedisStore:
         if not self._closed:
             self._closed = True
             await self._redis.aclose()
+
+
+def _live_value(entry: list[Any], now: float) -> bytes | None:
+    """The value of a hash read as `[v, e]`, if the entry is live at `now`."""
+    value, expires_at = entry
+    if value is None or (expires_at and float(expires_at) <= now):
+        return None
+    return bytes(value)
 
 
 def _text(raw: object) -> str:
