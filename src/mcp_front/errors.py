@@ -44,7 +44,8 @@ class MCPFrontError(Exception):
         ├── ServiceUnreachable       credentials.oauth_connections: a service's token endpoint
         │                            could not be used
         ├── GrantRefused             credentials.oauth_connections: … refused a grant for good
-        └── DecryptionError          crypto.keyring: a ciphertext no key of the keyring opens
+        ├── DecryptionError          crypto.keyring: a ciphertext no key of the keyring opens
+        └── StoreUnavailable         storage.base: the store's server cannot be reached
 
     The signals a backend uses internally (a backend session that expired, an SSE
     endpoint gone stale) derive from it too, and never leave the library.

@@ -10,9 +10,12 @@ few atomic operations an authorization server needs to stay correct under concur
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
+
+from mcp_front.errors import MCPFrontError
 
 Clock = Callable[[], float]
 """Returns the current time in seconds; injectable so tests can move time forward."""
@@ -21,13 +24,46 @@ DEFAULT_SCAN_LIMIT = 1000
 """How many entries `scan` returns at most unless told otherwise."""
 
 
+class StoreUnavailable(MCPFrontError):
+    """The store's server cannot be reached, or did not answer in time.
+
+    Whether the operation took effect is unknown: a write that must not be lost is retried
+    by its caller or refused to the client. Requests that need the store answer 503.
+    """
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def unavailable_on(
+    *errors: type[BaseException], what: str
+) -> Callable[[Callable[_P, Coroutine[Any, Any, _T]]], Callable[_P, Coroutine[Any, Any, _T]]]:
+    """Decorate a store operation so that a driver's connection `errors` surface as
+    `StoreUnavailable`, naming `what` store it was (never its URL, which may hold a password)."""
+
+    def decorate(operation: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
+        @functools.wraps(operation)
+        async def translated(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            try:
+                return await operation(*args, **kwargs)
+            except errors as exc:
+                raise StoreUnavailable(f"{what} is unreachable: {type(exc).__name__}") from exc
+
+        return translated
+
+    return decorate
+
+
 @runtime_checkable
 class Store(Protocol):
     """An async, namespaced key → bytes store with per-entry expiry.
 
     An entry whose time to live has passed is invisible to every operation at once, even
     before `purge_expired` removes it. Namespaces and keys are non-empty strings without NUL
-    characters; values are bytes that the store never interprets.
+    characters; values are bytes that the store never interprets. A store on a server
+    raises `StoreUnavailable` when the server cannot be reached, and recovers by itself
+    once it can.
     """
 
     async def get(self, namespace: str, key: str) -> bytes | None:

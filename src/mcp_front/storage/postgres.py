@@ -30,6 +30,7 @@ from mcp_front.storage.base import (
     check_name,
     check_value,
     expiry,
+    unavailable_on,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
@@ -91,6 +92,20 @@ _ADD = (
 _PURGE = "DELETE FROM mcp_front_entries WHERE expires_at IS NOT NULL AND expires_at <= $1"
 
 
+_unavailable = unavailable_on(
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+    what="PostgreSQL",
+)
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds a new connection may take before the store is called unavailable."""
+COMMAND_TIMEOUT = 10.0
+"""Seconds a statement may take; every statement of the store is a single-row one."""
+
+
 class PostgresStore:
     """A `Store` in PostgreSQL. Built on a URL, it connects, and creates or migrates its
     schema, at its first operation; `PostgresStore.open(url)` does so at once."""
@@ -118,7 +133,13 @@ class PostgresStore:
             return self._connected
         async with self._connecting:
             if self._connected is None:
-                pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._max_size)
+                pool = await asyncpg.create_pool(
+                    self._url,
+                    min_size=1,
+                    max_size=self._max_size,
+                    timeout=CONNECT_TIMEOUT,
+                    command_timeout=COMMAND_TIMEOUT,
+                )
                 try:
                     await _migrate(pool)
                 except BaseException:
@@ -143,6 +164,7 @@ class PostgresStore:
         async with (await self.pool()).acquire() as connection:
             return await connection.fetchval(query, *args)
 
+    @_unavailable
     async def get(self, namespace: str, key: str) -> bytes | None:
         self._check(namespace, key)
         value = await self._value(
@@ -153,6 +175,7 @@ class PostgresStore:
         )
         return None if value is None else bytes(value)
 
+    @_unavailable
     async def put(self, namespace: str, key: str, value: bytes, *, ttl: timedelta | None = None) -> None:
         self._check(namespace, key)
         check_value("value", value)
@@ -165,6 +188,7 @@ class PostgresStore:
             expires_at,
         )
 
+    @_unavailable
     async def add(self, namespace: str, key: str, value: bytes, *, ttl: timedelta | None = None) -> bool:
         self._check(namespace, key)
         check_value("value", value)
@@ -184,6 +208,7 @@ class PostgresStore:
         )
         return inserted is not None
 
+    @_unavailable
     async def take(self, namespace: str, key: str) -> bytes | None:
         self._check(namespace, key)
         value = await self._value(
@@ -194,6 +219,7 @@ class PostgresStore:
         )
         return None if value is None else bytes(value)
 
+    @_unavailable
     async def compare_and_set(
         self,
         namespace: str,
@@ -238,6 +264,7 @@ class PostgresStore:
         )
         return swapped is not None
 
+    @_unavailable
     async def delete(self, namespace: str, key: str) -> bool:
         self._check(namespace, key)
         was_live = await self._value(
@@ -248,6 +275,7 @@ class PostgresStore:
         )
         return bool(was_live)
 
+    @_unavailable
     async def scan(
         self, namespace: str, prefix: str = "", *, limit: int = DEFAULT_SCAN_LIMIT
     ) -> list[tuple[str, bytes]]:
@@ -264,6 +292,7 @@ class PostgresStore:
             )
         return [(row["key"], bytes(row["value"])) for row in rows]
 
+    @_unavailable
     async def purge_expired(self) -> int:
         if self._closed:
             raise RuntimeError("the store is closed")

@@ -19,6 +19,8 @@ from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mcp_front.storage.base import (
     DEFAULT_SCAN_LIMIT,
@@ -28,6 +30,7 @@ from mcp_front.storage.base import (
     check_name,
     check_value,
     expiry,
+    unavailable_on,
 )
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
@@ -116,6 +119,12 @@ return 1
 )
 
 
+_unavailable = unavailable_on(RedisConnectionError, RedisTimeoutError, OSError, what="Redis")
+
+SOCKET_TIMEOUT = 5.0
+"""Seconds a connection or an answer may take before the store is called unavailable."""
+
+
 class RedisStore:
     """A `Store` in Redis; `prefix` keeps several gateways (or tests) apart in one database."""
 
@@ -134,7 +143,14 @@ class RedisStore:
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX, clock: Clock = time.time) -> RedisStore:
         """A store on the Redis at `url` (``redis://``, ``rediss://`` or ``unix://``)."""
-        return cls(Redis.from_url(url, decode_responses=False), prefix=prefix, clock=clock)
+        client = Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            health_check_interval=30,
+        )
+        return cls(client, prefix=prefix, clock=clock)
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -157,11 +173,13 @@ class RedisStore:
 
     # -- the protocol ------------------------------------------------------------------------
 
+    @_unavailable
     async def get(self, namespace: str, key: str) -> bytes | None:
         self._check(namespace, key)
         found: list[Any] = await self._redis.hmget(self._entry(namespace, key), ["v", "e"])
         return _live_value(found, self._clock())
 
+    @_unavailable
     async def put(self, namespace: str, key: str, value: bytes, *, ttl: timedelta | None = None) -> None:
         self._check(namespace, key)
         check_value("value", value)
@@ -169,6 +187,7 @@ class RedisStore:
         keys = [self._entry(namespace, key), self._index(namespace)]
         await self._put(keys=keys, args=[repr(self._clock()), key, value, expires_at, ttl_ms])
 
+    @_unavailable
     async def add(self, namespace: str, key: str, value: bytes, *, ttl: timedelta | None = None) -> bool:
         self._check(namespace, key)
         check_value("value", value)
@@ -176,12 +195,14 @@ class RedisStore:
         keys = [self._entry(namespace, key), self._index(namespace)]
         return bool(await self._add(keys=keys, args=[repr(self._clock()), key, value, expires_at, ttl_ms]))
 
+    @_unavailable
     async def take(self, namespace: str, key: str) -> bytes | None:
         self._check(namespace, key)
         keys = [self._entry(namespace, key), self._index(namespace)]
         value = await self._take(keys=keys, args=[repr(self._clock()), key])
         return None if value is None else bytes(value)
 
+    @_unavailable
     async def compare_and_set(
         self,
         namespace: str,
@@ -208,11 +229,13 @@ class RedisStore:
         keys = [self._entry(namespace, key), self._index(namespace)]
         return bool(await self._cas(keys=keys, args=args))
 
+    @_unavailable
     async def delete(self, namespace: str, key: str) -> bool:
         self._check(namespace, key)
         keys = [self._entry(namespace, key), self._index(namespace)]
         return bool(await self._delete(keys=keys, args=[repr(self._clock()), key]))
 
+    @_unavailable
     async def scan(
         self, namespace: str, prefix: str = "", *, limit: int = DEFAULT_SCAN_LIMIT
     ) -> list[tuple[str, bytes]]:
@@ -243,6 +266,7 @@ class RedisStore:
                         break
         return found
 
+    @_unavailable
     async def purge_expired(self) -> int:
         """Drop index entries (and entries) whose entry has expired or is gone."""
         if self._closed:
