@@ -15,6 +15,7 @@ Needs the `postgres` extra (``pip install "mcp-front[postgres]"``): asyncpg.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ import asyncpg
 from mcp_front.storage.base import (
     DEFAULT_SCAN_LIMIT,
     Clock,
+    StoreUnavailable,
     check_entry,
     check_limit,
     check_name,
@@ -32,8 +34,11 @@ from mcp_front.storage.base import (
     expiry,
     unavailable_on,
 )
+from mcp_front.storage.notifications import RECONNECT_DELAYS, Listener, check_topic
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
+
+logger = logging.getLogger("mcp_front.storage")
 
 SCHEMA_VERSION = 1
 _MIGRATIONS = {
@@ -92,13 +97,8 @@ _ADD = (
 _PURGE = "DELETE FROM mcp_front_entries WHERE expires_at IS NOT NULL AND expires_at <= $1"
 
 
-_unavailable = unavailable_on(
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    OSError,
-    TimeoutError,
-    what="PostgreSQL",
-)
+_CONNECTION_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
+_unavailable = unavailable_on(*_CONNECTION_ERRORS, what="PostgreSQL")
 
 CONNECT_TIMEOUT = 5.0
 """Seconds a new connection may take before the store is called unavailable."""
@@ -117,6 +117,7 @@ class PostgresStore:
         self._closed = False
         self._connected: asyncpg.Pool | None = None
         self._connecting = anyio.Lock()
+        self._notifications = PostgresNotifications(self)
 
     @classmethod
     async def open(cls, url: str, *, clock: Clock = time.time, max_size: int = 10) -> PostgresStore:
@@ -150,6 +151,17 @@ class PostgresStore:
 
     def __repr__(self) -> str:
         return "PostgresStore(...)"
+
+    @property
+    def notifications(self) -> PostgresNotifications:
+        """Messages between the processes sharing this database, on LISTEN/NOTIFY."""
+        return self._notifications
+
+    async def listening_connection(self) -> asyncpg.Connection:
+        """A connection of its own, outside the pool, for LISTEN (a pooled one is shared)."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        return await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT)
 
     async def migrate(self) -> int:
         """Bring the schema to `SCHEMA_VERSION`; the version."""
@@ -308,6 +320,56 @@ class PostgresStore:
             self._closed = True
             if self._connected is not None:
                 await self._connected.close()
+
+
+class PostgresNotifications:
+    """`Notifications` on PostgreSQL LISTEN/NOTIFY, on channels ``mcp_front_<topic>``."""
+
+    HEALTH_CHECK_SECONDS = 10.0
+    """How often an idle listening connection is checked: a silent peer is noticed in time."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    @_unavailable
+    async def publish(self, topic: str, message: str) -> None:
+        check_topic(topic, message)
+        async with (await self._store.pool()).acquire() as connection:
+            await connection.execute("SELECT pg_notify($1, $2)", f"mcp_front_{topic}", message)
+
+    async def listen(self, topic: str, listener: Listener) -> None:
+        check_topic(topic, "")
+        failures = 0
+        while True:
+            try:
+                await self._listen_once(f"mcp_front_{topic}", listener)
+            except (*_CONNECTION_ERRORS, StoreUnavailable) as exc:
+                if failures == 0:
+                    logger.warning(
+                        "notifications on %s interrupted (%s); listening again", topic, type(exc).__name__
+                    )
+            listener.disconnected()
+            await anyio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
+            failures += 1
+
+    async def _listen_once(self, channel: str, listener: Listener) -> None:
+        connection = await self._store.listening_connection()
+        lost = anyio.Event()
+        try:
+            connection.add_termination_listener(lambda _connection: lost.set())
+            await connection.add_listener(
+                channel, lambda _connection, _pid, _channel, payload: listener.message(payload)
+            )
+            # LISTEN has taken effect once it returned: nothing notified later is missed.
+            await listener.connected()
+            while not lost.is_set():
+                with anyio.move_on_after(self.HEALTH_CHECK_SECONDS):
+                    await lost.wait()
+                if not lost.is_set():
+                    await connection.execute("SELECT 1")
+            raise StoreUnavailable("the listening connection to PostgreSQL was lost")
+        finally:
+            connection.terminate()
 
 
 async def _migrate(pool: asyncpg.Pool) -> int:

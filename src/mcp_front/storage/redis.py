@@ -14,10 +14,12 @@ exactly one wins. Needs the `redis` extra (``pip install "mcp-front[redis]"``).
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -25,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from mcp_front.storage.base import (
     DEFAULT_SCAN_LIMIT,
     Clock,
+    StoreUnavailable,
     check_entry,
     check_limit,
     check_name,
@@ -32,6 +35,7 @@ from mcp_front.storage.base import (
     expiry,
     unavailable_on,
 )
+from mcp_front.storage.notifications import RECONNECT_DELAYS, Listener, check_topic
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
@@ -118,6 +122,7 @@ return 1
 """
 )
 
+logger = logging.getLogger("mcp_front.storage")
 
 _unavailable = unavailable_on(RedisConnectionError, RedisTimeoutError, OSError, what="Redis")
 
@@ -139,6 +144,7 @@ class RedisStore:
         self._delete = client.register_script(_DELETE)
         self._cas = client.register_script(_CAS)
         self._purge = client.register_script(_PURGE)
+        self._notifications = RedisNotifications(client, prefix)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX, clock: Clock = time.time) -> RedisStore:
@@ -151,6 +157,11 @@ class RedisStore:
             health_check_interval=30,
         )
         return cls(client, prefix=prefix, clock=clock)
+
+    @property
+    def notifications(self) -> RedisNotifications:
+        """Messages between the processes sharing this Redis, on its pub/sub."""
+        return self._notifications
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -284,6 +295,53 @@ class RedisStore:
         if not self._closed:
             self._closed = True
             await self._redis.aclose()
+
+
+class RedisNotifications:
+    """`Notifications` on Redis pub/sub, on channels named by the store's prefix."""
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    def _channel(self, topic: str) -> bytes:
+        return f"{self._prefix}n:{topic}".encode()
+
+    @_unavailable
+    async def publish(self, topic: str, message: str) -> None:
+        check_topic(topic, message)
+        await self._redis.publish(self._channel(topic), message.encode())
+
+    async def listen(self, topic: str, listener: Listener) -> None:
+        check_topic(topic, "")
+        failures = 0
+        while True:
+            try:
+                await self._listen_once(self._channel(topic), listener)
+            except (RedisConnectionError, RedisTimeoutError, OSError, StoreUnavailable) as exc:
+                if failures == 0:
+                    logger.warning("notifications on %s interrupted (%s); listening again", topic, exc)
+            listener.disconnected()
+            await anyio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
+            failures += 1
+
+    async def _listen_once(self, channel: bytes, listener: Listener) -> None:
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(channel)
+            # Only once Redis confirmed the subscription can nothing published be missed.
+            while (confirmed := await pubsub.get_message(timeout=SOCKET_TIMEOUT)) is None:
+                pass
+            if confirmed.get("type") != "subscribe":
+                raise StoreUnavailable("Redis did not confirm the subscription")
+            await listener.connected()
+            while True:
+                item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if item is not None and item.get("type") == "message":
+                    listener.message(_text(item["data"]))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await pubsub.aclose()
 
 
 def _live_value(entry: list[Any], now: float) -> bytes | None:
