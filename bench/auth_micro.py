@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from bench.measure import percentile
 from mcp_front.auth.bearer import AccessTokenVerifier
-from mcp_front.auth.refresh import RevokedAccessTokens
 from mcp_front.auth.resource import OAuthResource, ResourceGuard
+from mcp_front.auth.revocations import RevokedAccessTokens
 from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.auth.tokens import SigningKey, SigningKeys, TokenIssuer
 from mcp_front.config import BearerServiceAuth

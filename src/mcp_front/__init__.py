@@ -35,7 +35,7 @@ from mcp_front.idp import (
     IdentityProviderError,
     OIDCProvider,
 )
-from mcp_front.storage import MemoryStore, SQLiteStore, Store, open_store
+from mcp_front.storage import MemoryStore, SQLiteStore, Store, StoreUnavailable, open_store
 from mcp_front.transports.session import FrontSession, SessionRegistry
 
 __all__ = [
@@ -81,6 +81,7 @@ __all__ = [
     "StdioSession",
     "StdioSessionPool",
     "Store",
+    "StoreUnavailable",
     "StreamableHTTPForwarder",
     "TokenIssuer",
     "Upstream",

@@ -22,9 +22,10 @@ from mcp_front.auth.tokens import InvalidToken, TokenIssuer
 
 logger = logging.getLogger("mcp_front.auth")
 
-RevocationCheck = Callable[[str, str | None], Awaitable[bool]]
-"""Whether an access token was revoked, given its `jti` and its `sid` (None without one):
-the token itself, or the sign-in session (refresh family) it was issued from."""
+RevocationCheck = Callable[[str, str | None, str | None], Awaitable[bool]]
+"""Whether an access token was revoked, given its `jti`, its `sid` and its `client_id`
+(None without one): the token itself, the sign-in session (refresh family) it was issued
+from, or the client it was issued to."""
 
 _CACHE_SIZE = 10_000
 _VERIFIED_CACHE_SIZE = 4_096
@@ -71,7 +72,7 @@ class AccessTokenVerifier:
         cached = self._verified.get((token, resource))
         if cached is not None and cached.keys is issuer.keys and self._wall_clock() < cached.expires_at:
             self._verified.move_to_end((token, resource))
-            if await self._revoked(cached.jti, cached.session):
+            if await self._revoked(cached.jti, cached.session, cached.principal.client_id):
                 logger.info("access token refused for %s: revoked", resource)
                 return None
             return cached.principal
@@ -88,7 +89,7 @@ class AccessTokenVerifier:
             return None
         session = claims.extra.get("sid")
         session = session if isinstance(session, str) else None
-        if await self._revoked(claims.jti, session):
+        if await self._revoked(claims.jti, session, claims.client_id):
             logger.info("access token refused for %s: revoked", resource)
             return None
         groups = claims.extra.get("groups", ())
@@ -108,14 +109,16 @@ class AccessTokenVerifier:
             self._verified.popitem(last=False)
         return principal
 
-    async def _revoked(self, jti: str, session: str | None) -> bool:
+    async def _revoked(self, jti: str, session: str | None, client_id: str | None) -> bool:
         if self._is_revoked is None:
             return False
+        if self._cache_seconds <= 0:
+            return await self._is_revoked(jti, session, client_id)
         now = self._clock()
         cached = self._revocations.get(jti)
         if cached is not None and cached[0] > now:
             return cached[1]
-        revoked = await self._is_revoked(jti, session)
+        revoked = await self._is_revoked(jti, session, client_id)
         self._revocations[jti] = (now + self._cache_seconds, revoked)
         self._revocations.move_to_end(jti)
         if len(self._revocations) > _CACHE_SIZE:

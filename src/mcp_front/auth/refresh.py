@@ -21,10 +21,9 @@ Lifetime: every rotation issues a token valid for `ttl` and extends the family t
 (a sliding lifetime), so a client that refreshes at least once per `ttl` stays signed in.
 
 Access tokens are stateless JWTs. Each carries the `sid` of the family it was issued from
-(`session_of`), and `RevokedAccessTokens` keeps the ids (`jti`) of revoked tokens and the
-sessions of revoked families until every token they cover would have expired anyway: when a
-family is revoked (at `/revoke`, by reuse detection, by a replayed code), its access tokens
-stop working too, as soon as the resource's revocation cache next asks (RFC 7009 §2.1).
+(`session_of`): when a family is revoked (at `/revoke`, by reuse detection, by a replayed
+code), `RevokedAccessTokens` (auth.revocations) learns of its session, and its access tokens
+stop working too, on every replica (RFC 7009 §2.1).
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from mcp_front.auth.revocations import RevokedAccessTokens
 from mcp_front.crypto import digest, random_token
 from mcp_front.errors import MCPFrontError
 from mcp_front.storage import Store
@@ -54,20 +54,15 @@ __all__ = [
     "RefreshGrant",
     "RefreshRefusal",
     "RefreshTokens",
-    "RevokedAccessTokens",
     "SignedInClient",
     "session_of",
 ]
 
 TOKENS_NAMESPACE = "oauth.refresh.tokens"
 FAMILIES_NAMESPACE = "oauth.refresh.families"
-REVOKED_JTI_NAMESPACE = "oauth.revoked.jti"
-REVOKED_SESSION_NAMESPACE = "oauth.revoked.sessions"
 BY_SUBJECT_NAMESPACE = "oauth.refresh.by_subject"
 """Each subject's live families, `<subject digest>/<family id>`: what a user's page lists."""
 _SEAL_LABEL = b"mcp-front refresh grace successor"
-_VERIFICATION_LEEWAY = timedelta(seconds=60)
-"""Outlasts the leeway with which an expired access token is still accepted."""
 _MAX_ATTEMPTS = 5
 
 
@@ -340,55 +335,12 @@ class RefreshTokens:
         return None if raw is None else raw.decode()
 
 
-class RevokedAccessTokens:
-    """Revoked access tokens, by id (`jti`) or by session (`sid`: every token of a family).
-
-    Each record is kept until every token it covers would have expired: a `jti` until its
-    token's `exp`, a session for `access_token_ttl` (no token of a revoked family is issued
-    after it). `is_revoked` is at most two store reads; a resource guard may cache answers
-    briefly (a revocation is never undone, so caching a True is always safe).
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        *,
-        access_token_ttl: timedelta = timedelta(hours=1),
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._store = store
-        self._session_ttl = access_token_ttl + _VERIFICATION_LEEWAY
-        self._clock = clock
-
-    async def revoke(self, jti: str, expires_at: float) -> None:
-        """Revoke the access token `jti` that expires at `expires_at` (epoch seconds)."""
-        remaining = timedelta(seconds=max(expires_at - self._clock(), 0.0)) + _VERIFICATION_LEEWAY
-        await self._store.put(REVOKED_JTI_NAMESPACE, _jti_key(jti), b"1", ttl=remaining)
-
-    async def revoke_session(self, session: str) -> None:
-        """Revoke every access token that carries `sid` `session`."""
-        await self._store.put(REVOKED_SESSION_NAMESPACE, _jti_key(session), b"1", ttl=self._session_ttl)
-
-    async def is_revoked(self, jti: str, session: str | None = None) -> bool:
-        """Whether the access token `jti` (of session `session`, if it has one) was revoked."""
-        if await self._store.get(REVOKED_JTI_NAMESPACE, _jti_key(jti)) is not None:
-            return True
-        return session is not None and (
-            await self._store.get(REVOKED_SESSION_NAMESPACE, _jti_key(session)) is not None
-        )
-
-
 def _subject_prefix(subject: str) -> str:
     return digest(f"subject:{subject}").hex() + "/"
 
 
 def _key(token: str) -> str:
     return digest(token).hex()
-
-
-def _jti_key(jti: str) -> str:
-    # A digest keeps the key within what every store accepts, whatever the jti contains.
-    return digest(jti).hex()
 
 
 def _seal_key(token: str) -> bytes:

@@ -51,8 +51,8 @@ from mcp_front.auth.refresh import (
     RefreshFamily,
     RefreshGrant,
     RefreshTokens,
-    RevokedAccessTokens,
 )
+from mcp_front.auth.revocations import RevokedAccessTokens
 from mcp_front.auth.tokens import TokenIssuer
 
 __all__ = [

@@ -17,7 +17,8 @@ from starlette.responses import Response
 
 from mcp_front.auth.clients import RegisteredClients
 from mcp_front.auth.errors import NO_STORE, OAuthError, invalid_request
-from mcp_front.auth.refresh import RefreshTokens, RevokedAccessTokens
+from mcp_front.auth.refresh import RefreshTokens
+from mcp_front.auth.revocations import RevokedAccessTokens
 from mcp_front.auth.rfc6749 import DEFAULT_MAX_BODY, Endpoint, authenticate_client, read_form
 from mcp_front.auth.tokens import InvalidToken, TokenIssuer
 

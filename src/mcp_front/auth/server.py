@@ -33,9 +33,10 @@ from mcp_front.auth.codes import AuthorizationCodes
 from mcp_front.auth.consent import Consents, consent_endpoint
 from mcp_front.auth.rate_limits import rate_limited
 from mcp_front.auth.redirect_uris import RedirectUriRules
-from mcp_front.auth.refresh import RefreshTokens, RevokedAccessTokens
+from mcp_front.auth.refresh import RefreshTokens
 from mcp_front.auth.registration import NewClientBudget, registration_endpoint
 from mcp_front.auth.resource import OAuthResource
+from mcp_front.auth.revocations import RevokedAccessTokens
 from mcp_front.auth.rfc6749 import token_endpoint
 from mcp_front.auth.rfc7009 import revocation_endpoint
 from mcp_front.auth.rfc8414 import authorization_server_metadata, metadata_paths
@@ -50,6 +51,7 @@ from mcp_front.idp.base import IdentityProvider
 from mcp_front.idp.factory import provider_from_config
 from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter, StoreRateLimiter
 from mcp_front.storage import Store, open_store
+from mcp_front.storage.base import StoreUnavailable
 
 logger = logging.getLogger("mcp_front.auth")
 
@@ -172,7 +174,10 @@ class AuthorizationServer:
             issuer=self.issuer,
             after_sign_in=self.after_sign_in,
         )
-        self.verifier = AccessTokenVerifier(lambda: self.token_issuer, is_revoked=self.revoked.is_revoked)
+        # Revocations are known in memory, kept current by notifications: nothing to cache.
+        self.verifier = AccessTokenVerifier(
+            lambda: self.token_issuer, is_revoked=self.revoked.is_revoked, revocation_cache_seconds=0
+        )
         self._token_issuer: TokenIssuer | None = None
         self._bound: dict[str, Endpoint] = {}
 
@@ -237,6 +242,7 @@ class AuthorizationServer:
         logger.info("authorization server %s signing with key %s", self.issuer, keys.current.kid)
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(self._purge)
+            task_group.start_soon(self.revoked.run)
             try:
                 yield self
             finally:
@@ -346,10 +352,20 @@ class AuthorizationServer:
     async def _jwks(self, request: Request) -> Response:
         return JSONResponse(self.token_issuer.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
+    async def revoke_client(self, client_id: str) -> bool:
+        """Forget a registered client and refuse every access token issued to it, on every
+        replica; its refresh tokens stop working with it. True if the client existed."""
+        await self.revoked.revoke_client(client_id)
+        return await self.clients.delete(client_id)
+
     async def _purge(self) -> None:
         while True:
             await anyio.sleep(PURGE_INTERVAL.total_seconds())
-            purged = await self.store.purge_expired()
+            try:
+                purged = await self.store.purge_expired()
+            except StoreUnavailable:
+                logger.warning("expired entries not purged: the store is unreachable; trying again later")
+                continue
             if purged:
                 logger.debug("purged %d expired entries", purged)
 

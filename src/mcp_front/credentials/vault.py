@@ -26,6 +26,7 @@ from mcp_front.credentials.records import Credential
 from mcp_front.crypto import DecryptionError, Keyring, digest
 from mcp_front.errors import MCPFrontError
 from mcp_front.storage import Store
+from mcp_front.storage.base import scan_all
 
 __all__ = ["CREDENTIALS_NAMESPACE", "CredentialVault", "SealedCredential", "VaultError"]
 
@@ -128,14 +129,12 @@ class CredentialVault:
         Records are visited by the first two hex digits of their user's digest, a page each.
         """
         resealed = 0
-        for first in range(256):
-            entries = await self._store.scan(CREDENTIALS_NAMESPACE, f"{first:02x}", limit=_RESEAL_PAGE)
-            for key, sealed in entries:
-                if not self._keyring.needs_rotation(sealed):
-                    continue
-                user_digest, _, service = key.partition("/")
-                if await self._reseal_by_key(key, user_digest, service, sealed):
-                    resealed += 1
+        async for key, sealed in scan_all(self._store, CREDENTIALS_NAMESPACE, page=_RESEAL_PAGE):
+            if not self._keyring.needs_rotation(sealed):
+                continue
+            user_digest, _, service = key.partition("/")
+            if await self._reseal_by_key(key, user_digest, service, sealed):
+                resealed += 1
         return resealed
 
     # -- sealing ---------------------------------------------------------------------------

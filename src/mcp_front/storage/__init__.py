@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from mcp_front.config import MemoryStorage, PostgresStorage, RedisStorage, SQLiteStorage
-from mcp_front.storage.base import DEFAULT_SCAN_LIMIT, Clock, Store
+from mcp_front.storage.base import DEFAULT_SCAN_LIMIT, Clock, Store, StoreUnavailable
 from mcp_front.storage.memory import MemoryStore
 from mcp_front.storage.sqlite import SQLiteStore
 
@@ -22,6 +22,7 @@ __all__ = [
     "MemoryStore",
     "SQLiteStore",
     "Store",
+    "StoreUnavailable",
     "open_store",
     "sqlite_path",
 ]

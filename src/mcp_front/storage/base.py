@@ -11,7 +11,7 @@ few atomic operations an authorization server needs to stay correct under concur
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
@@ -127,6 +127,33 @@ class Store(Protocol):
     async def aclose(self) -> None:
         """Release the store's resources; later operations raise RuntimeError. Idempotent."""
         ...
+
+
+HEX_DIGITS = "0123456789abcdef"
+
+
+async def scan_all(
+    store: Store,
+    namespace: str,
+    prefix: str = "",
+    *,
+    alphabet: str = HEX_DIGITS,
+    page: int = DEFAULT_SCAN_LIMIT,
+) -> AsyncIterator[tuple[str, bytes]]:
+    """Every live entry whose key starts with `prefix`, in key order, however many there
+    are, for keys whose next characters are drawn from `alphabet` (hex digests by default):
+    a full page is read again as one narrower prefix per character."""
+    entries = await store.scan(namespace, prefix, limit=page)
+    if len(entries) < page:
+        for entry in entries:
+            yield entry
+        return
+    for key, value in entries:
+        if key == prefix:
+            yield key, value
+    for character in alphabet:
+        async for entry in scan_all(store, namespace, prefix + character, alphabet=alphabet, page=page):
+            yield entry
 
 
 def check_name(what: str, name: str) -> None:

@@ -40,9 +40,9 @@ class Revocations:
         self.revoked: set[str] = set()
         self.lookups = 0
 
-    async def __call__(self, jti: str, session: str | None) -> bool:
+    async def __call__(self, jti: str, session: str | None, client_id: str | None) -> bool:
         self.lookups += 1
-        return jti in self.revoked or session in self.revoked
+        return jti in self.revoked or session in self.revoked or client_id in self.revoked
 
 
 def guard(revocations: Revocations | None = None, *, static: bool = False) -> ResourceGuard:

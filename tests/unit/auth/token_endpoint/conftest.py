@@ -18,7 +18,8 @@ from starlette.routing import Route
 
 from mcp_front.auth.audience import AudienceValidator
 from mcp_front.auth.codes import AuthorizationCode, AuthorizationCodes
-from mcp_front.auth.refresh import RefreshTokens, RevokedAccessTokens
+from mcp_front.auth.refresh import RefreshTokens
+from mcp_front.auth.revocations import RevokedAccessTokens
 from mcp_front.auth.rfc6749 import token_endpoint
 from mcp_front.auth.rfc7009 import revocation_endpoint
 from mcp_front.auth.tokens import SigningKey, SigningKeys, TokenIssuer

@@ -16,9 +16,9 @@ from mcp_front.auth.refresh import (
     RefreshGrant,
     RefreshRefusal,
     RefreshTokens,
-    RevokedAccessTokens,
     session_of,
 )
+from mcp_front.auth.revocations import RevokedAccessTokens
 from mcp_front.storage import MemoryStore
 
 from .conftest import LINEAR, Clock
