@@ -144,9 +144,11 @@ class Gateway:
             for endpoints in self._endpoints:
                 # 2026-07-28 channels hold backends outside any session: end them before the backends stop.
                 stack.push_async_callback(endpoints.aclose)
-            heartbeat = await stack.enter_async_context(anyio.create_task_group())
-            heartbeat.start_soon(self.heartbeat.run)
-            stack.callback(heartbeat.cancel_scope.cancel)
+            background = await stack.enter_async_context(anyio.create_task_group())
+            background.start_soon(self.heartbeat.run)
+            if self.vault is not None:
+                background.start_soon(self.vault.run)
+            stack.callback(background.cancel_scope.cancel)
             if self.authorization_server is not None:
                 await stack.enter_async_context(self.authorization_server.run())
             if self.account is not None:

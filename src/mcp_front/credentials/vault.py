@@ -10,13 +10,18 @@ another service's, fails to open. A value sealed under an older key is re-sealed
 current one when it is read, and `reseal_all()` does so for every record at start-up, so
 rotating the key never orphans a credential.
 
-Reads are cached in the process for `cache_ttl` (a tool call must not wait on the store);
-the vault's own writes update the cache at once.
+Reads are cached in the process (a tool call must not wait on the store); the vault's own
+writes update the cache at once, and every write is announced on the store's notifications
+(`credentials` topic, naming the record, never its value) so the other replicas drop their
+copy: a credential disconnected or renewed on one replica is used by none a moment later.
+While the vault is not listening (`run()` not running, or the connection lost) a cached
+read is trusted for `cache_ttl` only, and whatever was cached is dropped when it listens again.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +31,8 @@ from mcp_front.credentials.records import Credential
 from mcp_front.crypto import DecryptionError, Keyring, digest
 from mcp_front.errors import MCPFrontError
 from mcp_front.storage import Store
-from mcp_front.storage.base import scan_all
+from mcp_front.storage.base import StoreUnavailable, scan_all
+from mcp_front.storage.notifications import notifications_of
 
 __all__ = ["CREDENTIALS_NAMESPACE", "CredentialVault", "SealedCredential", "VaultError"]
 
@@ -34,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 CREDENTIALS_NAMESPACE = "credentials"
 DEFAULT_CACHE_TTL = timedelta(seconds=30)
+LISTENING_CACHE_TTL = timedelta(minutes=10)
+"""How long a cached read is trusted while every write is being announced."""
+CREDENTIALS_TOPIC = "credentials"
 _RESEAL_PAGE = 1000
 
 
@@ -63,7 +72,38 @@ class CredentialVault:
         self._keyring = keyring
         self._cache_ttl = cache_ttl.total_seconds()
         self._clock = clock
-        self._cache: dict[tuple[str, str], tuple[float, SealedCredential | None]] = {}
+        self._cache: dict[str, tuple[float, SealedCredential | None]] = {}
+        """Record key → (when read, what was read)."""
+        self._notifications = notifications_of(store)
+        self._origin = secrets.token_hex(8)
+        """Names this vault's announcements, so it does not drop what it just wrote."""
+        self._listening = False
+
+    async def run(self) -> None:
+        """Drop what other replicas change from the cache, until cancelled."""
+        await self._notifications.listen(CREDENTIALS_TOPIC, self)
+
+    def message(self, message: str) -> None:
+        origin, _, key = message.partition(" ")
+        if origin != self._origin:
+            self._cache.pop(key, None)
+
+    async def connected(self) -> None:
+        self._cache.clear()
+        self._listening = True
+
+    def disconnected(self) -> None:
+        self._listening = False
+
+    async def _announce(self, key: str) -> None:
+        try:
+            await self._notifications.publish(CREDENTIALS_TOPIC, f"{self._origin} {key}")
+        except StoreUnavailable:
+            logger.warning(
+                "a credential change could not be announced: other replicas may use their copy "
+                "for up to %d minutes",
+                LISTENING_CACHE_TTL.total_seconds() // 60,
+            )
 
     async def get(self, user: str, service: str) -> Credential | None:
         """The credential of `user` (a principal's key) for `service`, or None."""
@@ -73,12 +113,14 @@ class CredentialVault:
     async def load(self, user: str, service: str, *, fresh: bool = False) -> SealedCredential | None:
         """The credential with its stored value; `fresh` skips the cache."""
         now = self._clock()
-        cached = None if fresh else self._cache.get((user, service))
-        if cached is not None and now - cached[0] < self._cache_ttl:
+        key = _key(user, service)
+        cached = None if fresh else self._cache.get(key)
+        trusted = LISTENING_CACHE_TTL.total_seconds() if self._listening else self._cache_ttl
+        if cached is not None and now - cached[0] < trusted:
             return cached[1]
-        sealed = await self._store.get(CREDENTIALS_NAMESPACE, _key(user, service))
+        sealed = await self._store.get(CREDENTIALS_NAMESPACE, key)
         loaded = None if sealed is None else await self._open(user, service, sealed)
-        self._cache[(user, service)] = (now, loaded)
+        self._cache[key] = (now, loaded)
         return loaded
 
     async def put(self, user: str, credential: Credential) -> None:
@@ -86,6 +128,7 @@ class CredentialVault:
         sealed = self._seal(user, credential)
         await self._store.put(CREDENTIALS_NAMESPACE, _key(user, credential.service), sealed)
         self._remember(user, credential.service, SealedCredential(credential, sealed))
+        await self._announce(_key(user, credential.service))
 
     async def swap(self, user: str, expected: SealedCredential, new: Credential) -> bool:
         """Replace `expected` by `new` only if the stored value is still `expected`'s:
@@ -96,14 +139,16 @@ class CredentialVault:
         )
         if swapped:
             self._remember(user, new.service, SealedCredential(new, sealed))
+            await self._announce(_key(user, new.service))
         else:
-            self._cache.pop((user, new.service), None)
+            self._cache.pop(_key(user, new.service), None)
         return swapped
 
     async def delete(self, user: str, service: str) -> Credential | None:
         """Remove the credential; the one removed, or None."""
         sealed = await self._store.take(CREDENTIALS_NAMESPACE, _key(user, service))
         self._remember(user, service, None)
+        await self._announce(_key(user, service))
         if sealed is None:
             return None
         try:
@@ -174,7 +219,7 @@ class CredentialVault:
         return credential
 
     def _remember(self, user: str, service: str, loaded: SealedCredential | None) -> None:
-        self._cache[(user, service)] = (self._clock(), loaded)
+        self._cache[_key(user, service)] = (self._clock(), loaded)
 
 
 def _user_prefix(user: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 from mcp_front.credentials import CREDENTIALS_NAMESPACE, Credential, CredentialVault
 from mcp_front.crypto import Keyring, digest, key_id
 from mcp_front.storage import MemoryStore, SQLiteStore
+from tests.support.counting_store import CountingStore
 
 OLD = bytes(range(32))
 NEW = bytes(range(100, 132))
@@ -142,3 +143,29 @@ def test_record_round_trips_through_bytes() -> None:
     assert credential.expires_within(10, now=0.0)
     assert not credential.expires_within(1, now=0.0)
     assert not notion().expires_within(1e9, now=0.0)
+
+
+async def test_a_change_on_another_replica_drops_the_cached_copy_at_once() -> None:
+    store = CountingStore(MemoryStore())
+    clock = Clock()
+    mine = CredentialVault(store, Keyring([NEW]), clock=clock)
+    theirs = CredentialVault(store, Keyring([NEW]), clock=clock)
+    async with anyio.create_task_group() as group:
+        group.start_soon(mine.run)
+        group.start_soon(theirs.run)
+        await anyio.wait_all_tasks_blocked()
+        await mine.put(ALICE, notion())
+        reads = store.calls["get"]
+        clock.now += 300  # past the unlistened cache lifetime: still trusted while listening
+        assert await mine.get(ALICE, "notion") == notion()
+        assert store.calls["get"] == reads
+        await theirs.put(ALICE, notion("renewed_elsewhere"))
+        assert await mine.get(ALICE, "notion") == notion("renewed_elsewhere")
+        await theirs.delete(ALICE, "notion")
+        assert await mine.get(ALICE, "notion") is None
+        # A vault's own writes do not empty its own cache.
+        reads = store.calls["get"]
+        await theirs.put(ALICE, notion("again"))
+        assert await theirs.get(ALICE, "notion") == notion("again")
+        assert store.calls["get"] == reads
+        group.cancel_scope.cancel()
