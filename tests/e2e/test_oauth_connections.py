@@ -15,8 +15,10 @@ import httpx2
 import pytest
 
 from mcp_front.credentials import Credential
+from tests.e2e.test_shared_stores import storage  # noqa: F401 - a fixture
 from tests.support.clients import connect, text_of
 from tests.support.gateway import RunningGateway, running_gateway, stdio_service
+from tests.support.net import free_port
 from tests.support.oidc import TEST_USER, OIDCServer, gateway_auth_config, oidc_provider_process
 from tests.support.pages import csrf_of, follow
 from tests.support.sign_in import register, sign_in
@@ -204,3 +206,60 @@ async def test_a_callback_from_another_browser_stores_nothing(
     vault = gw.gateway.vault
     assert vault is not None
     assert await vault.load(f"user:{TEST_USER['sub']}", "linear", fresh=True) is None
+
+
+async def test_two_replicas_renewing_at_once_make_one_refresh(
+    port: int,
+    oidc: OIDCServer,
+    linear_idp: OIDCServer,
+    storage: dict[str, Any],  # noqa: F811 - the fixture imported above
+) -> None:
+    """Two gateways on one Redis or PostgreSQL, the token due for renewal, calls on both at
+    the same moment: the provider sees one refresh, and both replicas use its result."""
+    base = f"http://127.0.0.1:{port}"
+    auth = gateway_auth_config(base, oidc, storage=storage)
+    servers = {"linear": linear_service(linear_idp)}
+    other_port = free_port()
+    async with (
+        running_gateway(servers, proxy={"auth": auth}, port=port) as first,
+        running_gateway(
+            servers, proxy={"auth": auth, "baseURL": base, "addr": f"127.0.0.1:{other_port}"}, port=other_port
+        ) as second,
+    ):
+        replicas = [first, second]
+        for replica in replicas:
+            account = replica.gateway.account
+            assert account is not None
+            account.connections.refresh_margin = REFRESH_MARGIN
+        async with httpx2.AsyncClient(timeout=30) as http:
+            await connect_linear(first, oidc, linear_idp, http)
+        credential = await stored(first)
+        assert credential.expires_at is not None
+        token = await access_token(first)
+        second_url = f"http://127.0.0.1:{other_port}"
+        async with (
+            connect(f"{first.url}/linear/mcp", token=token) as on_first,
+            connect(f"{second_url}/linear/mcp", token=token) as on_second,
+        ):
+            for client in (on_first, on_second):
+                seen = text_of(await client.call_tool("env", {"name": "LINEAR_TOKEN"}))
+                assert seen == f"Bearer {credential.access_token}"
+            await anyio.sleep(max(0.0, credential.expires_at - REFRESH_MARGIN - time.time()) + 0.3)
+            refreshes = (await linear_idp.stats())["refresh_token"]
+            results: list[str] = []
+
+            async def call(client: Any) -> None:
+                results.append(text_of(await client.call_tool("env", {"name": "LINEAR_TOKEN"})))
+
+            async with anyio.create_task_group() as group:
+                for _ in range(5):
+                    group.start_soon(call, on_first)
+                    group.start_soon(call, on_second)
+            assert (await linear_idp.stats())["refresh_token"] == refreshes + 1
+            renewed = await stored(second)
+            assert renewed.access_token != credential.access_token
+            assert len(results) == 10
+            assert set(results) <= {f"Bearer {credential.access_token}", f"Bearer {renewed.access_token}"}
+            for client in (on_first, on_second):
+                seen = text_of(await client.call_tool("env", {"name": "LINEAR_TOKEN"}))
+                assert seen == f"Bearer {renewed.access_token}"

@@ -40,6 +40,7 @@ from mcp_front.credentials.oauth_connections import ServiceUnreachable
 from mcp_front.protocol import jsonrpc
 from mcp_front.protocol.jsonrpc import Message
 from mcp_front.protocol.revisions import envelope_version
+from mcp_front.storage import StoreUnavailable
 
 __all__ = ["URL_ELICITATION_REQUIRED", "CredentialGate", "credential_gate"]
 
@@ -86,6 +87,12 @@ class CredentialGate(WrappedUpstream):
                     message["id"],
                     f"{self._display_name} cannot be reached to renew your access right now; "
                     "your connection is kept. Try again in a moment.",
+                )
+            except StoreUnavailable:
+                return _tool_error(
+                    message["id"],
+                    f"The gateway cannot read your {self._display_name} connection right now "
+                    "(its store is unreachable); your connection is kept. Try again in a moment.",
                 )
             if credential is None:
                 return self._connect_first(message, related)

@@ -6,7 +6,10 @@ Connecting is an authorization code flow with PKCE (S256). Its state is random, 
 that started it; the service sends the browser back to `/oauth/callback/<service>`.
 
 Refreshing happens shortly before the access token expires, **once per user and service
-at a time**: concurrent requests wait for the refresh in progress and then use its result.
+at a time in the whole deployment**: concurrent requests in one process wait on a lock, and
+the replicas sharing a store take a lease in it (`credentials.refreshing`), so a rotating
+refresh token is spent once. Whoever waits uses the token it has while that still works,
+or else waits for the lease and then reads the renewed one.
 The refreshed tokens are stored (compare-and-set against what was read) before anyone
 uses them, so a rotated refresh token is never lost: the one that was spent is never
 sent again. A provider's permanent refusal (`invalid_grant`, or any 4xx) marks the
@@ -21,7 +24,8 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,11 +40,12 @@ from mcp_front.credentials.records import Credential
 from mcp_front.credentials.vault import CredentialVault, SealedCredential
 from mcp_front.crypto import digest, random_token
 from mcp_front.errors import MCPFrontError
-from mcp_front.storage import Store
+from mcp_front.storage import Store, StoreUnavailable
 from mcp_front.storage.records import JSONRecord
 
 __all__ = [
     "CONNECTS_NAMESPACE",
+    "REFRESHING_NAMESPACE",
     "CallbackResult",
     "GrantRefused",
     "OAuthConnections",
@@ -57,6 +62,11 @@ REFRESH_MARGIN = 60.0
 RETRY_AFTER = 30.0
 """Seconds a failed refresh is not retried while the access token still works."""
 _TIMEOUT = 15.0
+REFRESHING_NAMESPACE = "credentials.refreshing"
+LEASE_TTL = timedelta(seconds=4 * _TIMEOUT)
+"""How long a refresh may hold its lease: past the HTTP calls it makes (discovery, then the
+token request), so a lease ends early only when its holder died."""
+_LEASE_POLL = 0.1
 
 
 class ServiceUnreachable(MCPFrontError):
@@ -238,8 +248,19 @@ class OAuthConnections:
         now = self._clock()
         if credential.kind != "oauth" or not credential.expires_within(self.refresh_margin, now):
             return credential
+        try:
+            return await self._renewed(user, service, credential)
+        except StoreUnavailable:
+            # Neither coordinated nor kept, a renewal now could lose a rotated token.
+            if credential.expires_at is not None and credential.expires_at > self._clock():
+                return credential
+            raise
+
+    async def _renewed(self, user: str, service: str, credential: Credential) -> Credential:
         lock = self._refreshing.setdefault((user, service), anyio.Lock())
-        async with lock:
+        async with lock, self._lease(user, service, credential) as leased:
+            if not leased:
+                return credential  # another replica renews it; this one still works meanwhile
             loaded = await self._vault.load(user, service, fresh=True)
             if loaded is None:
                 return credential
@@ -251,6 +272,29 @@ class OAuthConnections:
             if recently_failed and current.expires_at is not None and current.expires_at > now:
                 return current
             return await self._refresh(user, loaded)
+
+    @asynccontextmanager
+    async def _lease(self, user: str, service: str, credential: Credential) -> AsyncIterator[bool]:
+        """Hold the deployment's one right to renew `user`'s credential for `service`.
+
+        Yields False, without waiting, when another holds it and `credential` still works;
+        otherwise waits for it (a holder that died loses it after `LEASE_TTL`).
+        """
+        key = digest(f"{user}\x00{service}").hex()
+        holder = random_token()
+        while not await self._store.add(REFRESHING_NAMESPACE, key, holder.encode(), ttl=LEASE_TTL):
+            if credential.expires_at is not None and credential.expires_at > self._clock():
+                yield False
+                return
+            await anyio.sleep(_LEASE_POLL)
+        try:
+            yield True
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._store.compare_and_set(REFRESHING_NAMESPACE, key, holder.encode(), None)
+                except StoreUnavailable:
+                    logger.warning("a refresh lease could not be released; it lapses by itself")
 
     async def _refresh(self, user: str, loaded: SealedCredential) -> Credential:
         current = loaded.credential
