@@ -263,3 +263,14 @@ async def test_two_replicas_renewing_at_once_make_one_refresh(
             for client in (on_first, on_second):
                 seen = text_of(await client.call_tool("env", {"name": "LINEAR_TOKEN"}))
                 assert seen == f"Bearer {renewed.access_token}"
+            # Disconnected on one replica: the other stops using it within a second.
+            vault = first.gateway.vault
+            assert vault is not None
+            await vault.delete(f"user:{TEST_USER['sub']}", "linear")
+            disconnected_at = time.monotonic()
+            while True:
+                result = await on_second.call_tool("env", {"name": "LINEAR_TOKEN"})
+                if result.is_error:
+                    break
+                assert time.monotonic() - disconnected_at < 1.0, "the other replica still uses it"
+            assert "Linear is not connected for you yet" in text_of(result)
