@@ -23,7 +23,7 @@ from mcp_front.gateway import Gateway
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.logs import AccessLogMiddleware
 from mcp_front.protocol import jsonrpc
-from mcp_front.storage import Store
+from mcp_front.storage import Store, StoreUnavailable
 from mcp_front.text import escaped
 from mcp_front.transports import http
 
@@ -101,7 +101,11 @@ def create_app(
             ),
             Middleware(BasePathMiddleware, base_path=config.proxy.base_path),
         ],
-        exception_handlers={404: _not_found, Exception: _internal_error},
+        exception_handlers={
+            404: _not_found,
+            StoreUnavailable: _store_unavailable,
+            Exception: _internal_error,
+        },
     )
     # A redirect that adds a slash is built from the request's Host header: behind a shared
     # cache that would let anyone plant a redirect to their host. Paths are exact here.
@@ -116,6 +120,24 @@ async def _health(request: Request) -> Response:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     return http.rpc_error(404, jsonrpc.INVALID_REQUEST, f"Not found: {request.url.path}")
+
+
+STORE_RETRY_AFTER = 5
+"""Seconds a client is told to wait when the store is unreachable."""
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """What needs the store while it is down: a 503 the client can retry, nothing lost."""
+    logger.warning("%s %s refused: %s", request.method, escaped(request.url.path), exc)
+    message = "The gateway's store is unreachable; try again in a few seconds"
+    headers = {"Retry-After": str(STORE_RETRY_AFTER), "Cache-Control": "no-store"}
+    if "mcp_front.service" in request.scope:
+        response = http.rpc_error(503, jsonrpc.INTERNAL_ERROR, message)
+        response.headers.update(headers)
+        return response
+    return JSONResponse(
+        {"error": "temporarily_unavailable", "error_description": message}, status_code=503, headers=headers
+    )
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

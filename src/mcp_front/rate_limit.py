@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from mcp_front.storage.base import Store
+from mcp_front.storage.base import Store, StoreUnavailable
+
+logger = logging.getLogger("mcp_front.rate_limit")
 
 __all__ = ["MemoryRateLimiter", "RateLimit", "RateLimiter", "StoreRateLimiter", "address_key", "network_key"]
 
@@ -140,13 +143,39 @@ class StoreRateLimiter:
     A bucket is `tokens,counted_at` (wall-clock seconds, shared by every replica) under its
     key, swapped by compare-and-set, so two replicas never spend one token twice. It
     expires once it would be full again, so idle keys cost nothing.
+
+    While the store is unreachable each replica counts on its own (a `MemoryRateLimiter`):
+    a limit still holds, per replica, rather than refusing everyone or no one.
     """
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
+        self._local = MemoryRateLimiter()
+        self._unreachable = False
 
     async def acquire(self, key: str, limit: RateLimit) -> float:
+        try:
+            wait = await self._acquire(key, limit)
+        except StoreUnavailable:
+            self._lost()
+            return await self._local.acquire(key, limit)
+        self._unreachable = False
+        return wait
+
+    async def wait(self, key: str, limit: RateLimit) -> float:
+        try:
+            return await self._wait(key, limit)
+        except StoreUnavailable:
+            self._lost()
+            return await self._local.wait(key, limit)
+
+    def _lost(self) -> None:
+        if not self._unreachable:
+            self._unreachable = True
+            logger.warning("the store is unreachable: each replica counts rate limits until it returns")
+
+    async def _acquire(self, key: str, limit: RateLimit) -> float:
         for _ in range(_SHARED_ATTEMPTS):
             raw = await self._store.get(_SHARED_NAMESPACE, key)
             now = self._clock()
@@ -160,7 +189,7 @@ class StoreRateLimiter:
         # Many replicas spending one key at once: the caller waits for the next token.
         return 1.0 / limit.rate
 
-    async def wait(self, key: str, limit: RateLimit) -> float:
+    async def _wait(self, key: str, limit: RateLimit) -> float:
         tokens = self._tokens(await self._store.get(_SHARED_NAMESPACE, key), limit, self._clock())
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / limit.rate
 

@@ -73,6 +73,7 @@ class RevokedAccessTokens:
         self._known: dict[str, float | None] = {}
         """`<kind><key digest>` → when the record expires (epoch seconds; None: never)."""
         self._listening = False
+        self._unreachable = False
 
     @property
     def listening(self) -> bool:
@@ -121,7 +122,11 @@ class RevokedAccessTokens:
                     self._learn(kind + key, None)
                     return True
         except StoreUnavailable:
-            logger.warning("the store is unreachable: access tokens are checked against known revocations")
+            if not self._unreachable:
+                self._unreachable = True
+                logger.warning("the store is unreachable: tokens are checked against known revocations")
+            return False
+        self._unreachable = False
         return False
 
     def _knows(self, known_key: str) -> bool:

@@ -136,7 +136,7 @@ class PostgresStore:
             if self._connected is None:
                 pool = await asyncpg.create_pool(
                     self._url,
-                    min_size=1,
+                    min_size=0,
                     max_size=self._max_size,
                     timeout=CONNECT_TIMEOUT,
                     command_timeout=COMMAND_TIMEOUT,
