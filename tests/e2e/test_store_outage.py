@@ -19,6 +19,7 @@ from tests.support.clients import connect, text_of
 from tests.support.gateway import stdio_service
 from tests.support.oidc import OIDCServer, gateway_auth_config
 from tests.support.process import gateway_process_on
+from tests.support.redis_server import private_redis
 from tests.support.relay import relay_to
 from tests.support.sign_in import register, sign_in
 
@@ -95,3 +96,38 @@ async def test_a_store_outage_is_a_503_and_the_gateway_recovers_with_every_grant
         log = (tmp_path / "gateway.log").read_text()
         assert "Traceback" not in log, log[-3000:]
         assert "store is unreachable" in log
+
+
+async def test_redis_stopped_and_started_again_loses_no_grant(
+    port: int, oidc: OIDCServer, tmp_path: Path
+) -> None:
+    """The store's server itself stops (its data on disk) and starts again on its port."""
+    (tmp_path / "redis").mkdir()
+    with private_redis(tmp_path / "redis") as redis_server:
+        storage = {"kind": "redis", "url": redis_server.url}
+        auth = gateway_auth_config(f"http://127.0.0.1:{port}", oidc, storage=storage)
+        with gateway_process_on(port, tmp_path, {"probe": stdio_service()}, auth=auth) as gateway:
+            resource = f"{gateway.url}/probe"
+            client = (await register(gateway.url)).json()
+            tokens = await sign_in(gateway.url, client["client_id"], resource)
+            async with (
+                connect(f"{gateway.url}/probe/mcp", token=tokens["access_token"]) as mcp,
+                httpx2.AsyncClient(timeout=30) as http,
+            ):
+                redis_server.stop()
+                assert text_of(await mcp.call_tool("echo", {"text": "during"})) == "during"
+                refused = await http.post(
+                    f"{gateway.url}/token", data=refresh_form(tokens, client["client_id"], resource)
+                )
+                assert refused.status_code == 503
+                redis_server.start()
+                deadline = time.monotonic() + RECOVERY
+                while True:
+                    refreshed = await http.post(
+                        f"{gateway.url}/token", data=refresh_form(tokens, client["client_id"], resource)
+                    )
+                    if refreshed.status_code != 503 or time.monotonic() > deadline:
+                        break
+                    await anyio.sleep(0.5)
+                assert refreshed.status_code == 200, refreshed.text
+                assert text_of(await mcp.call_tool("echo", {"text": "after"})) == "after"
