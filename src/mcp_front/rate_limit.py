@@ -16,11 +16,14 @@ import functools
 import ipaddress
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
+
+import anyio
 
 from mcp_front.storage.base import Store, StoreUnavailable
 
@@ -153,10 +156,17 @@ class StoreRateLimiter:
         self._clock = clock
         self._local = MemoryRateLimiter()
         self._unreachable = False
+        self._turns: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
 
     async def acquire(self, key: str, limit: RateLimit) -> float:
+        # One request of this process at a time per key: its compare-and-set then only ever
+        # races other replicas', never its own, and does not run out of attempts under a burst.
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = anyio.Lock()
         try:
-            wait = await self._acquire(key, limit)
+            async with turn:
+                wait = await self._acquire(key, limit)
         except StoreUnavailable:
             self._lost()
             return await self._local.acquire(key, limit)

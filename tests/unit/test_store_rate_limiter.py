@@ -9,6 +9,8 @@ import anyio
 from mcp_front.auth.resource import FailedAuthentications
 from mcp_front.rate_limit import RateLimit, StoreRateLimiter
 from mcp_front.storage import MemoryStore
+from mcp_front.storage.redis import RedisStore
+from tests.unit.storage.test_redis import prefix, reachable  # noqa: F401 - a fixture
 
 THREE_PER_MINUTE = RateLimit(3, timedelta(minutes=1))
 
@@ -87,3 +89,25 @@ async def test_the_failure_that_spends_the_budget_holds_the_address_back() -> No
     assert await failures.retry_after({"client": ("5.6.7.8", 5)}) == 0.0
     clock.now += 20
     assert await failures.retry_after(scope) == 0.0
+
+
+async def test_a_burst_within_the_limit_is_admitted_whole_on_a_real_store(
+    prefix: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Thirty requests of one address at once, on Redis: every one of them fits the limit,
+    so none may be refused for losing compare-and-set races to the others."""
+    store = RedisStore(await reachable(), prefix=prefix)
+    try:
+        limiter = StoreRateLimiter(store)
+        limit = RateLimit(100, timedelta(minutes=1))
+        waits: list[float] = []
+
+        async def request() -> None:
+            waits.append(await limiter.acquire("token:1.2.3.4", limit))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(30):
+                group.start_soon(request)
+        assert waits == [0.0] * 30
+    finally:
+        await store.aclose()
