@@ -6,7 +6,7 @@ Three parts, in one run:
    `AccessTokenVerifier.verify` with its revocation cache warm and cold, and
    `ResourceGuard` over an ASGI app that does nothing.
 2. `/token` requests per second on a real `mcp-front serve` with OAuth (memory and
-   SQLite storage), `refresh_token` grants at concurrency 1 and 10, each worker rotating
+   SQLite storage; Redis and PostgreSQL with `--storage`), `refresh_token` grants at concurrency 1 and 10, each worker rotating
    a family of its own. (An `authorization_code` grant needs the browser leg every time,
    so it is used only to start the families.)
 3. The same `tools/call` through the gateway with an OAuth access token, a static bearer
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import anyio
 
-from bench import auth_http, auth_micro, targets
+from bench import auth_http, auth_micro, stores, targets
 from bench.auth_http import ANONYMOUS_SERVICE, OAUTH_SERVICE, STATIC_SERVICE, STATIC_TOKEN
 from bench.auth_micro import MicroResult, MicroSettings
 from bench.clients import socket_http_factory
@@ -221,6 +221,7 @@ class Harness:
         self.settings = settings
         self.report = report
         self.logs = logs
+        self.stores = stores.BenchStores(logs)
 
     def log(self, text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -246,11 +247,7 @@ class Harness:
             env={**os.environ, **auth_http.oidc_env(ports.oidc, callbacks)},
         )
         for storage, port in ports.oauth.items():
-            backend = (
-                {"kind": "memory"}
-                if storage == "memory"
-                else {"kind": "sqlite", "path": str(self.logs / f"auth-{port}.sqlite3")}
-            )
+            backend = await self.stores.empty(storage)
             self._start_gateway(
                 f"gateway-oauth-{storage}",
                 port,
@@ -271,8 +268,13 @@ class Harness:
 
         first_storage = storages[0]
         access = families[first_storage][1][0].access_token
-        await self.guard_rounds(ports.oauth[first_storage], ports.plain, access, first_storage)
-        await self.token_rounds(ports, families)
+        try:
+            await self.guard_rounds(ports.oauth[first_storage], ports.plain, access, first_storage)
+            await self.token_rounds(ports, families)
+        finally:
+            with anyio.CancelScope(shield=True):
+                self.supervisor.close()
+                await self.stores.drop()
 
     def _start_gateway(self, name: str, port: int, config: dict[str, object]) -> None:
         path = auth_http.write_config(self.logs, name, config)
@@ -368,9 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short smoke run (under a minute)")
     parser.add_argument("--output", type=Path, help="the JSON results file (default: bench/results/…)")
     parser.add_argument("--no-sqlite", action="store_true", help="measure /token with memory storage only")
+    parser.add_argument(
+        "--storage",
+        action="append",
+        choices=stores.KINDS,
+        help="measure /token on this storage too (repeatable: --storage redis --storage postgres)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings.full()
     storages = ["memory"] if args.no_sqlite else ["memory", "sqlite"]
+    storages += [kind for kind in args.storage or [] if kind not in storages]
     started = datetime.now(UTC)
     output: Path = args.output or RESULTS_DIR / f"auth-{started:%Y%m%dT%H%M%SZ}.json"
     logs = RESULTS_DIR / "logs-auth"
