@@ -21,6 +21,12 @@ from mcp_front.config import ServerConfig, UserTokenTemplate
 from mcp_front.credentials.oauth_connections import ServiceUnreachable
 from mcp_front.protocol import jsonrpc, messages
 from mcp_front.protocol.jsonrpc import Message, MessageKind
+from mcp_front.storage import StoreUnavailable
+
+_STORE_UNREACHABLE = (
+    "service '{service}': the gateway cannot read your credential right now (its store is "
+    "unreachable); try again in a few seconds"
+)
 
 Exchange = Callable[[Message], Awaitable[Message]]
 """Sends one request to the backend and returns its response."""
@@ -118,12 +124,16 @@ class BackendSession:
             return await self.user_tokens(self.principal, self.service)
         except ServiceUnreachable as error:
             raise BackendError(f"service '{self.service}': {error}", status=502) from None
+        except StoreUnavailable:
+            raise BackendError(_STORE_UNREACHABLE.format(service=self.service), status=503) from None
 
     async def _rendered(self, value: ConfigValue) -> str | None:
         try:
             return await render_value(value, self.principal, self.service, self.user_tokens)
         except ServiceUnreachable as error:
             raise BackendError(f"service '{self.service}': {error}", status=502) from None
+        except StoreUnavailable:
+            raise BackendError(_STORE_UNREACHABLE.format(service=self.service), status=503) from None
 
     def decode(self, data: bytes | str, source: str) -> tuple[Message, MessageKind] | None:
         """A message the backend sent, or `None` (logged) when it is not one.
