@@ -25,7 +25,7 @@ from mcp_front.config import (
 )
 from mcp_front.crypto import Keyring
 from mcp_front.errors import MCPFrontError
-from mcp_front.gateway import Gateway, GatewayError
+from mcp_front.gateway import Gateway, GatewayError, RevokedUser
 from mcp_front.idp import (
     AzureProvider,
     GitHubProvider,
@@ -67,6 +67,7 @@ __all__ = [
     "Principal",
     "ProxyConfig",
     "ResourceGuard",
+    "RevokedUser",
     "SQLiteStore",
     "SSEForwarder",
     "ServerConfig",

@@ -14,6 +14,7 @@ import anyio
 
 from mcp_front.account import AccountPages
 from mcp_front.audit import AuditLog, AuditLogError
+from mcp_front.auth.principal import Principal
 from mcp_front.auth.resource import FailedAuthentications, ResourceGuard
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_auth import StaticCredentials
@@ -41,6 +42,16 @@ from mcp_front.transports.endpoints import ServiceEndpoints
 from mcp_front.transports.session import SessionLimits, SessionRegistry
 
 logger = logging.getLogger("mcp_front.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedUser:
+    """What `Gateway.revoke_user` took away."""
+
+    grants: int
+    """Refresh families (sign-ins of a client) revoked."""
+    credentials: list[str]
+    """The services whose credential was forgotten."""
 
 
 class GatewayError(MCPFrontError):
@@ -161,6 +172,26 @@ class Gateway:
                 logger.warning("%s", warning)
             logger.info("serving %d service(s): %s", len(self.services), ", ".join(self.services) or "none")
             yield self
+
+    async def revoke_user(self, subject: str) -> RevokedUser:
+        """Offboard the signed-in user `subject` (their identity provider's `sub`): every
+        grant revoked, so their clients are signed out and their access tokens refused on
+        every replica within a second, and every service credential of theirs forgotten,
+        OAuth connections revoked at the service too."""
+        server = self.authorization_server
+        if server is None:
+            raise GatewayError("this gateway has no proxy.auth: it keeps no users' grants")
+        grants = await server.refresh_tokens.revoke_subject(subject)
+        credentials: list[str] = []
+        if self.vault is not None:
+            removed = await self.vault.forget_user(Principal(subject=subject).key)
+            credentials = sorted(removed)
+            if self.account is not None:
+                for credential in removed.values():
+                    if credential.kind == "oauth":
+                        await self.account.connections.revoke(credential)
+        logger.info("revoked %d grant(s) and %d credential(s) of a user", grants, len(credentials))
+        return RevokedUser(grants=grants, credentials=credentials)
 
     def _governed(self, name: str, factory: BackendFactory) -> UpstreamOpener:
         """How a new session of `name` reaches its backend, under the service's rules."""

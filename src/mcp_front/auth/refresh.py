@@ -210,6 +210,14 @@ class RefreshTokens:
             return False
         return await self.revoke_family_by_id(family_id)
 
+    async def revoke_subject(self, subject: str) -> int:
+        """Revoke every family of `subject` (a user who left): how many were live."""
+        revoked = 0
+        while clients := await self.signed_in_clients(subject):
+            for client in clients:
+                revoked += await self.revoke_for_subject(subject, client.family_id)
+        return revoked
+
     async def _signed_in_at(self, family_id: str, grant: RefreshGrant, default: float) -> float:
         raw = await self._store.get(BY_SUBJECT_NAMESPACE, _subject_prefix(grant.subject) + family_id)
         if raw is None:

@@ -156,6 +156,19 @@ class CredentialVault:
         except VaultError:
             return None
 
+    async def forget_user(self, user: str) -> dict[str, Credential]:
+        """Remove every credential of `user`; those removed that could be opened, by service."""
+        removed = {}
+        for service in await self.of_user(user):
+            credential = await self.delete(user, service)
+            if credential is not None:
+                removed[service] = credential
+        prefix = _user_prefix(user)
+        for key, _ in await self._store.scan(CREDENTIALS_NAMESPACE, prefix):
+            # Records no key opens any more are removed all the same.
+            await self.delete(user, key.removeprefix(prefix))
+        return removed
+
     async def of_user(self, user: str) -> dict[str, Credential]:
         """Every credential `user` has, by service; one that no key opens is left out (and logged)."""
         found: dict[str, Credential] = {}
