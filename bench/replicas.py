@@ -1,6 +1,6 @@
 """Benchmark: several replicas on a shared store, against one replica on SQLite.
 
-    python -m bench.replicas            # the full run (a few minutes)
+    python -m bench.replicas            # the full run (about ten minutes)
     python -m bench.replicas --quick    # a short smoke run
 
 Every gateway runs at once (`mcp-front serve`, OAuth with a real `oidc-provider`, the
@@ -46,7 +46,7 @@ class Settings:
 
     @classmethod
     def full(cls) -> Settings:
-        return cls(rounds=4, calls=2000, concurrency=8, warmup=20, time_limit=60.0)
+        return cls(rounds=4, calls=16000, concurrency=8, warmup=20, time_limit=60.0)
 
     @classmethod
     def quick(cls) -> Settings:
