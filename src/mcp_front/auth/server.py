@@ -43,7 +43,7 @@ from mcp_front.auth.rfc8414 import authorization_server_metadata, metadata_paths
 from mcp_front.auth.rfc9728 import WELL_KNOWN, metadata_url, protected_resource_metadata
 from mcp_front.auth.sign_in_hooks import AfterSignIn, SignInFlow
 from mcp_front.auth.sign_in_policy import SignInPolicy
-from mcp_front.auth.signing_keys import load_signing_keys
+from mcp_front.auth.signing_keys import SigningKeysWatch, load_signing_keys
 from mcp_front.auth.tokens import TokenIssuer
 from mcp_front.config import AuthConfig, GatewayConfig, RateLimitRule, RateLimitsConfig
 from mcp_front.crypto.keyring import Keyring
@@ -243,6 +243,9 @@ class AuthorizationServer:
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(self._purge)
             task_group.start_soon(self.revoked.run)
+            if signing_pem is None:
+                watch = SigningKeysWatch(self.store, self.keyring, self._token_issuer)
+                task_group.start_soon(watch.run)
             try:
                 yield self
             finally:

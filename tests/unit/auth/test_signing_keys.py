@@ -1,9 +1,11 @@
 import anyio
 
-from mcp_front.auth.signing_keys import NAMESPACE, load_signing_keys, rotate_signing_keys
-from mcp_front.auth.tokens import SigningKey
+from mcp_front.auth.signing_keys import NAMESPACE, SigningKeysWatch, load_signing_keys, rotate_signing_keys
+from mcp_front.auth.tokens import SigningKey, TokenIssuer
 from mcp_front.crypto.keyring import Keyring
 from mcp_front.storage import MemoryStore
+from mcp_front.storage.redis import RedisStore
+from tests.unit.storage.test_redis import prefix, reachable  # noqa: F401 - a fixture
 
 KEYRING = Keyring([b"k" * 32])
 
@@ -55,3 +57,36 @@ async def test_a_configured_key_wins() -> None:
     configured = SigningKey.generate()
     keys = await load_signing_keys(MemoryStore(), KEYRING, configured_pem=configured.to_pem())
     assert keys.current.kid == configured.kid
+
+
+async def test_a_rotation_on_one_replica_is_loaded_by_the_running_others(
+    prefix: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Two processes' stores on one Redis: a rotation elsewhere (the CLI's, say) reaches the
+    running replica's issuer, and a token signed with the new key verifies there."""
+    here = RedisStore(await reachable(), prefix=prefix)
+    there = RedisStore(await reachable(), prefix=prefix)
+    try:
+        issuer = TokenIssuer(await load_signing_keys(here, KEYRING), "https://gw.example.com")
+        watch = SigningKeysWatch(here, KEYRING, issuer)
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch.run)
+            await anyio.sleep(0.5)  # listening
+            rotated = await rotate_signing_keys(there, KEYRING)
+            with anyio.fail_after(10):
+                while issuer.keys.current.kid != rotated.current.kid:
+                    await anyio.sleep(0.02)
+            other = TokenIssuer(rotated, "https://gw.example.com")
+            token = other.issue_access_token(
+                subject="ada",
+                client_id="c",
+                audience="https://gw.example.com/probe",
+                scope=["mcp"],
+                email=None,
+            )
+            claims = issuer.verify_access_token(token.token, audience=lambda audience: True)
+            assert claims.subject == "ada"
+            group.cancel_scope.cancel()
+    finally:
+        await here.aclose()
+        await there.aclose()
