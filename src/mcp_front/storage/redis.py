@@ -336,9 +336,16 @@ class RedisNotifications:
                 raise StoreUnavailable("Redis did not confirm the subscription")
             await listener.connected()
             while True:
-                item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if item is not None and item.get("type") == "message":
+                item = await pubsub.get_message(timeout=1.0)
+                if item is None:
+                    continue
+                if item.get("type") == "message":
                     listener.message(_text(item["data"]))
+                elif item.get("type") == "subscribe":
+                    # redis-py reconnected and subscribed again by itself: whatever was
+                    # published in between was missed.
+                    listener.disconnected()
+                    await listener.connected()
         finally:
             with anyio.CancelScope(shield=True):
                 await pubsub.aclose()
