@@ -96,6 +96,9 @@ def gateway_config(port: int, *, storage: dict[str, str] | None, oidc_port: int 
             "addr": f"127.0.0.1:{port}",
             "name": "mcp-front bench",
             "sessions": {"maxPerUser": 200, "maxProcesses": 300},
+            # Counted as always (with a shared store, in the store), never reached: the
+            # benchmark measures how fast grants are, not the limit.
+            "rateLimits": {"token": {"requests": 1_000_000, "per": "1m"}},
         },
     }
     if storage is None or oidc_port is None:
