@@ -29,6 +29,16 @@ RECOVERY = 60.0
 """Seconds the gateway may take to use the store again on a busy machine."""
 
 
+async def refreshed_once_back(http: httpx2.AsyncClient, url: str, form: dict[str, str]) -> httpx2.Response:
+    """The refresh grant's answer once the store is back (503 until then)."""
+    deadline = time.monotonic() + RECOVERY
+    while True:
+        refreshed = await http.post(url, data=form)
+        if refreshed.status_code != 503 or time.monotonic() > deadline:
+            return refreshed
+        await anyio.sleep(0.5)
+
+
 def refresh_form(tokens: dict[str, Any], client_id: str, resource: str) -> dict[str, str]:
     return {
         "grant_type": "refresh_token",
@@ -61,9 +71,8 @@ async def test_a_store_outage_is_a_503_and_the_gateway_recovers_with_every_grant
                 assert text_of(await mcp.call_tool("echo", {"text": "before"})) == "before"
                 relay.cut()
 
-                refused = await http.post(
-                    f"{gateway.url}/token", data=refresh_form(tokens, client["client_id"], resource)
-                )
+                form = refresh_form(tokens, client["client_id"], resource)
+                refused = await http.post(f"{gateway.url}/token", data=form)
                 assert refused.status_code == 503, refused.text
                 assert refused.json()["error"] == "temporarily_unavailable"
                 assert int(refused.headers["retry-after"]) > 0
@@ -79,14 +88,7 @@ async def test_a_store_outage_is_a_503_and_the_gateway_recovers_with_every_grant
                     assert text_of(await again.call_tool("echo", {"text": "new"})) == "new"
 
                 relay.restore()
-                deadline = time.monotonic() + RECOVERY
-                while True:
-                    refreshed = await http.post(
-                        f"{gateway.url}/token", data=refresh_form(tokens, client["client_id"], resource)
-                    )
-                    if refreshed.status_code != 503 or time.monotonic() > deadline:
-                        break
-                    await anyio.sleep(0.5)
+                refreshed = await refreshed_once_back(http, f"{gateway.url}/token", form)
                 assert refreshed.status_code == 200, refreshed.text
                 assert text_of(await mcp.call_tool("echo", {"text": "after"})) == "after"
             renewed = refreshed.json()
@@ -116,18 +118,10 @@ async def test_redis_stopped_and_started_again_loses_no_grant(
             ):
                 redis_server.stop()
                 assert text_of(await mcp.call_tool("echo", {"text": "during"})) == "during"
-                refused = await http.post(
-                    f"{gateway.url}/token", data=refresh_form(tokens, client["client_id"], resource)
-                )
+                form = refresh_form(tokens, client["client_id"], resource)
+                refused = await http.post(f"{gateway.url}/token", data=form)
                 assert refused.status_code == 503
                 redis_server.start()
-                deadline = time.monotonic() + RECOVERY
-                while True:
-                    refreshed = await http.post(
-                        f"{gateway.url}/token", data=refresh_form(tokens, client["client_id"], resource)
-                    )
-                    if refreshed.status_code != 503 or time.monotonic() > deadline:
-                        break
-                    await anyio.sleep(0.5)
+                refreshed = await refreshed_once_back(http, f"{gateway.url}/token", form)
                 assert refreshed.status_code == 200, refreshed.text
                 assert text_of(await mcp.call_tool("echo", {"text": "after"})) == "after"

@@ -8,6 +8,9 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+import pytest
+
+from mcp_front.storage import Store, StoreUnavailable
 from tests.support.net import free_port
 
 
@@ -91,3 +94,22 @@ def relay_to(host: str, port: int) -> Iterator[TCPRelay]:
         yield relay
     finally:
         relay.stop()
+
+
+async def outage_and_recovery(store: Store, relay: TCPRelay, kind: str) -> None:
+    """What every store on a server does when its server goes away and comes back: it says
+    so (naming its kind, never its address), and then carries on with what it held."""
+    try:
+        await store.put("clients", "kept", b"written before")
+        relay.cut()
+        with pytest.raises(StoreUnavailable, match=f"{kind} is unreachable") as refused:
+            await store.get("clients", "kept")
+        assert str(relay.port) not in str(refused.value)
+        with pytest.raises(StoreUnavailable):
+            await store.put("clients", "other", b"x")
+        relay.restore()
+        assert await store.get("clients", "kept") == b"written before"
+        await store.put("clients", "other", b"after")
+        assert await store.get("clients", "other") == b"after"
+    finally:
+        await store.aclose()

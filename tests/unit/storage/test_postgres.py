@@ -13,7 +13,7 @@ import pytest
 from mcp_front.storage import Store
 from mcp_front.storage.base import StoreUnavailable
 from mcp_front.storage.postgres import SCHEMA_VERSION, PostgresStore
-from tests.support.relay import relay_to
+from tests.support.relay import outage_and_recovery, relay_to
 from tests.unit.storage.conformance import FakeClock, StoreConformance
 
 SERVER = os.environ.get("MCP_FRONT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -94,20 +94,7 @@ async def test_an_unreachable_postgres_is_reported_and_the_store_recovers(databa
     host, port = address.rsplit("@", 1)[1].rsplit(":", 1)
     with relay_to(host, int(port)) as relay:
         store = PostgresStore(f"postgresql://postgres@127.0.0.1:{relay.port}/{name}")
-        try:
-            await store.put("clients", "kept", b"written before")
-            relay.cut()
-            with pytest.raises(StoreUnavailable, match="PostgreSQL is unreachable") as refused:
-                await store.get("clients", "kept")
-            assert str(relay.port) not in str(refused.value)
-            with pytest.raises(StoreUnavailable):
-                await store.put("clients", "other", b"x")
-            relay.restore()
-            assert await store.get("clients", "kept") == b"written before"
-            await store.put("clients", "other", b"after")
-            assert await store.get("clients", "other") == b"after"
-        finally:
-            await store.aclose()
+        await outage_and_recovery(store, relay, "PostgreSQL")
 
 
 async def test_a_postgres_down_at_start_is_reported_and_joined_once_up(database: str) -> None:

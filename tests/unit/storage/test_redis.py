@@ -12,9 +12,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from mcp_front.storage import Store
-from mcp_front.storage.base import StoreUnavailable
 from mcp_front.storage.redis import RedisStore
-from tests.support.relay import relay_to
+from tests.support.relay import outage_and_recovery, relay_to
 from tests.unit.storage.conformance import FakeClock, StoreConformance
 
 REDIS_URL = os.environ.get("MCP_FRONT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -84,17 +83,4 @@ async def test_an_unreachable_redis_is_reported_and_the_store_recovers(prefix: s
     host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
     with relay_to(host, int(port)) as relay:
         store = RedisStore.from_url(f"redis://127.0.0.1:{relay.port}/0", prefix=prefix)
-        try:
-            await store.put("clients", "kept", b"written before")
-            relay.cut()
-            with pytest.raises(StoreUnavailable, match="Redis is unreachable") as refused:
-                await store.get("clients", "kept")
-            assert str(relay.port) not in str(refused.value)
-            with pytest.raises(StoreUnavailable):
-                await store.put("clients", "other", b"x")
-            relay.restore()
-            assert await store.get("clients", "kept") == b"written before"
-            await store.put("clients", "other", b"after")
-            assert await store.get("clients", "other") == b"after"
-        finally:
-            await store.aclose()
+        await outage_and_recovery(store, relay, "Redis")
