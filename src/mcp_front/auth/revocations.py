@@ -119,7 +119,8 @@ class RevokedAccessTokens:
         try:
             for kind, key in wanted:
                 if await self._store.get(_KINDS[kind], key) is not None:
-                    self._learn(kind + key, None)
+                    # At the latest it lapses a session's lifetime from now.
+                    self._learn(kind + key, self._clock() + self._session_ttl.total_seconds())
                     return True
         except StoreUnavailable:
             if not self._unreachable:
