@@ -6,9 +6,10 @@ Three parts, in one run:
    `AccessTokenVerifier.verify` with its revocation cache warm and cold, and
    `ResourceGuard` over an ASGI app that does nothing.
 2. `/token` requests per second on a real `mcp-front serve` with OAuth (memory and
-   SQLite storage; Redis and PostgreSQL with `--storage`), `refresh_token` grants at concurrency 1 and 10, each worker rotating
-   a family of its own. (An `authorization_code` grant needs the browser leg every time,
-   so it is used only to start the families.)
+   SQLite storage; Redis and PostgreSQL with `--storage`), `refresh_token` grants at
+   concurrency 1 and 10, each worker rotating a family of its own. (An
+   `authorization_code` grant needs the browser leg every time, so it is used only to
+   start the families.)
 3. The same `tools/call` through the gateway with an OAuth access token, a static bearer
    token and no auth at all, in interleaved rounds, with the same client.
 
