@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import anyio
+from starlette.types import ASGIApp
 
 from mcp_front.account import AccountPages
 from mcp_front.audit import AuditLog, AuditLogError
@@ -34,11 +35,18 @@ from mcp_front.credentials import CredentialVault
 from mcp_front.credentials.injection import UserCredentials
 from mcp_front.errors import MCPFrontError
 from mcp_front.idp.base import IdentityProvider
-from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter
+from mcp_front.rate_limit import (
+    LeasedRateLimiter,
+    MemoryRateLimiter,
+    RateLimit,
+    RateLimiter,
+    StoreRateLimiter,
+)
 from mcp_front.storage import Store
 from mcp_front.transports import http
 from mcp_front.transports.answer import Heartbeat
 from mcp_front.transports.endpoints import ServiceEndpoints
+from mcp_front.transports.request_limits import CallerRateLimit
 from mcp_front.transports.session import SessionLimits, SessionRegistry
 
 logger = logging.getLogger("mcp_front.gateway")
@@ -93,6 +101,10 @@ class Gateway:
         auth = self.authorization_server
         # The server's: shared through the store when replicas share one.
         self.limiter: RateLimiter = auth.limiter if auth is not None else MemoryRateLimiter()
+        # Each caller's requests to a service: leased from the shared store, so that counting
+        # them for the whole deployment costs no store round trip per request.
+        shared = auth is not None and isinstance(auth.limiter, StoreRateLimiter)
+        self.request_limiter: RateLimiter = LeasedRateLimiter(auth.store) if shared and auth else self.limiter
         self.vault = CredentialVault(auth.store, auth.keyring) if auth is not None else None
         self.account = (
             AccountPages(auth, self.vault, servers, base_url=proxy.base_url)
@@ -221,9 +233,13 @@ class Gateway:
             native_self_contained=server.backend_kind == "streamable-http",
         )
         self._endpoints.append(endpoints)
+        limited: ASGIApp = endpoints
+        if (rule := proxy.rate_limits.mcp_requests) is not None:
+            limit = RateLimit(rule.requests, rule.per)
+            limited = CallerRateLimit(endpoints, service=name, limiter=self.request_limiter, limit=limit)
         failures = proxy.rate_limits.failed_authentication
         guard = ResourceGuard(
-            endpoints,
+            limited,
             service=name,
             credentials=credentials,
             oauth=oauth,

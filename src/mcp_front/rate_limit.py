@@ -29,7 +29,15 @@ from mcp_front.storage.base import Store, StoreUnavailable
 
 logger = logging.getLogger("mcp_front.rate_limit")
 
-__all__ = ["MemoryRateLimiter", "RateLimit", "RateLimiter", "StoreRateLimiter", "address_key", "network_key"]
+__all__ = [
+    "LeasedRateLimiter",
+    "MemoryRateLimiter",
+    "RateLimit",
+    "RateLimiter",
+    "StoreRateLimiter",
+    "address_key",
+    "network_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,12 @@ class StoreRateLimiter:
         self._turns: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
 
     async def acquire(self, key: str, limit: RateLimit) -> float:
+        _, wait = await self.take(key, limit, 1)
+        return wait
+
+    async def take(self, key: str, limit: RateLimit, most: int) -> tuple[int, float]:
+        """Spend up to `most` requests' worth of `key`'s budget at once: how many were
+        spent, and when none could be, the seconds until one could."""
         # One request of this process at a time per key: its compare-and-set then only ever
         # races other replicas', never its own, and does not run out of attempts under a burst.
         turn = self._turns.get(key)
@@ -166,12 +180,13 @@ class StoreRateLimiter:
             turn = self._turns[key] = anyio.Lock()
         try:
             async with turn:
-                wait = await self._acquire(key, limit)
+                taken = await self._take(key, limit, most)
         except StoreUnavailable:
             self._lost()
-            return await self._local.acquire(key, limit)
+            wait = await self._local.acquire(key, limit)
+            return (0, wait) if wait > 0 else (1, 0.0)
         self._unreachable = False
-        return wait
+        return taken
 
     async def wait(self, key: str, limit: RateLimit) -> float:
         try:
@@ -185,19 +200,20 @@ class StoreRateLimiter:
             self._unreachable = True
             logger.warning("the store is unreachable: each replica counts rate limits until it returns")
 
-    async def _acquire(self, key: str, limit: RateLimit) -> float:
+    async def _take(self, key: str, limit: RateLimit, most: int) -> tuple[int, float]:
         for _ in range(_SHARED_ATTEMPTS):
             raw = await self._store.get(_SHARED_NAMESPACE, key)
             now = self._clock()
             tokens = self._tokens(raw, limit, now)
             if tokens < 1.0:
-                return (1.0 - tokens) / limit.rate
-            counted = f"{tokens - 1.0!r},{now!r}".encode()
+                return 0, (1.0 - tokens) / limit.rate
+            taken = min(most, int(tokens))
+            counted = f"{tokens - taken!r},{now!r}".encode()
             ttl = limit.per + timedelta(seconds=1)
             if await self._store.compare_and_set(_SHARED_NAMESPACE, key, raw, counted, ttl=ttl):
-                return 0.0
+                return taken, 0.0
         # Many replicas spending one key at once: the caller waits for the next token.
-        return 1.0 / limit.rate
+        return 0, 1.0 / limit.rate
 
     async def _wait(self, key: str, limit: RateLimit) -> float:
         tokens = self._tokens(await self._store.get(_SHARED_NAMESPACE, key), limit, self._clock())
@@ -213,3 +229,74 @@ class StoreRateLimiter:
         except ValueError:
             return float(limit.requests)
         return min(float(limit.requests), left + max(0.0, now - at) * limit.rate)
+
+
+MAX_LEASE_FRACTION = 0.05
+"""A lease holds at most this share of a limit, so replicas never hoard much of it."""
+LEASE_SECONDS = 1.0
+"""How long a lease's tokens may be spent; what is left then is dropped, never returned."""
+
+
+class LeasedRateLimiter:
+    """One limit for every replica on a store, without a store round trip per request.
+
+    A replica takes a lease of tokens from the shared bucket (one compare-and-set) and
+    spends it in memory for up to `LEASE_SECONDS`. A caller who spends a whole lease gets
+    one twice as large the next time (up to `MAX_LEASE_FRACTION` of the limit); one who
+    left tokens unspent gets a single token again. The bucket gives no token twice, so
+    the deployment never admits more than the limit; at most it admits a little less,
+    the tokens of leases left unspent when they lapse. A caller refused is refused from
+    memory until the bucket could have refilled, so a flood past the limit costs the store
+    nothing either.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        shared_clock: Callable[[], float] = time.time,
+        max_keys: int = 100_000,
+    ) -> None:
+        self._shared = StoreRateLimiter(store, clock=shared_clock)
+        self._clock = clock
+        self._max_keys = max_keys
+        # key → (tokens left, lease ends at, lease size, refused until)
+        self._leases: OrderedDict[str, tuple[int, float, int, float]] = OrderedDict()
+
+    async def acquire(self, key: str, limit: RateLimit) -> float:
+        now = self._clock()
+        lease = self._leases.get(key)
+        if lease is not None:
+            left, ends_at, size, held_until = lease
+            if left > 0 and ends_at > now:
+                self._leases[key] = (left - 1, ends_at, size, held_until)
+                return 0.0
+            if held_until > now:
+                # Refused a moment ago: the bucket has not refilled yet, no need to ask.
+                return held_until - now
+        spent_all = lease is not None and lease[0] == 0
+        size = lease[2] * 2 if lease is not None and spent_all else 1
+        size = max(1, min(size, int(limit.requests * MAX_LEASE_FRACTION)))
+        taken, wait = await self._shared.take(key, limit, size)
+        now = self._clock()
+        # Another request of this process may have taken a lease meanwhile: both are kept.
+        lease = self._leases.get(key)
+        if lease is not None and lease[0] > 0 and lease[1] > now:
+            taken += lease[0]
+        if taken == 0:
+            self._leases[key] = (0, now, 1, now + wait)
+            return wait
+        self._leases[key] = (taken - 1, now + LEASE_SECONDS, size, 0.0)
+        self._leases.move_to_end(key)
+        if len(self._leases) > self._max_keys:
+            self._leases.popitem(last=False)
+        return 0.0
+
+    async def wait(self, key: str, limit: RateLimit) -> float:
+        lease, now = self._leases.get(key), self._clock()
+        if lease is not None and lease[0] > 0 and lease[1] > now:
+            return 0.0
+        if lease is not None and lease[3] > now:
+            return lease[3] - now
+        return await self._shared.wait(key, limit)

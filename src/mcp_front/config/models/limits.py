@@ -30,7 +30,8 @@ _HOUR = timedelta(hours=1)
 
 class RateLimitsConfig(ConfigModel):
     """Per-address limits (an IPv4 address, or an IPv6 /64) on the endpoints anyone can
-    reach; `null` turns one off. Past a limit the answer is 429 with `Retry-After`.
+    reach, and per-caller limits on each service; `null` turns one off. Past a limit the
+    answer is 429 with `Retry-After`.
 
     The defaults stop a flood from one address and are far above what a whole company
     behind one NAT address sends in normal use.
@@ -59,6 +60,10 @@ class RateLimitsConfig(ConfigModel):
     minute do not, so a few addresses cannot use it up for everyone."""
     client_metadata_fetches_per_address: RateLimitRule | None = _rule(20, _MINUTE)
     """Client metadata documents one address can make the gateway fetch."""
+    mcp_requests: RateLimitRule | None = _rule(600, _MINUTE)
+    """Requests each caller sends each service (a message posted, a stream opened, a session
+    deleted): per signed-in user or static credential, per address on a service open to
+    anyone. Counted for the whole deployment when replicas share a store."""
 
 
 def check_proxy_address(value: str) -> str:
