@@ -347,6 +347,7 @@ def gateway_config(
             "name": "mcp-front bench",
             # One principal opens every session: lift the per-user limits.
             "sessions": {"maxPerUser": 500, "maxProcesses": 300},
+            "rateLimits": targets.UNREACHED_LIMITS,
         },
         "mcpServers": services,
     }

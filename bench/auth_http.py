@@ -28,7 +28,7 @@ import httpx2
 
 from bench.clients import CALL_TIMEOUT
 from bench.processes import BenchError
-from bench.targets import DEMO_SERVER, ROOT
+from bench.targets import DEMO_SERVER, ROOT, UNREACHED_LIMITS
 
 OIDC_SCRIPT = ROOT / "tests" / "node" / "oidc_provider.mjs"
 CLIENT_REDIRECT = "http://127.0.0.1:3999/callback"
@@ -98,7 +98,7 @@ def gateway_config(port: int, *, storage: dict[str, str] | None, oidc_port: int 
             "sessions": {"maxPerUser": 200, "maxProcesses": 300},
             # Counted as always (with a shared store, in the store), never reached: the
             # benchmark measures how fast grants are, not the limit.
-            "rateLimits": {"token": {"requests": 1_000_000, "per": "1m"}},
+            "rateLimits": {"token": {"requests": 1_000_000, "per": "1m"}, **UNREACHED_LIMITS},
         },
     }
     if storage is None or oidc_port is None:

@@ -221,8 +221,10 @@ def gateway_config(port: int, *, failure_limit: bool | None) -> dict[str, Any]:
     """A gateway with a stdio service behind Basic credentials. `failure_limit` None writes no
     `rateLimits` key at all (installs older than the limits refuse it)."""
     proxy: dict[str, Any] = {"baseURL": f"http://127.0.0.1:{port}", "addr": f"127.0.0.1:{port}"}
+    if failure_limit is not None:
+        proxy["rateLimits"] = dict(targets.UNREACHED_LIMITS)
     if failure_limit is False:
-        proxy["rateLimits"] = {"failedAuthentication": None}
+        proxy["rateLimits"]["failedAuthentication"] = None
     return {
         "proxy": proxy,
         "mcpServers": {

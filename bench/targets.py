@@ -79,6 +79,17 @@ def gateway_command(venv: Path | None = None) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "mcp_front.cli"]
 
 
+UNREACHED_LIMITS = {"mcpRequests": {"requests": 100_000_000, "per": "1m"}}
+"""One principal sends every request of a run: each is counted, as always, against a limit
+out of reach, so the figures are the gateway's, not the limit's."""
+
+
+def lifted_limits(command: list[str] | None) -> dict[str, object]:
+    """`proxy` keys lifting the per-caller limits, for this install (`command` None); an
+    older install given as `command` knows no such key and refuses it."""
+    return {"rateLimits": UNREACHED_LIMITS} if command is None else {}
+
+
 def gateway_spec(config_dir: Path, command: list[str] | None = None) -> SpecBuilder:
     """`mcp-front serve` with one stdio service and a static bearer token, default logging.
 
@@ -95,6 +106,7 @@ def gateway_spec(config_dir: Path, command: list[str] | None = None) -> SpecBuil
                 "name": "mcp-front bench",
                 # One principal opens every session: lift the per-user limits.
                 "sessions": {"maxPerUser": 200, "maxProcesses": 300},
+                **lifted_limits(command),
             },
             "mcpServers": {
                 GATEWAY_SERVICE: {
@@ -265,6 +277,7 @@ def gateway_http_spec(config_dir: Path, backend_url: str, command: list[str] | N
                 "name": "mcp-front bench",
                 # One principal opens every session: lift the per-user limits.
                 "sessions": {"maxPerUser": 200, "maxProcesses": 300},
+                **lifted_limits(command),
             },
             "mcpServers": {
                 GATEWAY_SERVICE: {
