@@ -13,6 +13,7 @@ import asyncpg
 import httpx2
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.support.clients import connect, text_of
 from tests.support.gateway import stdio_service
@@ -36,18 +37,20 @@ def unavailable(what: str, error: BaseException) -> None:
 
 @pytest.fixture(params=["redis", "postgres"])
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
-    """An empty store of each kind: Redis database 9 (the gateway's keys use its fixed
-    prefix), or a PostgreSQL database of the test's own."""
+    """An empty store of each kind: a key prefix of the test's own in Redis, or a
+    PostgreSQL database of the test's own."""
     if request.param == "redis":
-        url = REDIS_URL.rsplit("/", 1)[0] + "/9"
-        client = Redis.from_url(url)
+        # A prefix of the test's own: other runs on the same Redis are left alone.
+        prefix = f"mcp-front-e2e-{secrets.token_hex(4)}:"
+        client = Redis.from_url(REDIS_URL)
         try:
-            await client.flushdb()
-        except OSError as error:
+            await client.ping()
+        except (OSError, RedisConnectionError) as error:
             await client.aclose()
             unavailable("Redis", error)
-        yield {"kind": "redis", "url": url}
-        await client.flushdb()
+        yield {"kind": "redis", "url": REDIS_URL, "prefix": prefix}
+        async for key in client.scan_iter(match=f"{prefix}*", count=500):
+            await client.delete(key)
         await client.aclose()
         return
     name = f"mcp_front_e2e_{secrets.token_hex(4)}"

@@ -58,7 +58,7 @@ def open_store(
             raise ValueError(
                 'storage kind "redis" needs the redis extra: pip install "mcp-front[redis]"'
             ) from None
-        return RedisStore.from_url(config.url.get_secret_value())
+        return RedisStore.from_url(config.url.get_secret_value(), prefix=config.prefix)
     if isinstance(config, PostgresStorage):
         try:
             from mcp_front.storage.postgres import PostgresStore

@@ -99,6 +99,9 @@ class RedisStorage(ConfigModel):
     kind: Literal["redis"] = "redis"
     url: SecretStr = Field(examples=[{"$env": "REDIS_URL"}])
     """A redis:// or rediss:// URL; a secret, as it usually carries a password."""
+    prefix: str = Field(default="mcp-front:", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9:._-]+$")
+    """What every key and channel of this gateway starts with: several deployments can
+    share one Redis database under different prefixes."""
 
     @field_validator("url")
     @classmethod
