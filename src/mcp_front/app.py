@@ -22,6 +22,7 @@ from mcp_front.config import GatewayConfig, load_config
 from mcp_front.gateway import Gateway
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.logs import AccessLogMiddleware
+from mcp_front.operations import MetricsEndpoint, Readiness, ServiceMetrics, health
 from mcp_front.protocol import jsonrpc
 from mcp_front.storage import Store, StoreUnavailable
 from mcp_front.text import escaped
@@ -70,10 +71,18 @@ def create_app(
         async with gateway.run():
             yield
 
+    auth = gateway.authorization_server
     routes: list[BaseRoute] = [
-        Route("/health", _health, methods=["GET", "HEAD"]),
-        *(Mount(f"/{service.name}", app=service.app) for service in gateway.services.values()),
+        Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/ready", Readiness(auth.store if auth is not None else None), methods=["GET", "HEAD"]),
+        *(
+            Mount(f"/{service.name}", app=ServiceMetrics(service.app, service.name))
+            for service in gateway.services.values()
+        ),
     ]
+    if config.proxy.metrics is not None:
+        endpoint = MetricsEndpoint(config.proxy.metrics.token.get_secret_value())
+        routes.append(Route("/metrics", endpoint, methods=["GET"]))
     if gateway.authorization_server is not None:
         routes += gateway.authorization_server.routes(mounted_at=config.proxy.base_path)
     if gateway.account is not None:
@@ -112,10 +121,6 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.gateway = gateway
     return app
-
-
-async def _health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

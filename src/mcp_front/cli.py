@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", required=True, metavar="PATH", help="the JSON configuration file")
     serve.add_argument("--host", help="address to listen on (default: from proxy.addr)")
     serve.add_argument("--port", type=int, help="port to listen on (default: from proxy.addr)")
+    serve.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this PEM certificate chain")
+    serve.add_argument("--tls-key", metavar="PATH", help="… and this PEM private key (default: proxy.tls)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", default="text", choices=["text", "json"])
 
@@ -143,12 +145,36 @@ def _keys(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from mcp_front.app import create_app
     from mcp_front.logs import configure_logging
-    from mcp_front.serving import GatewayServer, raise_open_files_limit, uvicorn_config
+    from mcp_front.serving import (
+        GatewayServer,
+        TLSFilesError,
+        checked_tls_files,
+        raise_open_files_limit,
+        uvicorn_config,
+    )
 
     configure_logging(args.log_level, args.log_format)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("mcp-front serve: --tls-cert and --tls-key go together: give both", file=sys.stderr)
+        return EXIT_USAGE
     config = _load(args.config)
     if config is None:
         return EXIT_INVALID
+    tls: dict[str, str] = {}
+    if args.tls_cert is not None:
+        tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+        sources = ("--tls-cert", "--tls-key")
+    elif config.proxy.tls is not None:
+        tls = {"ssl_certfile": config.proxy.tls.cert_file, "ssl_keyfile": config.proxy.tls.key_file}
+        sources = ("proxy.tls.certFile", "proxy.tls.keyFile")
+    if tls:
+        try:
+            checked_tls_files(
+                tls["ssl_certfile"], tls["ssl_keyfile"], cert_source=sources[0], key_source=sources[1]
+            )
+        except TLSFilesError as error:
+            print(f"{args.config}: {error}", file=sys.stderr)
+            return EXIT_INVALID
     try:
         app = create_app(config)
     except GatewayError as error:
@@ -164,6 +190,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             request_read_timeout=config.proxy.request_read_timeout.total_seconds(),
+            **tls,
         ),
     )
     server.run()

@@ -35,6 +35,7 @@ from mcp_front.credentials import CredentialVault
 from mcp_front.credentials.injection import UserCredentials
 from mcp_front.errors import MCPFrontError
 from mcp_front.idp.base import IdentityProvider
+from mcp_front.metrics import METRICS
 from mcp_front.rate_limit import (
     LeasedRateLimiter,
     MemoryRateLimiter,
@@ -169,6 +170,14 @@ class Gateway:
                 stack.push_async_callback(endpoints.aclose)
             background = await stack.enter_async_context(anyio.create_task_group())
             background.start_soon(self.heartbeat.run)
+            METRICS.gauge(
+                "mcp_front_sessions", "Open front sessions.", lambda: {(): float(len(self.sessions))}
+            )
+            METRICS.gauge(
+                "mcp_front_stdio_processes",
+                "Running stdio processes.",
+                lambda: {(): float(self.pool.process_count)},
+            )
             if self.vault is not None:
                 background.start_soon(self.vault.run)
             stack.callback(background.cancel_scope.cancel)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import resource
 import signal
 import socket
+import ssl
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from mcp_front.connection_limits import bounded_request_protocol
+from mcp_front.errors import MCPFrontError
 from mcp_front.gateway import Gateway
 
 __all__ = ["GatewayServer", "raise_open_files_limit", "uvicorn_config"]
@@ -39,6 +41,30 @@ def uvicorn_config(
         server_header=False,
         **options,
     )
+
+
+class TLSFilesError(MCPFrontError):
+    """A certificate or key that cannot serve HTTPS, named by where it was configured."""
+
+
+def checked_tls_files(cert_file: str, key_file: str, *, cert_source: str, key_source: str) -> None:
+    """Refuse, at start rather than at the first connection, TLS files that cannot be read,
+    are not PEM, or do not belong together; `*_source` name the flag or key that gave them."""
+    for path, source in ((cert_file, cert_source), (key_file, key_source)):
+        try:
+            with open(path, "rb") as file:
+                file.read(1)
+        except OSError as error:
+            raise TLSFilesError(f"{source}: cannot read {path}: {error.strerror}") from None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except ssl.SSLError as error:
+        reason = error.reason or str(error)
+        raise TLSFilesError(
+            f"{cert_source} and {key_source}: not a PEM certificate and its unencrypted private "
+            f"key, or they do not match ({reason})"
+        ) from None
 
 
 class GatewayServer(uvicorn.Server):

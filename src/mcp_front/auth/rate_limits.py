@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mcp_front.auth.errors import OAuthError
+from mcp_front.metrics import RATE_LIMITED
 from mcp_front.rate_limit import RateLimit, RateLimiter, address_key
 from mcp_front.text import escaped
 from mcp_front.web.pages import error_page
@@ -45,6 +46,7 @@ def rate_limited(
         if wait <= 0:
             return await endpoint(request)
         retry = retry_after(wait)
+        RATE_LIMITED.inc(name)
         logger.warning("%s from %s refused: rate limit reached", name, escaped(address))
         if page:
             response: Response = error_page(

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_front.auth.bearer import AccessTokenVerifier
 from mcp_front.auth.principal import ANONYMOUS, Principal
 from mcp_front.auth.service_auth import StaticCredentials
+from mcp_front.metrics import RATE_LIMITED
 from mcp_front.rate_limit import RateLimit, RateLimiter, address_key
 
 
@@ -90,6 +91,7 @@ _MAX_HELD = 100_000
 
 
 async def _too_many_failures(send: Send, wait: float) -> None:
+    RATE_LIMITED.inc("failedAuthentication")
     retry = str(max(1, math.ceil(wait)))
     payload = json.dumps(
         {

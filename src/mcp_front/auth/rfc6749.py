@@ -54,6 +54,7 @@ from mcp_front.auth.refresh import (
 )
 from mcp_front.auth.revocations import RevokedAccessTokens
 from mcp_front.auth.tokens import TokenIssuer
+from mcp_front.metrics import GRANTS
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -181,6 +182,7 @@ def token_endpoint(
                 raise unsupported_grant_type("supported grant types: authorization_code, refresh_token")
         except OAuthError as error:
             return error.to_response()
+        GRANTS.inc(grant_type)
         return Response(
             token.model_dump_json(exclude_none=True),
             media_type="application/json",

@@ -40,6 +40,7 @@ from mcp_front.credentials.records import Credential
 from mcp_front.credentials.vault import CredentialVault, SealedCredential
 from mcp_front.crypto import digest, random_token
 from mcp_front.errors import MCPFrontError
+from mcp_front.metrics import UPSTREAM_REFRESHES
 from mcp_front.storage import Store, StoreUnavailable
 from mcp_front.storage.records import JSONRecord
 
@@ -307,10 +308,12 @@ class OAuthConnections:
                 form["resource"] = settings.resource
             tokens = await self._token_request(settings, form)
         except GrantRefused:
+            UPSTREAM_REFRESHES.inc(current.service, "refused")
             return await self._expire(
                 user, loaded, "The service no longer accepts this connection: reconnect it."
             )
         except ServiceUnreachable:
+            UPSTREAM_REFRESHES.inc(current.service, "unreachable")
             now = self._clock()
             marked = current.marked(
                 "error", f"{self.services[current.service]} could not be reached to renew access.", now
@@ -326,6 +329,7 @@ class OAuthConnections:
             # Another writer (a replica, or a reconnect) changed it first: theirs stands.
             reread = await self._vault.load(user, current.service, fresh=True)
             return reread.credential if reread is not None else renewed
+        UPSTREAM_REFRESHES.inc(current.service, "renewed")
         logger.info("renewed the %s credential of a user", current.service)
         return renewed
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from mcp_front.errors import MCPFrontError
+from mcp_front.metrics import STORE_ERRORS
 
 Clock = Callable[[], float]
 """Returns the current time in seconds; injectable so tests can move time forward."""
@@ -48,6 +49,7 @@ def unavailable_on(
             try:
                 return await operation(*args, **kwargs)
             except errors as exc:
+                STORE_ERRORS.inc(what)
                 raise StoreUnavailable(f"{what} is unreachable: {type(exc).__name__}") from exc
 
         return translated

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
 from mcp_front.crypto import digest
+from mcp_front.metrics import RATE_LIMITED
 from mcp_front.protocol import jsonrpc
 from mcp_front.rate_limit import RateLimit, RateLimiter, address_key
 from mcp_front.transports import http
@@ -43,6 +44,7 @@ class CallerRateLimit:
             await self.app(scope, receive, send)
             return
         retry = str(max(1, math.ceil(wait)))
+        RATE_LIMITED.inc("mcpRequests")
         response = http.rpc_error(
             429,
             jsonrpc.INTERNAL_ERROR,

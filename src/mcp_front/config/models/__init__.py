@@ -13,7 +13,7 @@ from mcp_front.config.models.gateway import RESERVED_SERVICE_NAMES, GatewayConfi
 from mcp_front.config.models.inline import InlineConfig, InlineHttpCall, InlineTool
 from mcp_front.config.models.limits import RateLimitRule, RateLimitsConfig
 from mcp_front.config.models.policy import AuditConfig, PolicyRule, ServicePolicy, ToolPolicy
-from mcp_front.config.models.proxy import ProxyConfig, SessionsConfig
+from mcp_front.config.models.proxy import MetricsConfig, ProxyConfig, SessionsConfig, TLSConfig
 from mcp_front.config.models.sandbox import SandboxConfig
 from mcp_front.config.models.servers import (
     DiscoveryConfig,
@@ -45,6 +45,7 @@ __all__ = [
     "MCPOAuthUserAuthentication",
     "ManualUserAuthentication",
     "MemoryStorage",
+    "MetricsConfig",
     "OAuthUserAuthentication",
     "PolicyRule",
     "PostgresStorage",
@@ -60,6 +61,7 @@ __all__ = [
     "ServicePolicy",
     "SessionsConfig",
     "StorageConfig",
+    "TLSConfig",
     "ToolFilter",
     "ToolPolicy",
     "TransportType",

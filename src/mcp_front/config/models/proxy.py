@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, SecretStr
 
 from mcp_front.config.durations import Duration, PositiveDuration
 from mcp_front.config.models._base import ConfigModel
@@ -35,6 +35,22 @@ class SessionsConfig(ConfigModel):
     """Stdio child processes the gateway runs at once, all users together."""
     retention: Duration = timedelta(hours=24)
     """How long a reaped session's record is kept so its client can resume it."""
+
+
+class MetricsConfig(ConfigModel):
+    """`/metrics` in the Prometheus text format, for a scraper that sends `token`."""
+
+    token: SecretStr = Field(min_length=16, examples=[{"$env": "METRICS_TOKEN"}])
+    """The bearer token the scraper sends (`Authorization: Bearer …`); at least 16 characters."""
+
+
+class TLSConfig(ConfigModel):
+    """HTTPS served by `mcp-front serve` itself, for deployments without a terminating proxy."""
+
+    cert_file: str = Field(min_length=1, examples=["/etc/mcp-front/tls/fullchain.pem"])
+    """The certificate chain, PEM: the server's certificate first."""
+    key_file: str = Field(min_length=1, examples=["/etc/mcp-front/tls/privkey.pem"])
+    """Its private key, PEM (unencrypted)."""
 
 
 class AdminConfig(ConfigModel):
@@ -71,6 +87,10 @@ class ProxyConfig(ConfigModel):
     """Per-address limits on the endpoints anyone can reach."""
     admin: AdminConfig | None = None
     """Go mcp-front only: read and ignored, with a warning."""
+    metrics: MetricsConfig | None = None
+    """`/metrics` for a Prometheus scraper; not served without it."""
+    tls: TLSConfig | None = None
+    """Serve HTTPS directly (`serve --tls-cert/--tls-key` say the same)."""
     request_read_timeout: PositiveDuration = timedelta(seconds=30)
     """How long a connection may take to send a complete request (headers and body) before
     `mcp-front serve` closes it. A host app's own server needs its own setting."""
