@@ -74,7 +74,7 @@ def create_app(
     auth = gateway.authorization_server
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET", "HEAD"]),
-        Route("/ready", Readiness(auth.store if auth is not None else None), methods=["GET", "HEAD"]),
+        Route("/ready", Readiness(auth.store if auth else None).endpoint, methods=["GET", "HEAD"]),
         *(
             Mount(f"/{service.name}", app=ServiceMetrics(service.app, service.name))
             for service in gateway.services.values()
@@ -82,7 +82,7 @@ def create_app(
     ]
     if config.proxy.metrics is not None:
         endpoint = MetricsEndpoint(config.proxy.metrics.token.get_secret_value())
-        routes.append(Route("/metrics", endpoint, methods=["GET"]))
+        routes.append(Route("/metrics", endpoint.endpoint, methods=["GET"]))
     if gateway.authorization_server is not None:
         routes += gateway.authorization_server.routes(mounted_at=config.proxy.base_path)
     if gateway.account is not None:

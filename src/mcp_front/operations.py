@@ -44,7 +44,8 @@ class Readiness:
         self._ready = True
         self._checking = anyio.Lock()
 
-    async def __call__(self, request: Request) -> Response:
+    async def endpoint(self, request: Request) -> Response:
+        """The route's handler (an instance itself would be taken for an ASGI app)."""
         ready = await self.ready()
         if ready:
             return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
@@ -81,7 +82,8 @@ class MetricsEndpoint:
         self._expected = f"Bearer {token}".encode()
         self._registry = registry
 
-    async def __call__(self, request: Request) -> Response:
+    async def endpoint(self, request: Request) -> Response:
+        """The route's handler (an instance itself would be taken for an ASGI app)."""
         sent = request.headers.get("authorization", "").encode()
         if not secrets.compare_digest(sent, self._expected):
             return JSONResponse(
