@@ -15,6 +15,7 @@ class MCPFrontError(Exception):
         ├── ConfigError              config.errors: a configuration that cannot be loaded, every
         │                            problem named by its key path with a fix
         ├── GatewayError             gateway: a gateway that cannot start (its audit log)
+        ├── TLSFilesError            serving: a certificate or key that cannot serve HTTPS
         ├── AuditLogError            audit: the audit log file cannot be opened
         ├── BackendError             backends.base: a backend failure, told to the client as a
         │   │                        JSON-RPC error (`code`), or as HTTP `status` before a session
