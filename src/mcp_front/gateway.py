@@ -21,7 +21,7 @@ from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.backends.aggregate import AggregateRegistry
 from mcp_front.backends.base import BackendFactory, UpstreamOpener
-from mcp_front.backends.credential_gate import credential_gate
+from mcp_front.backends.credential_gate import REQUEST_STATE_PURPOSE, credential_gate
 from mcp_front.backends.governance import CredentialOrigin, Governance, admitted
 from mcp_front.backends.inline import InlineToolRegistry
 from mcp_front.backends.sandbox import Bubblewrap, gateway_files
@@ -221,7 +221,17 @@ class Gateway:
         if server.user_authentication is not None and self._user_tokens is not None:
             display_name = server.user_authentication.display_name
             base_url = self.config.proxy.base_url
-            opener = credential_gate(opener, name, display_name, self._user_tokens, base_url)
+            auth = self.authorization_server
+            # A 2026-07-28 retry may reach another replica: its request state must open there.
+            state_keys = auth.keyring.derived_keys(REQUEST_STATE_PURPOSE) if auth is not None else None
+            opener = credential_gate(
+                opener,
+                name,
+                display_name,
+                self._user_tokens,
+                base_url,
+                state_keys=state_keys,
+            )
         return Governance.of(name, server, self.audit, self._credential_origin).govern(opener)
 
     def _service(self, name: str, opener: UpstreamOpener) -> Service:

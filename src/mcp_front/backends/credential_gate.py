@@ -21,7 +21,7 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from mcp_types import CLIENT_CAPABILITIES_META_KEY
@@ -47,7 +47,10 @@ __all__ = ["URL_ELICITATION_REQUIRED", "CredentialGate", "credential_gate"]
 URL_ELICITATION_REQUIRED: Final = -32042
 """2025-11-25: the request needs the user to visit a URL first (`data.elicitations`)."""
 REQUEST_STATE_TTL: Final = 15 * 60
-_STATE_KEY = secrets.token_bytes(32)
+REQUEST_STATE_PURPOSE: Final = b"mcp-front request state"
+"""What a keyring derives the request-state keys for (`Keyring.derived_keys`)."""
+_PROCESS_STATE_KEYS = (secrets.token_bytes(32),)
+"""Without a keyring there is no shared store either, so no other replica to convince."""
 _INPUT_KEY = "connect"
 
 
@@ -63,8 +66,11 @@ class CredentialGate(WrappedUpstream):
         principal: Principal,
         user_tokens: UserTokenSource,
         base_url: str,
+        state_keys: Sequence[bytes] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`state_keys`: the first seals a `requestState`, any opens one; replicas behind one
+        load balancer must share them, as the retry may reach another."""
         super().__init__(upstream)
         self._service = service
         self._display_name = display_name
@@ -72,6 +78,7 @@ class CredentialGate(WrappedUpstream):
         self._user_tokens = user_tokens
         self._base_url = base_url
         self._clock = clock
+        self._state_keys = tuple(state_keys) if state_keys else _PROCESS_STATE_KEYS
         self._url_elicitation = False
 
     async def request(self, message: Message, related: MessageSink) -> Message:
@@ -140,11 +147,11 @@ class CredentialGate(WrappedUpstream):
 
     def _request_state(self) -> str:
         expires = int(self._clock()) + REQUEST_STATE_TTL
-        return f"v1.{expires}.{self._mac(expires)}"
+        return f"v1.{expires}.{self._mac(self._state_keys[0], expires)}"
 
-    def _mac(self, expires: int) -> str:
+    def _mac(self, key: bytes, expires: int) -> str:
         text = f"{self._principal.key}\x00{self._service}\x00{expires}".encode()
-        return hmac.new(_STATE_KEY, text, hashlib.sha256).hexdigest()
+        return hmac.new(key, text, hashlib.sha256).hexdigest()
 
     def _without_request_state(self, message: Message) -> Message:
         """A retried call with its input answers and state taken off, once its state is
@@ -163,11 +170,18 @@ class CredentialGate(WrappedUpstream):
         expires_text, _, mac = rest.partition(".")
         if version != "v1" or not expires_text.isdigit() or int(expires_text) < self._clock():
             return False
-        return hmac.compare_digest(mac, self._mac(int(expires_text)))
+        expires = int(expires_text)
+        return any(hmac.compare_digest(mac, self._mac(key, expires)) for key in self._state_keys)
 
 
 def credential_gate(
-    opener: UpstreamOpener, service: str, display_name: str, user_tokens: UserTokenSource, base_url: str
+    opener: UpstreamOpener,
+    service: str,
+    display_name: str,
+    user_tokens: UserTokenSource,
+    base_url: str,
+    *,
+    state_keys: Sequence[bytes] | None = None,
 ) -> UpstreamOpener:
     """`opener`, with each session behind a `CredentialGate`."""
 
@@ -180,6 +194,7 @@ def credential_gate(
             principal=principal,
             user_tokens=user_tokens,
             base_url=base_url,
+            state_keys=state_keys,
         )
 
     return open_gated

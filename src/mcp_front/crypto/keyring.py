@@ -34,6 +34,7 @@ _KEY_BYTES = 32
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _KID_LABEL = b"mcp-front key id"
+_DERIVATION_LABEL = b"mcp-front derived keys"
 
 
 class DecryptionError(MCPFrontError):
@@ -58,12 +59,13 @@ def key_id(key: bytes) -> str:
 class Keyring:
     """AES-256-GCM keys: the first encrypts, every one decrypts."""
 
-    __slots__ = ("_ciphers", "_current")
+    __slots__ = ("_ciphers", "_current", "_derivation_roots")
 
     def __init__(self, keys: Sequence[bytes]) -> None:
         if not keys:
             raise ValueError("a keyring needs at least one key")
         ciphers: dict[str, AESGCM] = {}
+        roots: dict[str, bytes] = {}
         for index, key in enumerate(keys):
             if not isinstance(key, bytes | bytearray) or len(key) != _KEY_BYTES:
                 size = len(key) if isinstance(key, bytes | bytearray) else type(key).__name__
@@ -72,7 +74,9 @@ class Keyring:
             if kid in ciphers:
                 raise ValueError(f"key {index} repeats an earlier key (key id {kid})")
             ciphers[kid] = AESGCM(bytes(key))
+            roots[kid] = hmac.new(bytes(key), _DERIVATION_LABEL, hashlib.sha256).digest()
         self._ciphers = ciphers
+        self._derivation_roots = roots
         self._current = next(iter(ciphers))
 
     @classmethod
@@ -117,6 +121,15 @@ class Keyring:
             raise DecryptionError(
                 f"value under key id {kid} failed authentication (wrong context or tampered)", kid=kid
             ) from None
+
+    def derived_keys(self, purpose: bytes) -> tuple[bytes, ...]:
+        """A 32-byte key for `purpose` from each key of the ring, current first.
+
+        Every process holding the same keys derives the same ones, so replicas can check
+        each other's MACs without sharing anything but the configuration; the keys under
+        older ids still verify what a replica not yet rotated has signed.
+        """
+        return tuple(hmac.new(root, purpose, hashlib.sha256).digest() for root in self._derivation_roots.values())
 
     def needs_rotation(self, token: bytes | str) -> bool:
         """Whether `token` is not sealed under the current key (re-encrypt it when read)."""
