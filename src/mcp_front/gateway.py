@@ -29,7 +29,7 @@ from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.backends.templating import UserTokenSource, with_static_user_tokens
-from mcp_front.config import GatewayConfig, ServerConfig
+from mcp_front.config import GatewayConfig, PostgresStorage, RedisStorage, ServerConfig
 from mcp_front.config.compatibility import inert_keys
 from mcp_front.credentials import CredentialVault
 from mcp_front.credentials.injection import UserCredentials
@@ -48,7 +48,11 @@ from mcp_front.transports import http
 from mcp_front.transports.answer import Heartbeat
 from mcp_front.transports.endpoints import ServiceEndpoints
 from mcp_front.transports.request_limits import CallerRateLimit
+from mcp_front.transports.forwarding import FORWARDING_PURPOSE, Forwarder, ForwardingSeal
+from mcp_front.transports.replicas import ReplicaDirectory
+from mcp_front.transports.replication import SessionReplication
 from mcp_front.transports.session import SessionLimits, SessionRegistry
+from mcp_front.transports.session_records import SessionRecords
 
 logger = logging.getLogger("mcp_front.gateway")
 
@@ -100,6 +104,7 @@ class Gateway:
             else None
         )
         auth = self.authorization_server
+        self.replication = self._replication(auth, ping_interval)
         # The server's: shared through the store when replicas share one.
         self.limiter: RateLimiter = auth.limiter if auth is not None else MemoryRateLimiter()
         # Each caller's requests to a service: leased from the shared store, so that counting
@@ -183,6 +188,9 @@ class Gateway:
             stack.callback(background.cancel_scope.cancel)
             if self.authorization_server is not None:
                 await stack.enter_async_context(self.authorization_server.run())
+            if self.replication is not None:
+                # Inside the store's lifetime: leaving the directory is its last write.
+                await stack.enter_async_context(self.replication.run())
             if self.account is not None:
                 stack.push_async_callback(self.account.aclose)
             if self.vault is not None and (resealed := await self.vault.reseal_all()):
@@ -213,6 +221,30 @@ class Gateway:
                         await self.account.connections.revoke(credential)
         logger.info("revoked %d grant(s) and %d credential(s) of a user", grants, len(credentials))
         return RevokedUser(grants=grants, credentials=credentials)
+
+    def _replication(
+        self, auth: AuthorizationServer | None, ping_interval: float
+    ) -> SessionReplication | None:
+        """With storage shared by several replicas, how they serve each other's sessions."""
+        proxy = self.config.proxy
+        if (
+            auth is None
+            or proxy.auth is None
+            or not isinstance(proxy.auth.storage, RedisStorage | PostgresStorage)
+        ):
+            return None
+        try:
+            directory = ReplicaDirectory(auth.store, proxy.internal_url)
+        except ValueError as error:
+            raise GatewayError(f"proxy.advertiseURL: {error}") from None
+        return SessionReplication(
+            directory,
+            SessionRecords(auth.store, auth.keyring, self.sessions.limits.retention),
+            ForwardingSeal(auth.keyring.derived_keys(FORWARDING_PURPOSE)),
+            # A forwarded stream is never silent for longer than a ping interval.
+            Forwarder(read_timeout=3 * ping_interval + 30),
+            self.sessions,
+        )
 
     def _governed(self, name: str, factory: BackendFactory) -> UpstreamOpener:
         """How a new session of `name` reaches its backend, under the service's rules."""
@@ -250,6 +282,7 @@ class Gateway:
             message_path=f"{proxy.base_path}/{name}/message",
             heartbeat=self.heartbeat,
             native_self_contained=server.backend_kind == "streamable-http",
+            replication=self.replication,
         )
         self._endpoints.append(endpoints)
         limited: ASGIApp = endpoints

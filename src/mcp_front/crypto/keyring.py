@@ -129,7 +129,9 @@ class Keyring:
         each other's MACs without sharing anything but the configuration; the keys under
         older ids still verify what a replica not yet rotated has signed.
         """
-        return tuple(hmac.new(root, purpose, hashlib.sha256).digest() for root in self._derivation_roots.values())
+        return tuple(
+            hmac.new(root, purpose, hashlib.sha256).digest() for root in self._derivation_roots.values()
+        )
 
     def needs_rotation(self, token: bytes | str) -> bool:
         """Whether `token` is not sealed under the current key (re-encrypt it when read)."""

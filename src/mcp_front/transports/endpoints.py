@@ -9,6 +9,7 @@ from mcp_front.backends.base import UpstreamOpener
 from mcp_front.protocol import jsonrpc
 from mcp_front.transports import http
 from mcp_front.transports.answer import Heartbeat
+from mcp_front.transports.replication import SessionReplication
 from mcp_front.transports.session import SessionRegistry
 from mcp_front.transports.sse import SSETransport
 from mcp_front.transports.streamable_http import StreamableHTTPTransport
@@ -32,8 +33,10 @@ class ServiceEndpoints:
         message_path: str,
         heartbeat: Heartbeat,
         native_self_contained: bool = False,
+        replication: SessionReplication | None = None,
     ) -> None:
         self.service = service
+        self._replication = replication
         self.streamable_http = StreamableHTTPTransport(
             service,
             sessions,
@@ -42,6 +45,7 @@ class ServiceEndpoints:
             heartbeat=heartbeat,
             ping_interval=heartbeat.interval,
             native_self_contained=native_self_contained,
+            replication=replication,
         )
         self.sse = SSETransport(
             service,
@@ -50,6 +54,7 @@ class ServiceEndpoints:
             origins,
             message_path=message_path,
             ping_interval=heartbeat.interval,
+            replication=replication,
         )
         self._endpoints: dict[str, ASGIApp] = {
             "/mcp": self.streamable_http,
@@ -65,6 +70,10 @@ class ServiceEndpoints:
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
         suffix = path[len(root) :] if root and path.startswith(root) else path
+        if self._replication is not None and self._replication.forwarded(scope) is False:
+            forged = http.rpc_error(403, jsonrpc.INVALID_REQUEST, "Forbidden: invalid forwarding header")
+            await forged(scope, receive, send)
+            return
         endpoint = self._endpoints.get(suffix.rstrip("/") or "/")
         if endpoint is None:
             response: Response = http.rpc_error(

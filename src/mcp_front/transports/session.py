@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import anyio
 from anyio.abc import TaskGroup
@@ -165,13 +167,27 @@ class SessionRegistry(TaskGroupOwner):
         self.events = events if events is not None else EventBudget()
         """What the sessions' event logs may keep, all together and per principal."""
         self._sessions: dict[str, FrontSession] = {}
+        self.new_id: Callable[[], str] = lambda: secrets.token_urlsafe(24)
+        """Makes the id of a new session; replicas start it with their own id."""
+        self.forgotten: Callable[[FrontSession], Awaitable[None]] | None = None
+        """Told of a session that ended for good (closed, expired, evicted), not of those
+        a stopping gateway leaves for another replica to take over."""
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    async def create(self, service: str, principal: Principal, open_upstream: UpstreamOpener) -> FrontSession:
+    async def create(
+        self,
+        service: str,
+        principal: Principal,
+        open_upstream: UpstreamOpener,
+        *,
+        session_id: str | None = None,
+    ) -> FrontSession:
+        """A new session; `session_id` keeps the id of one taken over from another replica."""
         await self._make_room(principal)
-        session = FrontSession(secrets.token_urlsafe(24), service, principal, self.events.log(principal.key))
+        session_id = session_id if session_id is not None else self.new_id()
+        session = FrontSession(session_id, service, principal, self.events.log(principal.key))
         try:
             session.upstream = await open_upstream(principal, session.deliver_unsolicited)
         except BaseException:
@@ -188,15 +204,27 @@ class SessionRegistry(TaskGroupOwner):
             return None
         return session
 
-    async def close(self, session: FrontSession) -> None:
+    def holds(self, session_id: str) -> bool:
+        """Whether a session with this id lives here, whoever it belongs to."""
+        return session_id in self._sessions
+
+    def find(self, session_id: str) -> FrontSession | None:
+        """The session with this id, without any check of who asks."""
+        return self._sessions.get(session_id)
+
+    async def close(self, session: FrontSession, *, forget: bool = True) -> None:
+        """End a session; `forget=False` leaves its record for another replica."""
         if self._sessions.pop(session.id, None) is not None:
             logger.debug("session closed on %s for %s", session.service, session.principal.display_name)
+            if forget and self.forgotten is not None:
+                await self.forgotten(session)
         await session.aclose()
 
     async def close_all(self) -> None:
+        """End every session here, leaving their records: another replica may take them over."""
         async with anyio.create_task_group() as task_group:
             for session in list(self._sessions.values()):
-                task_group.start_soon(self.close, session)
+                task_group.start_soon(partial(self.close, session, forget=False))
 
     async def expire_idle(self) -> int:
         deadline = time.monotonic() - self.limits.retention.total_seconds()

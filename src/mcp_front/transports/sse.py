@@ -16,6 +16,7 @@ from mcp_front.protocol import jsonrpc
 from mcp_front.protocol.jsonrpc import Message, MessageKind
 from mcp_front.text import escaped
 from mcp_front.transports import http
+from mcp_front.transports.replication import SessionReplication
 from mcp_front.transports.session import FrontSession, SessionRegistry
 
 logger = logging.getLogger("mcp_front.transports")
@@ -36,8 +37,10 @@ class SSETransport:
         *,
         message_path: str,
         ping_interval: float = http.PING_INTERVAL,
+        replication: SessionReplication | None = None,
     ) -> None:
         self.service = service
+        self._replication = replication
         self._registry = registry
         self._open_upstream = open_upstream
         self._origins = origins
@@ -86,7 +89,18 @@ class SSETransport:
                 await self._registry.close(session)
 
     async def message(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self._message(Request(scope, receive), receive)
+        request = Request(scope, receive)
+        session_id = request.query_params.get("sessionId") or request.query_params.get("session_id")
+        if self._replication is not None and session_id and not self._registry.holds(session_id):
+            # An SSE session ends with its stream, so one whose replica is gone is gone too.
+            carried_on = await self._replication.route(
+                scope, receive, send, session_id, self.service, scope["user"], None
+            )
+            if carried_on is None:
+                return
+            receive = carried_on
+            request = Request(scope, receive)
+        response = await self._message(request, receive)
         await response(scope, receive, send)
 
     async def _message(self, request: Request, receive: Receive) -> Response:

@@ -14,13 +14,16 @@ from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, UpstreamOpener
-from mcp_front.protocol import headers, jsonrpc
+from mcp_front.protocol import headers, jsonrpc, messages
 from mcp_front.protocol.jsonrpc import Message, MessageKind
 from mcp_front.protocol.revisions import HANDSHAKE_VERSIONS, PRIMING_VERSION, is_self_contained
+from mcp_front.storage.base import StoreUnavailable
 from mcp_front.transports import http
 from mcp_front.transports.answer import Answer, Heartbeat
 from mcp_front.transports.event_log import MAX_EVENTS_PER_STREAM, EventLog, EventStream
+from mcp_front.transports.replication import SessionReplication
 from mcp_front.transports.session import FrontSession, SessionRegistry
+from mcp_front.transports.session_records import SessionRecord
 from mcp_front.transports.v2026_07_28 import SelfContainedRequests
 
 logger = logging.getLogger("mcp_front.transports")
@@ -39,6 +42,7 @@ class StreamableHTTPTransport:
         heartbeat: Heartbeat | None = None,
         ping_interval: float = http.PING_INTERVAL,
         native_self_contained: bool = False,
+        replication: SessionReplication | None = None,
     ) -> None:
         """`native_self_contained`: the backend is a streamable-HTTP server, which may take
         2026-07-28 requests natively (see `v2026_07_28.SelfContainedRequests`)."""
@@ -48,6 +52,7 @@ class StreamableHTTPTransport:
         self._origins = origins
         self._ping_interval = ping_interval
         self._heartbeat = heartbeat or Heartbeat(ping_interval)
+        self._replication = replication
         self._self_contained = SelfContainedRequests(service, open_upstream, native=native_self_contained)
 
     async def aclose(self) -> None:
@@ -56,6 +61,25 @@ class StreamableHTTPTransport:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        if self._replication is not None and self._held_elsewhere(request):
+            try:
+                carried_on = await self._replication.route(
+                    scope,
+                    receive,
+                    send,
+                    request.headers[headers.SESSION_ID],
+                    self.service,
+                    scope["user"],
+                    self._take_over,
+                )
+            except BackendError as exc:
+                return await http.backend_unavailable(exc)(scope, receive, send)
+            except StoreUnavailable:
+                return await _store_unavailable()(scope, receive, send)
+            if carried_on is None:
+                return
+            receive = carried_on
+            request = Request(scope, receive)
         response: Response | None
         if not self._origins.allows(request.headers):
             response = http.rpc_error(403, jsonrpc.INVALID_REQUEST, "Forbidden: this Origin is not allowed")
@@ -75,6 +99,35 @@ class StreamableHTTPTransport:
             )
         if response is not None:
             await response(scope, receive, send)
+
+    def _held_elsewhere(self, request: Request) -> bool:
+        """Whether the request is for a session of the handshake era not held here."""
+        session_id = request.headers.get(headers.SESSION_ID)
+        return (
+            session_id is not None
+            and request.method in ("POST", "GET", "DELETE")
+            and not self._registry.holds(session_id)
+            and not is_self_contained(request.headers.get(headers.PROTOCOL_VERSION))
+            and self._origins.allows(request.headers)
+        )
+
+    async def _take_over(self, session_id: str, record: SessionRecord, principal: Principal) -> None:
+        """Open a session of another replica here, its backend initialized as the client did."""
+        session = await self._registry.create(
+            self.service, principal, self._open_upstream, session_id=session_id
+        )
+        assert session.upstream is not None
+        try:
+            response = await session.upstream.request(messages.initialize(record.initialize_params), _unheard)
+            if "result" not in response:
+                raise BackendError(
+                    f"service '{self.service}' failed to initialize again: {messages.error_detail(response)}"
+                )
+            await session.upstream.notify(messages.initialized())
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._registry.close(session, forget=False)
+            raise
 
     def _session(self, request: Request) -> tuple[FrontSession | None, Response | None]:
         session_id = request.headers.get(headers.SESSION_ID)
@@ -151,6 +204,15 @@ class StreamableHTTPTransport:
         )
         if is_initialize and (response is None or "error" in response):
             await self._registry.close(session)
+        elif is_initialize and self._replication is not None and response is not None:
+            result = response.get("result")
+            version = result.get("protocolVersion") if isinstance(result, dict) else None
+            params = message.get("params")
+            await self._replication.remember(
+                session,
+                version if isinstance(version, str) else None,
+                params if isinstance(params, dict) else {},
+            )
         return None
 
     async def _post_self_contained(
@@ -295,6 +357,19 @@ class StreamableHTTPTransport:
         assert session is not None
         await self._registry.close(session)
         return Response(status_code=200)
+
+
+async def _unheard(message: Message) -> None:
+    """Where what a backend says while a taken-over session is initialized again goes."""
+
+
+def _store_unavailable() -> Response:
+    return http.rpc_error(
+        503,
+        jsonrpc.INTERNAL_ERROR,
+        "Service Unavailable: the session store does not answer; retry",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _check_protocol_version(request: Request, message: Message) -> Response | None:

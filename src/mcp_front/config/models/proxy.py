@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -70,6 +71,10 @@ class ProxyConfig(ConfigModel):
     """The public URL clients use; services live under it at `<base_url>/<service>/`."""
     addr: Annotated[str, AfterValidator(check_listen_address)] = Field(default=":8080", examples=[":8080"])
     """Where to listen, Go style: ":8080", "127.0.0.1:9000", "[::1]:9000"."""
+    advertise_url: str | None = Field(default=None, alias="advertiseURL", examples=["http://10.0.0.5:8080"])
+    """Where the other replicas reach this one, with `redis` or `postgres` storage shared by
+    several: an http(s) origin. By default `http://` and the listen address (the host name
+    when it listens on every interface)."""
     name: str = Field(default="mcp-front", min_length=1)
     """The implementation name the gateway gives MCP clients."""
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
@@ -114,6 +119,16 @@ class ProxyConfig(ConfigModel):
     @property
     def listen_port(self) -> int:
         return parse_listen_address(self.addr)[1]
+
+    @property
+    def internal_url(self) -> str:
+        """`advertise_url`, or the default it describes."""
+        if self.advertise_url is not None:
+            return self.advertise_url
+        host = self.listen_host
+        if host in ("", "0.0.0.0", "::"):  # noqa: S104 - the wildcard is read, not bound
+            host = socket.gethostname()
+        return f"http://[{host}]:{self.listen_port}" if ":" in host else f"http://{host}:{self.listen_port}"
 
     @property
     def cors_allowed_origins(self) -> tuple[str, ...]:
