@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: from proxy.addr)")
     serve.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this PEM certificate chain")
     serve.add_argument("--tls-key", metavar="PATH", help="… and this PEM private key (default: proxy.tls)")
+    serve.add_argument(
+        "--advertise-url",
+        metavar="URL",
+        help="where other replicas reach this one (default: proxy.advertiseURL, else the listen address)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", default="text", choices=["text", "json"])
 
@@ -175,14 +180,23 @@ def _serve(args: argparse.Namespace) -> int:
         except TLSFilesError as error:
             print(f"{args.config}: {error}", file=sys.stderr)
             return EXIT_INVALID
+    host = args.host or config.proxy.listen_host
+    port = args.port if args.port is not None else config.proxy.listen_port
+    advertised = args.advertise_url or config.proxy.advertise_url
+    if advertised is None:
+        listening = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        advertised = config.proxy.model_copy(update={"addr": listening}).internal_url
+        if tls and advertised.startswith("http://"):
+            advertised = "https://" + advertised.removeprefix("http://")
+    config = config.model_copy(
+        update={"proxy": config.proxy.model_copy(update={"advertise_url": advertised})}
+    )
     try:
         app = create_app(config)
     except GatewayError as error:
         print(f"{args.config}: {error}", file=sys.stderr)
         return EXIT_INVALID
     raise_open_files_limit()
-    host = args.host or config.proxy.listen_host
-    port = args.port if args.port is not None else config.proxy.listen_port
     server = GatewayServer(
         app.state.gateway,
         uvicorn_config(
