@@ -191,6 +191,7 @@ class Gateway:
             if self.replication is not None:
                 # Inside the store's lifetime: leaving the directory is its last write.
                 await stack.enter_async_context(self.replication.run())
+                await self.replication.join()
             if self.account is not None:
                 stack.push_async_callback(self.account.aclose)
             if self.vault is not None and (resealed := await self.vault.reseal_all()):

@@ -107,16 +107,28 @@ class ReplicaDirectory:
     async def lookup(self, replica_id: str) -> str | None:
         """The address of another live replica, or `None` when it is unknown, gone, or
         refused a connection lately."""
-        if replica_id == self.id:
+        if replica_id == self.id or self.refused_lately(replica_id):
             return None
-        refused_at = self._unreachable.get(replica_id)
-        if refused_at is not None:
-            if self._clock() - refused_at < UNREACHABLE_FOR:
-                return None
-            del self._unreachable[replica_id]
         if replica_id not in self._addresses and self._clock() - self._last_read >= LOOKUP_INTERVAL:
             await self.read()
         return self._addresses.get(replica_id)
+
+    async def gone(self, replica_id: str) -> bool:
+        """Whether a replica is gone for sure: it refused a connection lately, or the store
+        itself, read now, no longer lists it. A replica that just started is listed."""
+        if self.refused_lately(replica_id):
+            return True
+        await self.read()
+        return replica_id not in self._addresses
+
+    def refused_lately(self, replica_id: str) -> bool:
+        refused_at = self._unreachable.get(replica_id)
+        if refused_at is None:
+            return False
+        if self._clock() - refused_at < UNREACHABLE_FOR:
+            return True
+        del self._unreachable[replica_id]
+        return False
 
     def unreachable(self, replica_id: str) -> None:
         """Note that a replica did not take a connection: it is dead or cut off."""

@@ -163,6 +163,8 @@ class SessionReplication(TaskGroupOwner):
                     return None
                 if record.owner != gone:
                     return self._moved_to(session_id, record.owner)
+                if not await self.directory.gone(gone):
+                    return gone  # listed after all: it started after this replica last looked
                 claimed = await self._records.claim(session_id, stored, record, self.id)
                 if claimed is None:
                     again = await self._records.read(session_id)
@@ -238,17 +240,21 @@ class SessionReplication(TaskGroupOwner):
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    async def join(self) -> None:
+        """Register this replica before it serves: a session it opens must be findable."""
+        await self.directory.heartbeat()
+
     def started(self, task_group: TaskGroup) -> None:
         task_group.start_soon(self._beat)
 
     async def _beat(self) -> None:
         while True:
+            await anyio.sleep(HEARTBEAT.total_seconds())
             await self.directory.heartbeat()
             try:
                 await self._renew_records()
             except StoreUnavailable as error:
                 logger.warning("session records not renewed: %s", error)
-            await anyio.sleep(HEARTBEAT.total_seconds())
 
     async def aclose(self) -> None:
         """Leave the directory, so the others take this replica's sessions over at once."""
