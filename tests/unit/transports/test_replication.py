@@ -182,7 +182,8 @@ async def test_two_replicas_taking_one_dead_session_over_at_once_make_one_owner(
     assert results[loser] is None  # forwarded to the winner
     assert forwarder.forwarded == [f"http://{winner}:8080"]
     found = await records.read(session_id)
-    assert found is not None and found[0].owner == winner
+    assert found is not None
+    assert found[0].owner == winner
 
 
 async def test_another_principal_cannot_take_a_session_over() -> None:
@@ -204,7 +205,8 @@ async def test_another_principal_cannot_take_a_session_over() -> None:
         assert carried_on is not None  # answered here: not found
     assert taken == []
     found = await records.read("dead.s1")
-    assert found is not None and found[0].owner == "dead"
+    assert found is not None
+    assert found[0].owner == "dead"
 
 
 async def test_a_record_is_sealed_and_bound_to_its_session_id() -> None:
@@ -214,6 +216,8 @@ async def test_a_record_is_sealed_and_bound_to_its_session_id() -> None:
         "a.s1", SessionRecord.of("probe", ADA, None, {"clientInfo": {"name": "secret-ish"}}, "a")
     )
     stored = await store.get("front-sessions", "a.s1")
-    assert stored is not None and b"ada" not in stored and b"secret-ish" not in stored
+    assert stored is not None
+    assert b"ada" not in stored
+    assert b"secret-ish" not in stored
     await store.put("front-sessions", "a.s2", stored)
     assert await records.read("a.s2") is None
