@@ -56,6 +56,9 @@ from mcp_front.transports.session_records import SessionRecords
 
 logger = logging.getLogger("mcp_front.gateway")
 
+FINGERPRINT_PURPOSE = b"mcp-front static credential fingerprints"
+"""What the keyring derives the key of static credentials' fingerprints for."""
+
 
 @dataclass(frozen=True, slots=True)
 class RevokedUser:
@@ -121,7 +124,11 @@ class Gateway:
         if user_tokens is None and self.vault is not None and self.account is not None:
             credentials = UserCredentials(self.vault, servers, self.account.connections)
             user_tokens, self._credential_origin = credentials, credentials.origin
-        tokens = with_static_user_tokens(servers, user_tokens)
+        # Shared by replicas, so that a caller with a static credential is one caller to all.
+        self._fingerprint_key = (
+            auth.keyring.derived_keys(FINGERPRINT_PURPOSE)[0] if auth is not None else None
+        )
+        tokens = with_static_user_tokens(servers, user_tokens, fingerprint_key=self._fingerprint_key)
         self._user_tokens = tokens
         by_kind: defaultdict[str, dict[str, ServerConfig]] = defaultdict(dict)
         for name, server in servers.items():
@@ -271,7 +278,11 @@ class Gateway:
         """The service's endpoints behind its guard: its static credentials, the gateway's
         access tokens for it, or (with neither) anyone."""
         proxy, server = self.config.proxy, self.config.mcp_servers[name]
-        credentials = StaticCredentials(name, server.service_auths) if server.service_auths else None
+        credentials = (
+            StaticCredentials(name, server.service_auths, fingerprint_key=self._fingerprint_key)
+            if server.service_auths
+            else None
+        )
         oauth = self.authorization_server.oauth_resource(name) if self.authorization_server else None
         if credentials is None and oauth is None:
             logger.warning("service %s accepts anonymous requests: it has no serviceAuths", name)

@@ -35,8 +35,12 @@ def basic_secret(username: str, password: str) -> str:
 class StaticCredentials:
     """Checks an `Authorization` header against one service's configured credentials."""
 
-    def __init__(self, service: str, auths: Sequence[ServiceAuth]) -> None:
+    def __init__(
+        self, service: str, auths: Sequence[ServiceAuth], *, fingerprint_key: bytes | None = None
+    ) -> None:
+        """`fingerprint_key`: the key of `crypto.fingerprint`, shared by replicas."""
         self.service = service
+        self._fingerprint_key = fingerprint_key
         self._fingerprints: list[bytes] = []
         self._principals: list[Principal] = []
         schemes: dict[str, None] = {}
@@ -49,7 +53,7 @@ class StaticCredentials:
                 schemes["Basic"] = None
                 secrets = [basic_secret(auth.username, auth.password.get_secret_value())]
             for secret in secrets:
-                fingerprint = crypto.fingerprint(secret)
+                fingerprint = crypto.fingerprint(secret, fingerprint_key)
                 self._fingerprints.append(fingerprint)
                 self._principals.append(replace(principal, credential=fingerprint))
         self.schemes: tuple[str, ...] = tuple(sorted(schemes, key=["Bearer", "Basic"].index))
@@ -77,7 +81,7 @@ class StaticCredentials:
         return None
 
     def _match(self, secret: str) -> Principal | None:
-        index = crypto.matches_any(crypto.fingerprint(secret), self._fingerprints)
+        index = crypto.matches_any(crypto.fingerprint(secret, self._fingerprint_key), self._fingerprints)
         return None if index is None else self._principals[index]
 
 

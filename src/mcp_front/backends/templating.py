@@ -18,7 +18,10 @@ ConfigValue = str | SecretStr | UserTokenTemplate
 
 
 def with_static_user_tokens(
-    servers: Mapping[str, ServerConfig], source: UserTokenSource | None
+    servers: Mapping[str, ServerConfig],
+    source: UserTokenSource | None,
+    *,
+    fingerprint_key: bytes | None = None,
 ) -> UserTokenSource | None:
     """`source`, except for a caller that presented a `serviceAuths` credential with its
     own `userToken` on the service: that token is its credential there (a service has no
@@ -34,7 +37,9 @@ def with_static_user_tokens(
             else:
                 secrets = [basic_secret(auth.username, auth.password.get_secret_value())]
             for secret in secrets:
-                tokens[(name, crypto.fingerprint(secret))] = auth.user_token.get_secret_value()
+                tokens[(name, crypto.fingerprint(secret, fingerprint_key))] = (
+                    auth.user_token.get_secret_value()
+                )
     if not tokens:
         return source
 

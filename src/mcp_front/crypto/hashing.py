@@ -26,16 +26,18 @@ def matches_any(candidate: bytes, digests: list[bytes]) -> int | None:
     return found
 
 
-def fingerprint(secret: str) -> bytes:
+def fingerprint(secret: str, key: bytes | None = None) -> bytes:
     """A keyed digest (keyed BLAKE2b, a MAC) of a configured secret (a static token, a user
     name and password).
 
-    The key is random and lives only in this process, so a fingerprint means nothing
-    outside it, and checking a low-entropy password costs one HMAC rather than a slow
-    hash: the secret is in the configuration this process already holds, so a slow hash
-    would protect nothing, and would let anyone sending wrong passwords burn the CPU.
+    The key is `key` (replicas sharing a store derive it from their keyring, so one
+    caller is one caller to all of them), else random and only in this process; either
+    way a fingerprint means nothing without the key. Checking a low-entropy password
+    costs one HMAC rather than a slow hash: the secret is in the configuration this
+    process already holds, so a slow hash would protect nothing, and would let anyone
+    sending wrong passwords burn the CPU.
     """
-    return hashlib.blake2b(secret.encode(), key=_PROCESS_KEY, digest_size=32).digest()
+    return hashlib.blake2b(secret.encode(), key=key or _PROCESS_KEY, digest_size=32).digest()
 
 
 _PROCESS_KEY = secrets.token_bytes(32)
