@@ -88,7 +88,12 @@ class Forwarder:
     def __init__(self, *, read_timeout: float) -> None:
         """`read_timeout`: the longest silence of an owner; its streams ping more often."""
         timeout = httpx2.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout, write=30.0, pool=CONNECT_TIMEOUT)
-        self._client = httpx2.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+        # Forwarded event streams hold their connections for as long as they last: no cap on
+        # connections, so a busy replica is never mistaken for a dead one for want of one.
+        limits = httpx2.Limits(max_connections=None, max_keepalive_connections=32)
+        self._client = httpx2.AsyncClient(
+            timeout=timeout, limits=limits, follow_redirects=False, trust_env=False
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -105,7 +110,7 @@ class Forwarder:
         request = self._client.build_request(scope["method"], url, headers=headers, content=body)
         try:
             response = await self._client.send(request, stream=True)
-        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout):
+        except (httpx2.ConnectError, httpx2.ConnectTimeout):
             return False
         except httpx2.HTTPError as error:
             logger.warning("forwarding to replica failed: %s", type(error).__name__)

@@ -102,6 +102,10 @@ def test_addresses_are_origins_and_session_ids_name_their_owner() -> None:
     assert owner_of("abc.def") == "abc"
     assert owner_of("abcdef") is None
     assert owner_of(".def") is None
+    assert owner_of("abc." + "x" * 200) is None  # made by no replica: never looked up
+    with pytest.raises(ValueError, match="origin") as refused:
+        check_address("http://user:hunter2@x:80")
+    assert "hunter2" not in str(refused.value)
 
 
 def test_the_forwarding_header_is_bound_to_its_target_request_and_time() -> None:
