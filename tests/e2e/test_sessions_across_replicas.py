@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.test_shared_stores import storage  # noqa: F401 - the fixture, shared
 from tests.support.balancer import RoundRobin, round_robin
 from tests.support.clients import connect, text_of
-from tests.support.gateway import stdio_service
+from tests.support.gateway import bearer, stdio_service
 from tests.support.net import free_port
 from tests.support.oidc import OTHER_USER, TEST_USER, OIDCServer, gateway_auth_config
 from tests.support.process import gateway_process_on
@@ -26,6 +26,8 @@ from tests.support.sign_in import register, sign_in
 pytestmark = pytest.mark.e2e
 
 VERSION = "2025-11-25"
+STATIC_TOKEN = "a-static-token-of-the-replicas-test"
+SERVICES = {"probe": stdio_service(), "keyed": stdio_service(serviceAuths=[bearer(STATIC_TOKEN)])}
 ACCEPT_BOTH = "application/json, text/event-stream"
 
 
@@ -43,9 +45,7 @@ async def replicas(
             directory.mkdir()
             processes.append(
                 stack.enter_context(
-                    gateway_process_on(
-                        free_port(), directory, {"probe": stdio_service()}, auth=auth, baseURL=public
-                    )
+                    gateway_process_on(free_port(), directory, SERVICES, auth=auth, baseURL=public)
                 )
             )
         balancer = await stack.enter_async_context(round_robin(port, [p.url for p in processes]))
@@ -273,3 +273,23 @@ async def test_a_forged_forwarding_header_is_refused(
                     headers=session.headers,
                 )
                 assert tool_text(answered) == "genuine"
+
+
+async def test_a_session_opened_with_a_static_credential_is_taken_over_too(
+    storage: dict[str, Any],  # noqa: F811
+    port: int,
+    oidc: OIDCServer,
+    tmp_path: Path,
+) -> None:
+    async with replicas(2, storage, port, oidc, tmp_path) as (balancer, processes):
+        url = f"http://127.0.0.1:{port}"
+        async with httpx2.AsyncClient(timeout=60) as http:
+            session = RawSession(http, f"{url}/keyed/mcp", STATIC_TOKEN)
+            await session.start()
+            before = tool_text(await session.call("instance", 2))
+            owner = next(p for p in processes if p.url == balancer.opened[session.id])
+            owner.process.send_signal(signal.SIGKILL)
+            owner.process.wait(timeout=30)
+            after = await session.call("instance", 3)
+            assert after.headers["mcp-session-id"] == session.id
+            assert tool_text(after) != before

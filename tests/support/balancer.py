@@ -101,8 +101,16 @@ async def round_robin(port: int, replicas: Sequence[str]) -> AsyncIterator[Round
     balancer = RoundRobin(replicas)
     config = uvicorn.Config(balancer, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
+    stopped = anyio.Event()
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        finally:
+            stopped.set()
+
     async with anyio.create_task_group() as task_group:
-        task_group.start_soon(server.serve)
+        task_group.start_soon(serve)
         with anyio.fail_after(30):
             while not server.started:
                 await anyio.sleep(0.05)
@@ -111,4 +119,7 @@ async def round_robin(port: int, replicas: Sequence[str]) -> AsyncIterator[Round
         finally:
             server.should_exit = True
             server.force_exit = True
-            await balancer.aclose()
+            # Even when the test failed: the port is the next test's.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(30):
+                await stopped.wait()
+                await balancer.aclose()
