@@ -119,6 +119,8 @@ class SessionReplication(TaskGroupOwner):
             return receive
         if first_owner == self.id and take_over is None:
             return receive
+        # The body (one message, at most 4 MiB) is read before it is forwarded: if the owner
+        # takes no connection, the request is served here after all.
         try:
             body = await http.read_body(receive) if scope["method"] == "POST" else b""
         except http.BodyTooLarge:
