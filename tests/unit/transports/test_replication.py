@@ -225,3 +225,73 @@ async def test_a_record_is_sealed_and_bound_to_its_session_id() -> None:
     assert b"secret-ish" not in stored
     await store.put("front-sessions", "a.s2", stored)
     assert await records.read("a.s2") is None
+
+
+class QuietUpstream:
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def request(self, message: Any, related: Any) -> Any:
+        return {"jsonrpc": "2.0", "id": message["id"], "result": {}}
+
+    async def notify(self, message: Any) -> None:
+        return None
+
+    async def respond(self, message: Any) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def open_quiet(principal: Principal, sink: Any) -> QuietUpstream:
+    return QuietUpstream()
+
+
+async def test_a_live_owner_is_forwarded_to_and_never_taken_over() -> None:
+    store = MemoryStore()
+    forwarder = FakeForwarder(dead=set())
+    owner, owner_registry = replica(store, "owner", forwarder)
+    other, _ = replica(store, "other", forwarder)
+    await owner.join()
+    await other.join()  # after the owner: it knows it
+    session = await owner_registry.create("probe", ADA, open_quiet)  # type: ignore[arg-type]
+    assert session.id.startswith("owner.")
+    await owner.remember(session, "2025-11-25", {})
+
+    async def take_over(*args: Any) -> None:
+        raise AssertionError("a live owner's session was taken over")
+
+    answered = await other.route(scope_for(session.id), no_body, no_body, session.id, "probe", ADA, take_over)
+    assert answered is None
+    assert forwarder.forwarded == ["http://owner:8080"]
+
+
+async def test_an_owner_that_lost_its_session_to_another_replica_closes_its_copy() -> None:
+    store = MemoryStore()
+    b, registry = replica(store, "b", FakeForwarder(dead=set()))
+    await b.join()
+    session = await registry.create("probe", ADA, open_quiet)  # type: ignore[arg-type]
+    await b.remember(session, None, {})
+    records = SessionRecords(store, KEYRING, timedelta(hours=1))
+    found = await records.read(session.id)
+    assert found is not None
+    assert await records.claim(session.id, found[1], found[0], "c") is not None  # b was taken for dead
+    b._renewal_interval = 0  # noqa: SLF001 - renew at once
+    session.last_seen += 1
+    await b._renew_records()  # noqa: SLF001
+    assert registry.find(session.id) is None
+    assert session.closed.is_set()
+    still = await records.read(session.id)
+    assert still is not None
+    assert still[0].owner == "c"  # closing the copy left the new owner's record alone
+
+
+async def test_deleting_a_session_removes_its_record() -> None:
+    store = MemoryStore()
+    b, registry = replica(store, "b", FakeForwarder(dead=set()))
+    await b.join()
+    session = await registry.create("probe", ADA, open_quiet)  # type: ignore[arg-type]
+    await b.remember(session, None, {})
+    await registry.close(session)
+    assert await store.get("front-sessions", session.id) is None
