@@ -277,9 +277,9 @@ async def test_an_owner_that_lost_its_session_to_another_replica_closes_its_copy
     found = await records.read(session.id)
     assert found is not None
     assert await records.claim(session.id, found[1], found[0], "c") is not None  # b was taken for dead
-    b._renewal_interval = 0  # noqa: SLF001 - renew at once
+    b._renewal_interval = 0
     session.last_seen += 1
-    await b._renew_records()  # noqa: SLF001
+    await b._renew_records()
     assert registry.find(session.id) is None
     assert session.closed.is_set()
     still = await records.read(session.id)
