@@ -277,7 +277,7 @@ async def test_an_owner_that_lost_its_session_to_another_replica_closes_its_copy
     found = await records.read(session.id)
     assert found is not None
     assert await records.claim(session.id, found[1], found[0], "c") is not None  # b was taken for dead
-    b._renewal_interval = 0
+    b._renewal_interval = 0  # renew at once
     session.last_seen += 1
     await b._renew_records()
     assert registry.find(session.id) is None
