@@ -47,10 +47,10 @@ from mcp_front.storage import Store
 from mcp_front.transports import http
 from mcp_front.transports.answer import Heartbeat
 from mcp_front.transports.endpoints import ServiceEndpoints
-from mcp_front.transports.request_limits import CallerRateLimit
 from mcp_front.transports.forwarding import FORWARDING_PURPOSE, Forwarder, ForwardingSeal
 from mcp_front.transports.replicas import ReplicaDirectory
 from mcp_front.transports.replication import SessionReplication
+from mcp_front.transports.request_limits import CallerRateLimit
 from mcp_front.transports.session import SessionLimits, SessionRegistry
 from mcp_front.transports.session_records import SessionRecords
 

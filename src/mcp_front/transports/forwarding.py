@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import ssl
 import time
 from collections.abc import Callable, Sequence
 
@@ -110,8 +111,16 @@ class Forwarder:
         request = self._client.build_request(scope["method"], url, headers=headers, content=body)
         try:
             response = await self._client.send(request, stream=True)
-        except (httpx2.ConnectError, httpx2.ConnectTimeout):
-            return False
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as error:
+            if not _tls_refused(error):
+                return False
+            # A certificate this replica does not trust is a deployment error, not a dead
+            # owner: taking its live sessions over would serve them twice.
+            logger.error("replica at %s refused: its TLS certificate is not trusted here", address)
+            await http.rpc_error(
+                502, jsonrpc.INTERNAL_ERROR, "Bad Gateway: the replica holding this session failed"
+            )(scope, receive, send)
+            return True
         except httpx2.HTTPError as error:
             logger.warning("forwarding to replica failed: %s", type(error).__name__)
             await http.rpc_error(
@@ -136,3 +145,13 @@ class Forwarder:
         finally:
             await response.aclose()
         return True
+
+
+def _tls_refused(error: BaseException) -> bool:
+    """Whether a failed connection failed in its TLS handshake."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -73,8 +73,8 @@ class ProxyConfig(ConfigModel):
     """Where to listen, Go style: ":8080", "127.0.0.1:9000", "[::1]:9000"."""
     advertise_url: str | None = Field(default=None, alias="advertiseURL", examples=["http://10.0.0.5:8080"])
     """Where the other replicas reach this one, with `redis` or `postgres` storage shared by
-    several: an http(s) origin. By default `http://` and the listen address (the host name
-    when it listens on every interface)."""
+    several: an http(s) origin. By default the listen address (the host name when it
+    listens on every interface), `https://` when the gateway serves TLS itself."""
     name: str = Field(default="mcp-front", min_length=1)
     """The implementation name the gateway gives MCP clients."""
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
@@ -128,7 +128,9 @@ class ProxyConfig(ConfigModel):
         host = self.listen_host
         if host in ("", "0.0.0.0", "::"):  # noqa: S104 - the wildcard is read, not bound
             host = socket.gethostname()
-        return f"http://[{host}]:{self.listen_port}" if ":" in host else f"http://{host}:{self.listen_port}"
+        scheme = "https" if self.tls is not None else "http"
+        authority = f"[{host}]:{self.listen_port}" if ":" in host else f"{host}:{self.listen_port}"
+        return f"{scheme}://{authority}"
 
     @property
     def cors_allowed_origins(self) -> tuple[str, ...]:
