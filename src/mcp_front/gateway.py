@@ -49,7 +49,7 @@ from mcp_front.transports.answer import Heartbeat
 from mcp_front.transports.endpoints import ServiceEndpoints
 from mcp_front.transports.forwarding import FORWARDING_PURPOSE, Forwarder, ForwardingSeal
 from mcp_front.transports.replicas import ReplicaDirectory
-from mcp_front.transports.replication import SessionReplication
+from mcp_front.transports.replication import ForwardedRequests, SessionReplication
 from mcp_front.transports.request_limits import CallerRateLimit
 from mcp_front.transports.session import SessionLimits, SessionRegistry
 from mcp_front.transports.session_records import SessionRecords
@@ -301,6 +301,8 @@ class Gateway:
         if (rule := proxy.rate_limits.mcp_requests) is not None:
             limit = RateLimit(rule.requests, rule.per)
             limited = CallerRateLimit(endpoints, service=name, limiter=self.request_limiter, limit=limit)
+        if self.replication is not None:
+            limited = ForwardedRequests(limited, self.replication)
         failures = proxy.rate_limits.failed_authentication
         guard = ResourceGuard(
             limited,

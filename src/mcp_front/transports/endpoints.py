@@ -36,7 +36,6 @@ class ServiceEndpoints:
         replication: SessionReplication | None = None,
     ) -> None:
         self.service = service
-        self._replication = replication
         self.streamable_http = StreamableHTTPTransport(
             service,
             sessions,
@@ -70,10 +69,6 @@ class ServiceEndpoints:
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
         suffix = path[len(root) :] if root and path.startswith(root) else path
-        if self._replication is not None and self._replication.forwarded(scope) is False:
-            forged = http.rpc_error(403, jsonrpc.INVALID_REQUEST, "Forbidden: invalid forwarding header")
-            await forged(scope, receive, send)
-            return
         endpoint = self._endpoints.get(suffix.rstrip("/") or "/")
         if endpoint is None:
             response: Response = http.rpc_error(

@@ -26,6 +26,8 @@ from mcp_front.transports import http
 logger = logging.getLogger("mcp_front.transports")
 
 FORWARDED_HEADER = "mcp-front-forwarded"
+FORWARDED_SCOPE_KEY = "mcp_front.forwarded"
+"""Set in the scope of a request another replica forwarded here, once its header checks."""
 FORWARDING_PURPOSE = b"mcp-front replica forwarding"
 """What a keyring derives the forwarding keys for (`Keyring.derived_keys`)."""
 MAX_AGE = 60

@@ -22,15 +22,21 @@ from urllib.parse import parse_qs
 
 import anyio
 from anyio.abc import TaskGroup
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
-from starlette.types import Receive, Scope, Send
 
 from mcp_front.auth.principal import Principal
 from mcp_front.lifecycle import TaskGroupOwner
 from mcp_front.protocol import headers, jsonrpc
 from mcp_front.storage.base import StoreUnavailable
 from mcp_front.transports import http
-from mcp_front.transports.forwarding import FORWARDED_HEADER, Forwarder, ForwardingSeal, request_path
+from mcp_front.transports.forwarding import (
+    FORWARDED_HEADER,
+    FORWARDED_SCOPE_KEY,
+    Forwarder,
+    ForwardingSeal,
+    request_path,
+)
 from mcp_front.transports.replicas import HEARTBEAT, SEPARATOR, ReplicaDirectory, owner_of
 from mcp_front.transports.session import FrontSession, SessionRegistry
 from mcp_front.transports.session_records import SessionRecord, SessionRecords
@@ -39,8 +45,6 @@ logger = logging.getLogger("mcp_front.transports")
 
 TakeOver = Callable[[str, SessionRecord, Principal], Awaitable[None]]
 """Opens a session under the given id for its principal and replays its `initialize`."""
-FORWARDED_SCOPE_KEY = "mcp_front.forwarded"
-"""Set in the scope of a request another replica forwarded here, once its header checks."""
 MAX_RENEWAL_INTERVAL = timedelta(minutes=5)
 MAX_MOVED = 10_000
 """Sessions taken over by some other replica whose new owner is remembered here."""
@@ -266,6 +270,23 @@ class SessionReplication(TaskGroupOwner):
         except (StoreUnavailable, TimeoutError) as error:
             logger.warning("replica entry left to expire: %s", error)
         await self._forwarder.aclose()
+
+
+class ForwardedRequests:
+    """ASGI middleware, right behind a service's guard: a request with a forwarding header
+    that does not check is refused, and one that checks is marked, before anything counts it
+    (the replica that forwarded it counted it already)."""
+
+    def __init__(self, app: ASGIApp, replication: SessionReplication) -> None:
+        self.app = app
+        self._replication = replication
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._replication.forwarded(scope) is False:
+            forged = http.rpc_error(403, jsonrpc.INVALID_REQUEST, "Forbidden: invalid forwarding header")
+            await forged(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _header(scope: Scope, name: str) -> str | None:

@@ -22,6 +22,7 @@ from mcp_front.metrics import RATE_LIMITED
 from mcp_front.protocol import jsonrpc
 from mcp_front.rate_limit import RateLimit, RateLimiter, address_key
 from mcp_front.transports import http
+from mcp_front.transports.forwarding import FORWARDED_SCOPE_KEY
 
 __all__ = ["CallerRateLimit"]
 
@@ -36,7 +37,8 @@ class CallerRateLimit:
         self._limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+        # A request another replica forwarded was counted there.
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope.get(FORWARDED_SCOPE_KEY):
             await self.app(scope, receive, send)
             return
         wait = await self._limiter.acquire(self._key(scope), self._limit)
