@@ -9,7 +9,9 @@ import anyio
 import pytest
 
 from mcp_front.auth.principal import Principal
+from mcp_front.config import GatewayConfig
 from mcp_front.crypto import Keyring
+from mcp_front.gateway import Gateway, GatewayError
 from mcp_front.storage import MemoryStore
 from mcp_front.transports.forwarding import ForwardingSeal
 from mcp_front.transports.replicas import ReplicaDirectory, check_address, owner_of
@@ -295,3 +297,41 @@ async def test_deleting_a_session_removes_its_record() -> None:
     await b.remember(session, None, {})
     await registry.close(session)
     assert await store.get("front-sessions", session.id) is None
+
+
+def gateway_on(storage: dict[str, Any], **proxy: Any) -> Gateway:
+    here = "http://127.0.0.1:9"
+    auth = {
+        "kind": "oauth",
+        "issuer": here,
+        "idp": {
+            "provider": "oidc",
+            "clientId": "c",
+            "clientSecret": "s",
+            "redirectUri": f"{here}/oauth/callback",
+            "discoveryUrl": f"{here}/.well-known/openid-configuration",
+        },
+        "allowedDomains": ["example.com"],
+        "encryptionKey": "k" * 32,
+        "storage": storage,
+    }
+    config = {"proxy": {"baseURL": here, "addr": "127.0.0.1:9", "auth": auth, **proxy}, "mcpServers": {}}
+    return Gateway(GatewayConfig.model_validate(config))
+
+
+def test_a_single_replica_has_no_replication_and_plain_session_ids(tmp_path: Any) -> None:
+    for storage in [{"kind": "memory"}, {"kind": "sqlite", "path": str(tmp_path / "state.db")}]:
+        gateway = gateway_on(storage)
+        assert gateway.replication is None
+        assert owner_of(gateway.sessions.new_id()) is None
+
+
+def test_replicas_on_a_shared_store_name_themselves_in_session_ids() -> None:
+    gateway = gateway_on(
+        {"kind": "redis", "url": "redis://127.0.0.1:6379/9"}, advertiseURL="http://10.0.0.5:8080"
+    )
+    assert gateway.replication is not None
+    assert gateway.replication.directory.address == "http://10.0.0.5:8080"
+    assert owner_of(gateway.sessions.new_id()) == gateway.replication.id
+    with pytest.raises(GatewayError, match=r"proxy\.advertiseURL"):
+        gateway_on({"kind": "redis", "url": "redis://127.0.0.1:6379/9"}, advertiseURL="http://10.0.0.5/path")
