@@ -112,6 +112,35 @@ def tool_text(response: httpx2.Response) -> str:
     return str(message["result"]["content"][0]["text"])
 
 
+async def test_a_sign_in_goes_from_replica_to_replica(
+    storage: dict[str, Any],  # noqa: F811
+    port: int,
+    oidc: OIDCServer,
+    tmp_path: Path,
+) -> None:
+    """Registration, /authorize, the identity provider's callback, the consent page and its
+    form, /token and a refresh: each step on the next of three replicas."""
+    async with replicas(3, storage, port, oidc, tmp_path) as (balancer, processes):
+        url = f"http://127.0.0.1:{port}"
+        await oidc.sign_in_as(TEST_USER)
+        client = (await register(url)).json()
+        tokens = await sign_in(url, client["client_id"], f"{url}/probe")
+        assert set(balancer.served) == {p.url for p in processes}
+        async with httpx2.AsyncClient(timeout=30) as http:
+            refreshed = await http.post(
+                f"{url}/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": tokens["refresh_token"],
+                    "client_id": client["client_id"],
+                },
+            )
+        assert refreshed.status_code == 200, refreshed.text
+        for token in (tokens["access_token"], refreshed.json()["access_token"]):
+            async with connect(f"{url}/probe/mcp", token=token) as mcp:
+                assert text_of(await mcp.call_tool("echo", {"text": "signed in"})) == "signed in"
+
+
 async def test_one_sessions_requests_alternate_between_replicas(
     storage: dict[str, Any],  # noqa: F811
     port: int,
