@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -28,6 +30,8 @@ READY_CACHE_SECONDS = 1.0
 READY_TIMEOUT = 3.0
 """Seconds the store has to answer the readiness probe."""
 ENDPOINTS = frozenset({"mcp", "sse", "message"})
+
+logger = logging.getLogger("mcp_front.operations")
 
 
 async def health(request: Request) -> Response:
@@ -71,6 +75,9 @@ class Readiness:
                 await store.get("health", "ready")
             except StoreUnavailable:
                 return False
+            except Exception as error:  # a store failing otherwise (a full disk) is not ready either
+                logger.warning("readiness: the store failed: %s", type(error).__name__)
+                return False
             return True
         return False
 
@@ -79,13 +86,15 @@ class MetricsEndpoint:
     """`/metrics` for a scraper that sends `token` as a bearer token."""
 
     def __init__(self, token: str, registry: Registry = METRICS) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._expected = hashlib.sha256(f"Bearer {token}".encode()).digest()
         self._registry = registry
 
     async def endpoint(self, request: Request) -> Response:
         """The route's handler (an instance itself would be taken for an ASGI app)."""
-        sent = request.headers.get("authorization", "").encode()
-        if not secrets.compare_digest(sent, self._expected):
+        sent = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
+        # Digests of equal length: compare_digest returns at once on a length mismatch, which
+        # would tell a guesser the token's length.
+        if not secrets.compare_digest(hashlib.sha256(sent).digest(), self._expected):
             return JSONResponse(
                 {"error": "unauthorized", "error_description": "/metrics needs the configured bearer token"},
                 status_code=401,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 import httpx2
+import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
+from mcp_front.config import ConfigError, load_config
 from mcp_front.metrics import Registry
 from mcp_front.operations import MetricsEndpoint, Readiness, ServiceMetrics
 from mcp_front.storage import MemoryStore, StoreUnavailable
@@ -82,3 +84,35 @@ async def test_service_requests_are_counted_by_endpoint_and_status() -> None:
         await http.post("/counted/mcp")
         await http.get("/counted/../../etc/passwd-like-path")
     assert REQUESTS.value("counted", "mcp", "200") == before + 2
+
+
+class BrokenStore(MemoryStore):
+    """A store failing with something other than `StoreUnavailable` (a full disk, a bug)."""
+
+    async def get(self, namespace: str, key: str) -> bytes | None:
+        raise OSError("disk full")
+
+
+async def test_a_store_failing_in_any_way_is_not_ready_rather_than_an_error() -> None:
+    app = Starlette(routes=[Route("/ready", Readiness(BrokenStore()).endpoint)])
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t") as http:
+        response = await http.get("/ready")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "store": "unreachable"}
+    assert "disk" not in response.text
+
+
+async def test_the_metrics_token_is_compared_whatever_the_length_or_bytes_sent() -> None:
+    registry = Registry()
+    app = Starlette(routes=[Route("/metrics", MetricsEndpoint("t" * 20, registry).endpoint)])
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t") as http:
+        for sent in ("", "Bearer ", "Bearer " + "t" * 19, "Bearer " + "t" * 21, "Bearer " + "t" * 5000):
+            assert (await http.get("/metrics", headers={"Authorization": sent})).status_code == 401
+        assert (
+            await http.get("/metrics", headers={"Authorization": "Bearer " + "t" * 20})
+        ).status_code == 200
+
+
+def test_ready_is_a_reserved_service_name() -> None:
+    with pytest.raises(ConfigError, match=r"mcpServers\.ready"):
+        load_config({"mcpServers": {"ready": {"transportType": "stdio", "command": "x"}}})

@@ -22,6 +22,7 @@ from mcp_front.auth.errors import OAuthError
 from mcp_front.auth.forms import read_body
 from mcp_front.auth.redirect_uris import RedirectUriRules
 from mcp_front.auth.rfc7591 import NO_STORE, RegistrationError, metadata_error, validate_client_metadata
+from mcp_front.metrics import RATE_LIMITED
 from mcp_front.rate_limit import RateLimit, RateLimiter, address_key, network_key
 from mcp_front.text import escaped
 
@@ -110,6 +111,7 @@ def registration_endpoint(
             )
         except TooManyClients as refused:
             retry = str(max(1, math.ceil(refused.retry_after)))
+            RATE_LIMITED.inc("newClients")
             logger.warning("client registration from %s refused: too many new clients", escaped(address))
             too_many = RegistrationError(
                 "temporarily_unavailable", f"too many new clients; retry in {retry} seconds"

@@ -31,6 +31,7 @@ RESERVED_SERVICE_NAMES: Final = frozenset(
         "metrics",
         "my",
         "oauth",
+        "ready",
         "register",
         "revoke",
         "static",
