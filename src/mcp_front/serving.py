@@ -11,6 +11,8 @@ import resource
 import signal
 import socket
 import ssl
+from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -56,15 +58,48 @@ def checked_tls_files(cert_file: str, key_file: str, *, cert_source: str, key_so
                 file.read(1)
         except OSError as error:
             raise TLSFilesError(f"{source}: cannot read {path}: {error.strerror}") from None
+    _check_certificate(cert_file, cert_source)
+    _check_key(key_file, key_source)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(cert_file, key_file)
+        # A password callback, so that OpenSSL never stops to prompt on a terminal.
+        context.load_cert_chain(cert_file, key_file, password=lambda: b"")
     except ssl.SSLError as error:
         reason = error.reason or str(error)
         raise TLSFilesError(
             f"{cert_source} and {key_source}: not a PEM certificate and its unencrypted private "
             f"key, or they do not match ({reason})"
         ) from None
+
+
+def _check_certificate(path: str, source: str) -> None:
+    from cryptography import x509
+
+    try:
+        certificate = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except ValueError:
+        raise TLSFilesError(
+            f'{source}: {path} is not a PEM certificate (it begins "-----BEGIN CERTIFICATE-----")'
+        ) from None
+    expiry = certificate.not_valid_after_utc
+    if expiry < datetime.now(UTC):
+        raise TLSFilesError(
+            f"{source}: the certificate in {path} expired on {expiry:%Y-%m-%d %H:%M} UTC; renew it"
+        )
+
+
+def _check_key(path: str, source: str) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(Path(path).read_bytes(), password=None)
+    except TypeError:
+        raise TLSFilesError(
+            f"{source}: the key in {path} is encrypted; give it unencrypted "
+            "(openssl pkey -in KEY -out PLAIN_KEY), readable only by the gateway"
+        ) from None
+    except ValueError:
+        raise TLSFilesError(f"{source}: {path} is not a PEM private key") from None
 
 
 class GatewayServer(uvicorn.Server):
