@@ -7,9 +7,10 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from mcp_front.config.durations import Duration, PositiveDuration
+from mcp_front.config.errors import config_value_error
 from mcp_front.config.models._base import ConfigModel
 from mcp_front.config.models.auth import AuthConfig
 from mcp_front.config.models.limits import ProxyAddress, RateLimitsConfig
@@ -38,11 +39,25 @@ class SessionsConfig(ConfigModel):
     """How long a reaped session's record is kept so its client can resume it."""
 
 
+_MIN_METRICS_TOKEN_BYTES = 16
+
+
 class MetricsConfig(ConfigModel):
     """`/metrics` in the Prometheus text format, for a scraper that sends `token`."""
 
-    token: SecretStr = Field(min_length=16, examples=[{"$env": "METRICS_TOKEN"}])
-    """The bearer token the scraper sends (`Authorization: Bearer …`); at least 16 characters."""
+    token: SecretStr = Field(examples=[{"$env": "METRICS_TOKEN"}])
+    """The bearer token the scraper sends (`Authorization: Bearer …`); at least 16 bytes."""
+
+    @field_validator("token")
+    @classmethod
+    def _token_is_long_enough(cls, token: SecretStr) -> SecretStr:
+        if len(token.get_secret_value().encode()) < _MIN_METRICS_TOKEN_BYTES:
+            raise config_value_error(
+                "secret_length",
+                f"must be at least {_MIN_METRICS_TOKEN_BYTES} bytes long",
+                fix="generate one with: openssl rand -hex 32",
+            )
+        return token
 
 
 class TLSConfig(ConfigModel):
