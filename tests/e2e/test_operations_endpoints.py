@@ -46,3 +46,27 @@ async def test_no_metrics_without_a_configured_token() -> None:
     async with running_gateway({"probe": stdio_service()}) as gw, httpx2.AsyncClient(timeout=30) as http:
         assert (await http.get(f"{gw.url}/metrics")).status_code == 404
         assert (await http.get(f"{gw.url}/health")).json() == {"status": "ok"}
+
+
+async def test_no_request_adds_a_series_and_wrong_credentials_past_the_limit_are_counted() -> None:
+    services = {"probe": stdio_service(serviceAuths=[bearer(TOKEN)])}
+    proxy = {
+        "metrics": {"token": SCRAPER},
+        "rateLimits": {"failedAuthentication": {"requests": 1, "per": "1m"}},
+    }
+    async with running_gateway(services, proxy=proxy) as gw, httpx2.AsyncClient(timeout=30) as http:
+        wrong = {"Authorization": "Bearer wrong"}
+        statuses = [
+            (await http.post(f"{gw.url}/probe/mcp", json={}, headers=wrong)).status_code for _ in range(3)
+        ]
+        assert 429 in statuses
+        # A path that decodes to a quote, a brace and a newline, a long one, a deeper one.
+        for path in ("/probe/x%22%7D%201%0Aforged%7Ba%3D%22", "/probe/" + "a" * 300, "/probe/mcp/extra"):
+            await http.post(f"{gw.url}{path}", json={}, headers=wrong)
+        text = (await http.get(f"{gw.url}/metrics", headers={"Authorization": f"Bearer {SCRAPER}"})).text
+    assert sample(text, 'mcp_front_rate_limited_total{limit="failedAuthentication"}') >= statuses.count(429)
+    assert "forged" not in text
+    assert "a" * 300 not in text
+    assert "extra" not in text
+    endpoints = set(re.findall(r'endpoint="([^"]*)"', text))
+    assert endpoints <= {"mcp", "sse", "message", "other"}
