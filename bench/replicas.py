@@ -12,6 +12,12 @@ divided by the calls made (Redis `total_commands_processed`, PostgreSQL `xact_co
 beside the same count over an idle period of the same length: the hot path's goal is no
 store round trip at all.
 
+Two more cases put one and two Redis replicas behind the tests' round-robin balancer
+(`tests/support/balancer.py`, a Python proxy sending each request to the next replica):
+with two, half of a session's requests reach the replica that does not hold it and are
+forwarded to its owner. The one-replica case pays the same balancer, so the difference
+between the two is what forwarding costs.
+
 `/token` refresh grants per second on each store are measured by `bench.auth
 --storage redis --storage postgres`.
 """
@@ -22,11 +28,13 @@ import json
 import os
 import sys
 import time
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+from tests.support.balancer import round_robin
 
 from bench import auth_http, runner, targets
 from bench.auth_http import OAUTH_SERVICE
@@ -58,6 +66,10 @@ class Case:
     name: str
     storage: str
     replicas: int
+    balanced: bool = False
+    """Behind the round-robin balancer of the tests: each request to the next replica, so a
+    session's requests mostly reach a replica that forwards them to the session's owner."""
+    balancer_port: int = 0
     ports: list[int] = field(default_factory=list)
     storage_config: dict[str, str] = field(default_factory=dict)
     access_token: str = ""
@@ -192,6 +204,8 @@ class Harness:
             Case("Redis, 2 replicas", "redis", 2),
             Case("PostgreSQL, 1 replica", "postgres", 1),
             Case("PostgreSQL, 2 replicas", "postgres", 2),
+            Case("Redis, 1 replica, behind a round-robin balancer", "redis", 1, balanced=True),
+            Case("Redis, 2 replicas, behind a round-robin balancer", "redis", 2, balanced=True),
         ]
         self.report.cases = cases
         for case in cases:
@@ -206,20 +220,28 @@ class Harness:
             env={**os.environ, **auth_http.oidc_env(oidc_port, callbacks)},
         )
         try:
-            for case in cases:
-                self._start(case, oidc_port)
-                url = f"http://127.0.0.1:{case.ports[0]}"
-                client_id = await auth_http.register_client(url)
-                case.access_token = (await auth_http.sign_in(url, client_id, OAUTH_SERVICE)).access_token
-            for case in cases:
-                await self._idle(case)
-            for round_index in range(self.settings.rounds):
-                order = cases if round_index % 2 == 0 else list(reversed(cases))
-                for case in order:
-                    self.log(f"round {round_index + 1}/{self.settings.rounds}: {case.name}")
-                    await self._load(case)
+            async with AsyncExitStack() as balancers:
+                await self._measure(cases, oidc_port, balancers)
         finally:
             await self._drop_databases()
+
+    async def _measure(self, cases: list[Case], oidc_port: int, balancers: AsyncExitStack) -> None:
+        for case in cases:
+            self._start(case, oidc_port)
+            if case.balanced:
+                case.balancer_port = free_port()
+                replicas = [f"http://127.0.0.1:{port}" for port in case.ports]
+                await balancers.enter_async_context(round_robin(case.balancer_port, replicas))
+            url = f"http://127.0.0.1:{case.ports[0]}"
+            client_id = await auth_http.register_client(url)
+            case.access_token = (await auth_http.sign_in(url, client_id, OAUTH_SERVICE)).access_token
+        for case in cases:
+            await self._idle(case)
+        for round_index in range(self.settings.rounds):
+            order = cases if round_index % 2 == 0 else list(reversed(cases))
+            for case in order:
+                self.log(f"round {round_index + 1}/{self.settings.rounds}: {case.name}")
+                await self._load(case)
 
     async def _drop_databases(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -249,7 +271,8 @@ class Harness:
 
     async def _load(self, case: Case) -> None:
         s = self.settings
-        per_replica = max(1, s.concurrency // case.replicas)
+        entrances = 1 if case.balanced else case.replicas
+        per_replica = max(1, s.concurrency // entrances)
         headers = {"authorization": f"Bearer {case.access_token}"}
         counter = StoreCounter(case)
         before = await counter.read()
@@ -258,12 +281,12 @@ class Harness:
 
         async def replica_load(port: int) -> None:
             factory = socket_http_factory("127.0.0.1", port, f"/{OAUTH_SERVICE}/mcp", headers)
-            calls = s.calls // case.replicas
+            calls = s.calls // entrances
             spec = LoadSpec(calls=calls, concurrency=per_replica, warmup=s.warmup, time_limit=s.time_limit)
             samples.append(await run_load(factory, spec))
 
         async with anyio.create_task_group() as group:
-            for port in case.ports:
+            for port in [case.balancer_port] if case.balanced else case.ports:
                 group.start_soon(replica_load, port)
         after = await counter.read()
         case.store_window += time.monotonic() - started
