@@ -120,11 +120,19 @@ async def test_userinfo_fills_in_what_the_token_lacks(op: FakeOP, make_provider:
     assert caught.value.kind == "provider_error"
 
 
+@dataclass(frozen=True)
+class FromNow:
+    """A time claim relative to when the test runs, not to when the suite was collected
+    (a long run would otherwise carry "the future" into the past)."""
+
+    seconds: int
+
+
 @pytest.mark.parametrize(
     ("claims", "words"),
     [
-        ({"exp": int(time.time()) - 120}, "expired"),
-        ({"iat": int(time.time()) + 600, "exp": int(time.time()) + 900}, "future"),
+        ({"exp": FromNow(-120)}, "expired"),
+        ({"iat": FromNow(600), "exp": FromNow(900)}, "future"),
         ({"aud": "another-client"}, "another client"),
         ({"aud": [CLIENT_ID, "another-client"]}, "azp"),
         ({"aud": [CLIENT_ID, "another-client"], "azp": "another-client"}, "azp"),
@@ -152,7 +160,8 @@ async def test_userinfo_fills_in_what_the_token_lacks(op: FakeOP, make_provider:
 async def test_bad_claims_are_refused(
     op: FakeOP, make_provider: Any, claims: dict[str, Any], words: str
 ) -> None:
-    op.id_token = sign(claims)
+    now = int(time.time())
+    op.id_token = sign({name: now + v.seconds if isinstance(v, FromNow) else v for name, v in claims.items()})
     with pytest.raises(IdentityProviderError) as caught:
         await complete(make_provider())
     assert caught.value.kind == "invalid_id_token"
