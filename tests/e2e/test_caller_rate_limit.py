@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
@@ -56,3 +57,40 @@ async def test_one_callers_requests_alternating_between_replicas_meet_one_limit(
         # And per caller: someone without credentials is not held back by it (401, not 429).
         async with httpx2.AsyncClient(timeout=30) as stranger:
             assert (await stranger.post(urls[0], json=PING)).status_code == 401
+
+
+async def test_guesses_sent_all_at_once_to_two_replicas_are_counted_before_they_are_checked(
+    storage: dict[str, Any],  # noqa: F811 - the fixture imported above
+    port: int,
+    oidc: OIDCServer,
+) -> None:
+    """Forty wrong static credentials at once, half to each replica, against a limit of three
+    a minute: three are checked (401), every other one is refused unchecked (429), and then
+    the right credential too, from that address."""
+    base = f"http://127.0.0.1:{port}"
+    auth = gateway_auth_config(base, oidc, storage=storage)
+    proxy = {"auth": auth, "rateLimits": {"failedAuthentication": {"requests": 3, "per": "1m"}}}
+    other_port = free_port()
+    async with (
+        running_gateway({"probe": probe()}, proxy=proxy, port=port),
+        running_gateway(
+            {"probe": probe()},
+            proxy={**proxy, "baseURL": base, "addr": f"127.0.0.1:{other_port}"},
+            port=other_port,
+        ),
+        httpx2.AsyncClient(timeout=60) as http,
+    ):
+        urls = [f"{base}/probe/mcp", f"http://127.0.0.1:{other_port}/probe/mcp"]
+        statuses: list[int] = []
+
+        async def guess(n: int) -> None:
+            headers = {"Authorization": f"Bearer guess-{n}"}
+            statuses.append((await http.post(urls[n % 2], json=PING, headers=headers)).status_code)
+
+        async with anyio.create_task_group() as group:
+            for n in range(40):
+                group.start_soon(guess, n)
+        assert sorted(set(statuses)) == [401, 429], statuses
+        assert statuses.count(401) == 3, statuses
+        right = {"Authorization": f"Bearer {TOKEN}"}
+        assert (await http.post(urls[0], json=PING, headers=right)).status_code == 429

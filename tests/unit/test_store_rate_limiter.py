@@ -71,24 +71,27 @@ class Refusing:
         raise AssertionError("asked the limiter")
 
 
-async def test_a_request_with_a_right_credential_never_asks_the_shared_limiter() -> None:
+async def test_a_credential_that_proved_right_is_not_counted_again() -> None:
     failures = FailedAuthentications(Refusing(), THREE_PER_MINUTE)
-    assert await failures.retry_after({"client": ("1.2.3.4", 5)}) == 0.0
+    assert not failures.vouched("Bearer right")
+    failures.vouch("Bearer right")
+    assert failures.vouched("Bearer right")
+    assert not failures.vouched("Bearer wrong")
 
 
-async def test_the_failure_that_spends_the_budget_holds_the_address_back() -> None:
+async def test_the_attempt_past_the_budget_holds_the_address_back_in_memory() -> None:
     clock = Clock()
     limiter = StoreRateLimiter(MemoryStore(clock=clock), clock=clock)
     failures = FailedAuthentications(limiter, THREE_PER_MINUTE, clock=clock)
     scope = {"client": ("1.2.3.4", 5)}
-    for _ in range(2):
-        await failures.count(scope)
-        assert await failures.retry_after(scope) == 0.0
-    await failures.count(scope)
-    assert await failures.retry_after(scope) == 20.0
-    assert await failures.retry_after({"client": ("5.6.7.8", 5)}) == 0.0
+    assert [await failures.admit(scope) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert await failures.admit(scope) == 20.0
+    failures.limiter = Refusing()  # held back: the limiter is not asked again
+    assert await failures.admit(scope) == 20.0
+    failures.limiter = limiter
+    assert await failures.admit({"client": ("5.6.7.8", 5)}) == 0.0
     clock.now += 20
-    assert await failures.retry_after(scope) == 0.0
+    assert await failures.admit(scope) == 0.0
 
 
 async def test_a_burst_within_the_limit_is_admitted_whole_on_a_real_store(

@@ -33,7 +33,7 @@ from mcp_front.auth.transactions import (
 from mcp_front.crypto import random_token
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.rate_limit import address_key
-from mcp_front.storage import Store
+from mcp_front.storage import Store, StoreUnavailable
 from mcp_front.web.pages import error_page
 
 __all__ = ["authorize_endpoint", "redirect_to_client"]
@@ -135,6 +135,15 @@ def authorize_endpoint(
             client = await clients.get(
                 client_id, requester=address_key(request.client.host if request.client else None)
             )
+        except StoreUnavailable as unavailable:
+            logger.warning("sign-in refused for now: %s", unavailable)
+            page = error_page(
+                "The gateway is briefly unavailable",
+                "It cannot reach its storage right now. Try again in a few seconds.",
+                status_code=503,
+            )
+            page.headers["Retry-After"] = "5"
+            return page
         except Exception:
             logger.exception("looking up OAuth client failed")
             return error_page(

@@ -8,6 +8,7 @@ A service may accept both the gateway's OAuth access tokens and its own static
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -44,16 +45,17 @@ class OAuthResource:
 
 
 class FailedAuthentications:
-    """Requests with wrong credentials, counted per address by `limiter` (shared by the
-    replicas when they share a store).
+    """Attempts with static credentials not known to be right, counted per address by
+    `limiter` (shared by the replicas when they share a store) *before* they are checked,
+    so that requests sent all at once cannot outrun the count.
 
-    Only a failure goes to the limiter; whether an address is held back is answered from
-    this process's memory, so a request with a right credential costs no round trip to a
-    shared store. An address is held back once a failure of its finds the shared budget
-    spent: on every replica it fails on, and for as long as the limiter says.
+    A credential that proved right is remembered (by its digest), and later requests with
+    it are not counted: a caller with a right credential costs no round trip to a shared
+    store. An address refused is held back in this process's memory for as long as the
+    limiter said, so a flood past the limit costs the store nothing either.
     """
 
-    __slots__ = ("_clock", "_held", "limit", "limiter")
+    __slots__ = ("_clock", "_held", "_vouched", "limit", "limiter")
 
     def __init__(
         self, limiter: RateLimiter, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic
@@ -62,23 +64,35 @@ class FailedAuthentications:
         self.limit = limit
         self._clock = clock
         self._held: OrderedDict[str, float] = OrderedDict()
+        self._vouched: OrderedDict[bytes, None] = OrderedDict()
 
-    async def retry_after(self, scope: Scope) -> float:
+    def vouched(self, authorization: str) -> bool:
+        """Whether this exact `Authorization` value proved to be a right static credential."""
+        return _digest(authorization) in self._vouched
+
+    def vouch(self, authorization: str) -> None:
+        self._vouched[_digest(authorization)] = None
+        while len(self._vouched) > _MAX_VOUCHED:
+            self._vouched.popitem(last=False)
+
+    def held_back(self, scope: Scope) -> float:
+        """The seconds the request's address is still held back (0: it is not), from memory."""
         until = self._held.get(self._key(scope))
         return 0.0 if until is None else max(0.0, until - self._clock())
 
-    async def count(self, scope: Scope) -> None:
+    async def admit(self, scope: Scope) -> float:
+        """Count one attempt of the request's address: 0 if it may have its credential
+        checked, else the seconds it is held back (nothing is checked then)."""
         key = self._key(scope)
+        if (held := self.held_back(scope)) > 0:
+            return held
         wait = await self.limiter.acquire(key, self.limit)
-        if wait <= 0:
-            # Whether that failure spent the last of the budget: the next request is held.
-            wait = await self.limiter.wait(key, self.limit)
-        if wait <= 0:
-            return
-        self._held[key] = self._clock() + wait
-        self._held.move_to_end(key)
-        while len(self._held) > _MAX_HELD:
-            self._held.popitem(last=False)
+        if wait > 0:
+            self._held[key] = self._clock() + wait
+            self._held.move_to_end(key)
+            while len(self._held) > _MAX_HELD:
+                self._held.popitem(last=False)
+        return wait
 
     @staticmethod
     def _key(scope: Scope) -> str:
@@ -86,6 +100,12 @@ class FailedAuthentications:
         return f"failed-authentication:{address_key(client[0] if client else None)}"
 
 
+def _digest(authorization: str) -> bytes:
+    return hashlib.sha256(authorization.encode()).digest()
+
+
+_MAX_VOUCHED = 1024
+"""Right credentials remembered at once (a deployment configures a handful)."""
 _MAX_HELD = 100_000
 """Addresses held back at once, at most: the oldest are forgotten past it."""
 
@@ -148,18 +168,26 @@ class ResourceGuard:
         elif "authorization" not in headers:
             principal = None
         else:
-            # A wrong static credential may be a guess, and counts; past the limit no static
-            # credential is even checked. One of the gateway's own access tokens cannot be
-            # guessed, is always checked, and an expired one is refreshed, not counted.
-            guarded = self._failures is not None and self._credentials is not None
-            retry = await self._failures.retry_after(scope) if guarded and self._failures else 0.0
-            principal = await self.authenticate(headers, static=retry <= 0)
-            guessed = principal is None and not self._signed_here(headers["authorization"])
-            if guessed and guarded and self._failures is not None:
-                await self._failures.count(scope)
-                if retry > 0:
-                    await _too_many_failures(send, retry)
+            authorization = headers["authorization"]
+            failures = self._failures if self._credentials is not None else None
+            if self._signed_here(authorization):
+                # One of the gateway's own access tokens cannot be guessed: always checked,
+                # never counted, and never taken for a static credential.
+                principal = await self.authenticate(headers, static=False)
+            elif failures is not None:
+                # Held back, no static credential is checked at all: a guesser learns nothing.
+                # Otherwise one not known to be right may be a guess: counted before it is
+                # checked, so that requests sent at once cannot outrun the count.
+                held = failures.held_back(scope)
+                wait = held if held > 0 or failures.vouched(authorization) else await failures.admit(scope)
+                if wait > 0:
+                    await _too_many_failures(send, wait)
                     return
+                principal = await self.authenticate(headers)
+                if principal is not None and principal.kind == "service":
+                    failures.vouch(authorization)
+            else:
+                principal = await self.authenticate(headers)
         if principal is None:
             await self._challenge(scope, send)
             return

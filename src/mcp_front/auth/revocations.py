@@ -9,8 +9,10 @@ notifications (`revocations` topic), so checking a token costs no store round tr
 revocation made on one replica is refused by every other within the time a notification
 takes to cross (milliseconds). Whenever the process (re)connects to the notifications it
 reads every record again, so nothing revoked while it was not listening is missed; while
-it is not listening it asks the store, and only when the store cannot answer either does
-it go by what it already knows.
+it is not listening it asks the store. When the store cannot answer either, it goes by
+what it already knows for `UNCHECKED_GRACE` seconds, then refuses to vouch for any token
+(`StoreUnavailable`: the request gets 503) until it hears the store again, so a replica
+cut off from the store alone cannot keep honouring a token revoked elsewhere.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ VERIFICATION_LEEWAY = timedelta(seconds=60)
 """Outlasts the leeway with which an expired access token is still accepted."""
 
 _KINDS = {"j": REVOKED_JTI_NAMESPACE, "s": REVOKED_SESSION_NAMESPACE, "c": REVOKED_CLIENT_NAMESPACE}
+UNCHECKED_GRACE = 30
+"""Seconds a replica that hears neither notifications nor the store accepts access tokens on
+what it knows: a blip goes unnoticed, while a replica cut off from the store for longer
+answers 503 rather than honour a token that may have been revoked elsewhere meanwhile."""
+STORE_RETRY_SECONDS = 2.0
 _RESYNC_SECONDS = 300.0
 """Even while listening, every record is read again this often: a notification lost after
 its record was written (a publish that failed) is noticed within this time."""
@@ -73,7 +80,9 @@ class RevokedAccessTokens:
         self._known: dict[str, float | None] = {}
         """`<kind><key digest>` → when the record expires (epoch seconds; None: never)."""
         self._listening = False
-        self._unreachable = False
+        self._unreachable_since: float | None = None
+        """Since when neither notifications nor the store could be heard (None: they can)."""
+        self._retry_store_at = 0.0
 
     @property
     def listening(self) -> bool:
@@ -116,6 +125,9 @@ class RevokedAccessTokens:
             return True
         if self._listening:
             return False
+        now = self._clock()
+        if self._unreachable_since is not None and now < self._retry_store_at:
+            return self._known_only(now)
         try:
             for kind, key in wanted:
                 if await self._store.get(_KINDS[kind], key) is not None:
@@ -123,11 +135,25 @@ class RevokedAccessTokens:
                     self._learn(kind + key, self._clock() + self._session_ttl.total_seconds())
                     return True
         except StoreUnavailable:
-            if not self._unreachable:
-                self._unreachable = True
-                logger.warning("the store is unreachable: tokens are checked against known revocations")
-            return False
-        self._unreachable = False
+            if self._unreachable_since is None:
+                self._unreachable_since = now
+                logger.warning(
+                    "the store is unreachable: tokens are checked against known revocations for %d "
+                    "seconds, then refused until it answers again",
+                    UNCHECKED_GRACE,
+                )
+            # Not asked again at once: a store that does not answer would slow every request.
+            self._retry_store_at = now + STORE_RETRY_SECONDS
+            return self._known_only(now)
+        self._unreachable_since = None
+        return False
+
+    def _known_only(self, now: float) -> bool:
+        """Not revoked as far as this replica knows, for a while; after that, a revocation
+        made elsewhere could be missed for as long as the outage lasts: refuse to say."""
+        assert self._unreachable_since is not None
+        if now - self._unreachable_since > UNCHECKED_GRACE:
+            raise StoreUnavailable("revocations cannot be checked: the store has been unreachable too long")
         return False
 
     def _knows(self, known_key: str) -> bool:
@@ -168,6 +194,7 @@ class RevokedAccessTokens:
     async def connected(self) -> None:
         await self.resync()
         self._listening = True
+        self._unreachable_since = None
 
     def disconnected(self) -> None:
         self._listening = False

@@ -9,7 +9,12 @@ from datetime import timedelta
 import anyio
 import pytest
 
-from mcp_front.auth.revocations import REVOKED_SESSION_NAMESPACE, RevokedAccessTokens
+from mcp_front.auth.revocations import (
+    REVOKED_SESSION_NAMESPACE,
+    STORE_RETRY_SECONDS,
+    UNCHECKED_GRACE,
+    RevokedAccessTokens,
+)
 from mcp_front.crypto import digest
 from mcp_front.storage import MemoryStore, Store, StoreUnavailable
 from mcp_front.storage.notifications import LocalNotifications
@@ -92,3 +97,35 @@ async def test_a_record_is_forgotten_once_every_token_it_covers_has_expired() ->
 
 def _digest(identifier: str) -> str:
     return digest(identifier).hex()
+
+
+class Switchable(CountingStore):
+    """A store whose server can be made unreachable."""
+
+    down = False
+
+    async def get(self, namespace: str, key: str) -> bytes | None:
+        self.calls["get"] += 1
+        if self.down:
+            raise StoreUnavailable("Redis is unreachable: ConnectionError")
+        return await self.inner.get(namespace, key)
+
+
+async def test_a_replica_cut_off_for_long_stops_vouching_for_tokens() -> None:
+    now = [1000.0]
+    store = Switchable(MemoryStore(clock=lambda: now[0]))
+    revoked = RevokedAccessTokens(store, clock=lambda: now[0])
+    store.down = True
+    assert not await revoked.is_revoked("jti")
+    asked = store.calls["get"]
+    now[0] += 1.0
+    assert not await revoked.is_revoked("jti")
+    assert store.calls["get"] == asked  # not asked again at once
+    now[0] += UNCHECKED_GRACE
+    with pytest.raises(StoreUnavailable, match="cannot be checked"):
+        await revoked.is_revoked("jti")
+    store.down = False
+    now[0] += STORE_RETRY_SECONDS
+    assert not await revoked.is_revoked("jti")
+    store.down = True
+    assert not await revoked.is_revoked("jti")  # a new outage: a new grace
