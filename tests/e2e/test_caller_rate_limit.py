@@ -56,3 +56,35 @@ async def test_one_callers_requests_alternating_between_replicas_meet_one_limit(
         # And per caller: someone without credentials is not held back by it (401, not 429).
         async with httpx2.AsyncClient(timeout=30) as stranger:
             assert (await stranger.post(urls[0], json=PING)).status_code == 401
+
+
+async def test_a_services_own_rate_limit_takes_the_place_of_the_proxys() -> None:
+    """`rateLimit` on a service replaces `mcpRequests` there (`null`: no limit); an open
+    service counts each address."""
+    proxy = {"rateLimits": {"mcpRequests": {"requests": 4, "per": "1m"}}}
+    services = {
+        "tight": probe(rateLimit={"requests": 2, "per": "1m"}),
+        "unlimited": probe(rateLimit=None),
+        "default": probe(),
+        "open": stdio_service(),
+    }
+    async with (
+        running_gateway(services, proxy=proxy) as gateway,
+        httpx2.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as http,
+    ):
+
+        async def statuses(service: str, count: int) -> list[int]:
+            return [
+                (await http.post(f"{gateway.url}/{service}/mcp", json=PING)).status_code for _ in range(count)
+            ]
+
+        def refused_from(answers: list[int]) -> int | None:
+            """The first request refused, once every one from it on is."""
+            first = answers.index(429) if 429 in answers else None
+            return first if first is not None and set(answers[first:]) == {429} else None
+
+        assert refused_from(await statuses("tight", 3)) == 2
+        assert 429 not in await statuses("unlimited", 12)
+        assert refused_from(await statuses("default", 5)) == 4
+        # No principal: the address is counted, under the proxy's limit.
+        assert refused_from(await statuses("open", 5)) == 4
