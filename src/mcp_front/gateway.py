@@ -298,7 +298,10 @@ class Gateway:
         )
         self._endpoints.append(endpoints)
         limited: ASGIApp = endpoints
-        if (rule := proxy.rate_limits.mcp_requests) is not None:
+        # A service's own `rateLimit`, even `null`, takes the place of the proxy's.
+        own = "rate_limit" in server.model_fields_set
+        rule = server.rate_limit if own else proxy.rate_limits.mcp_requests
+        if rule is not None:
             limit = RateLimit(rule.requests, rule.per)
             limited = CallerRateLimit(endpoints, service=name, limiter=self.request_limiter, limit=limit)
         if self.replication is not None:

@@ -146,6 +146,7 @@ def network_key(address: str) -> str:
 
 _SHARED_NAMESPACE = "rate_limits"
 _SHARED_ATTEMPTS = 8
+_REMEMBERED_BUCKETS = 100_000
 
 
 class StoreRateLimiter:
@@ -165,6 +166,8 @@ class StoreRateLimiter:
         self._local = MemoryRateLimiter()
         self._unreachable = False
         self._turns: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
+        # key → the bucket this process last wrote or read there, least recently used first
+        self._written: OrderedDict[str, bytes] = OrderedDict()
 
     async def acquire(self, key: str, limit: RateLimit) -> float:
         _, wait = await self.take(key, limit, 1)
@@ -201,19 +204,33 @@ class StoreRateLimiter:
             logger.warning("the store is unreachable: each replica counts rate limits until it returns")
 
     async def _take(self, key: str, limit: RateLimit, most: int) -> tuple[int, float]:
+        # The bucket this process wrote last is tried first, without reading it: while no
+        # other replica spent from it meanwhile, one round trip instead of two. Other
+        # replicas only ever spend, so it never shows more tokens than the store holds.
+        raw = self._written.pop(key, None)
         for _ in range(_SHARED_ATTEMPTS):
-            raw = await self._store.get(_SHARED_NAMESPACE, key)
+            if raw is None:
+                raw = await self._store.get(_SHARED_NAMESPACE, key)
             now = self._clock()
             tokens = self._tokens(raw, limit, now)
             if tokens < 1.0:
+                if raw is not None:
+                    self._remember(key, raw)
                 return 0, (1.0 - tokens) / limit.rate
             taken = min(most, int(tokens))
             counted = f"{tokens - taken!r},{now!r}".encode()
             ttl = limit.per + timedelta(seconds=1)
             if await self._store.compare_and_set(_SHARED_NAMESPACE, key, raw, counted, ttl=ttl):
+                self._remember(key, counted)
                 return taken, 0.0
+            raw = None
         # Many replicas spending one key at once: the caller waits for the next token.
         return 0, 1.0 / limit.rate
+
+    def _remember(self, key: str, raw: bytes) -> None:
+        self._written[key] = raw
+        if len(self._written) > _REMEMBERED_BUCKETS:
+            self._written.popitem(last=False)
 
     async def _wait(self, key: str, limit: RateLimit) -> float:
         tokens = self._tokens(await self._store.get(_SHARED_NAMESPACE, key), limit, self._clock())

@@ -13,6 +13,7 @@ from mcp_front.config.durations import PositiveDuration
 from mcp_front.config.errors import KeyPath, config_value_error
 from mcp_front.config.models._base import ConfigModel, Problem, json_key, raise_problems
 from mcp_front.config.models.inline import InlineConfig
+from mcp_front.config.models.limits import RateLimitRule
 from mcp_front.config.models.policy import ServicePolicy
 from mcp_front.config.models.sandbox import SandboxConfig
 from mcp_front.config.models.service_auth import ServiceAuth
@@ -117,6 +118,9 @@ class ServerConfig(ConfigModel):
     service_auths: list[ServiceAuth] = Field(default_factory=list)
     policy: ServicePolicy | None = None
     """Who may use the service and which of its tools; without it, every authenticated caller."""
+    rate_limit: RateLimitRule | None = None
+    """Each caller's requests to this service, in place of `proxy.rateLimits.mcpRequests`;
+    `null` turns the limit off for this service. Unset: the proxy's limit."""
     requires_user_token: bool = False
     user_authentication: UserAuthentication | None = None
     inline: InlineConfig | None = None
