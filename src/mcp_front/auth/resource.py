@@ -8,7 +8,6 @@ A service may accept both the gateway's OAuth access tokens and its own static
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -22,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_front.auth.bearer import AccessTokenVerifier
 from mcp_front.auth.principal import ANONYMOUS, Principal
 from mcp_front.auth.service_auth import StaticCredentials
+from mcp_front.crypto import digest
 from mcp_front.metrics import RATE_LIMITED
 from mcp_front.rate_limit import RateLimit, RateLimiter, address_key
 
@@ -68,10 +68,10 @@ class FailedAuthentications:
 
     def vouched(self, authorization: str) -> bool:
         """Whether this exact `Authorization` value proved to be a right static credential."""
-        return _digest(authorization) in self._vouched
+        return digest(authorization) in self._vouched
 
     def vouch(self, authorization: str) -> None:
-        self._vouched[_digest(authorization)] = None
+        self._vouched[digest(authorization)] = None
         while len(self._vouched) > _MAX_VOUCHED:
             self._vouched.popitem(last=False)
 
@@ -98,10 +98,6 @@ class FailedAuthentications:
     def _key(scope: Scope) -> str:
         client = scope.get("client")
         return f"failed-authentication:{address_key(client[0] if client else None)}"
-
-
-def _digest(authorization: str) -> bytes:
-    return hashlib.sha256(authorization.encode()).digest()
 
 
 _MAX_VOUCHED = 1024

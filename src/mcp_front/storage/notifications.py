@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -26,6 +27,7 @@ __all__ = [
     "LocalNotifications",
     "Notifications",
     "check_topic",
+    "listen_resuming",
     "notifications_of",
 ]
 
@@ -103,6 +105,48 @@ class LocalNotifications:
             await anyio.sleep_forever()
         finally:
             self._listeners[topic].remove(listener)
+
+
+async def listen_resuming(
+    topic: str,
+    listener: Listener,
+    listen_once: Callable[[Listener], Awaitable[None]],
+    errors: tuple[type[BaseException], ...],
+) -> None:
+    """Run `listen_once` again and again until cancelled: after each end (one of `errors`,
+    or a lost connection), `listener` is told it is disconnected, and the next attempt waits
+    a little longer while none succeeds; a successful one starts the delays over."""
+    failures = 0
+    while True:
+        heard = _Heard(listener)
+        try:
+            await listen_once(heard)
+        except errors as error:
+            if failures == 0 or heard.reached:
+                # Once an outage; the error's kind only, as a driver's message names the server.
+                kind = type(error).__name__
+                logger.warning("notifications on %s interrupted (%s); listening again", topic, kind)
+        listener.disconnected()
+        failures = 1 if heard.reached else failures + 1
+        await anyio.sleep(RECONNECT_DELAYS[min(failures - 1, len(RECONNECT_DELAYS) - 1)])
+
+
+class _Heard:
+    """A listener passed on, noting whether the attempt got as far as listening."""
+
+    def __init__(self, listener: Listener) -> None:
+        self._listener = listener
+        self.reached = False
+
+    def message(self, message: str) -> None:
+        self._listener.message(message)
+
+    async def connected(self) -> None:
+        self.reached = True
+        await self._listener.connected()
+
+    def disconnected(self) -> None:
+        self._listener.disconnected()
 
 
 _local: weakref.WeakKeyDictionary[object, LocalNotifications] = weakref.WeakKeyDictionary()

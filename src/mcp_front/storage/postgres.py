@@ -15,7 +15,6 @@ Needs the `postgres` extra (``pip install "mcp-front[postgres]"``): asyncpg.
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -34,11 +33,10 @@ from mcp_front.storage.base import (
     expiry,
     unavailable_on,
 )
-from mcp_front.storage.notifications import RECONNECT_DELAYS, Listener, check_topic
+from mcp_front.storage.notifications import Listener, check_topic, listen_resuming
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
-logger = logging.getLogger("mcp_front.storage")
 
 SCHEMA_VERSION = 1
 _MIGRATIONS = {
@@ -339,18 +337,9 @@ class PostgresNotifications:
 
     async def listen(self, topic: str, listener: Listener) -> None:
         check_topic(topic, "")
-        failures = 0
-        while True:
-            try:
-                await self._listen_once(f"mcp_front_{topic}", listener)
-            except (*_CONNECTION_ERRORS, StoreUnavailable) as exc:
-                if failures == 0:
-                    logger.warning(
-                        "notifications on %s interrupted (%s); listening again", topic, type(exc).__name__
-                    )
-            listener.disconnected()
-            await anyio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
-            failures += 1
+        channel = f"mcp_front_{topic}"
+        errors = (*_CONNECTION_ERRORS, StoreUnavailable)
+        await listen_resuming(topic, listener, lambda heard: self._listen_once(channel, heard), errors)
 
     async def _listen_once(self, channel: str, listener: Listener) -> None:
         connection = await self._store.listening_connection()

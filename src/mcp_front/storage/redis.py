@@ -14,7 +14,6 @@ exactly one wins. Needs the `redis` extra (``pip install "mcp-front[redis]"``).
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -35,7 +34,7 @@ from mcp_front.storage.base import (
     expiry,
     unavailable_on,
 )
-from mcp_front.storage.notifications import RECONNECT_DELAYS, Listener, check_topic
+from mcp_front.storage.notifications import Listener, check_topic, listen_resuming
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
@@ -122,7 +121,6 @@ return 1
 """
 )
 
-logger = logging.getLogger("mcp_front.storage")
 
 _unavailable = unavailable_on(RedisConnectionError, RedisTimeoutError, OSError, what="Redis")
 
@@ -314,16 +312,9 @@ class RedisNotifications:
 
     async def listen(self, topic: str, listener: Listener) -> None:
         check_topic(topic, "")
-        failures = 0
-        while True:
-            try:
-                await self._listen_once(self._channel(topic), listener)
-            except (RedisConnectionError, RedisTimeoutError, OSError, StoreUnavailable) as exc:
-                if failures == 0:
-                    logger.warning("notifications on %s interrupted (%s); listening again", topic, exc)
-            listener.disconnected()
-            await anyio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
-            failures += 1
+        channel = self._channel(topic)
+        errors = (RedisConnectionError, RedisTimeoutError, OSError, StoreUnavailable)
+        await listen_resuming(topic, listener, lambda heard: self._listen_once(channel, heard), errors)
 
     async def _listen_once(self, channel: bytes, listener: Listener) -> None:
         pubsub = self._redis.pubsub()
