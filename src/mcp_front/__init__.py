@@ -16,6 +16,7 @@ from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSession, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.config import (
+    AuthConfig,
     ConfigError,
     GatewayConfig,
     ProxyConfig,
@@ -44,6 +45,7 @@ __all__ = [
     "AudienceValidator",
     "AuditEvent",
     "AuditLog",
+    "AuthConfig",
     "AuthorizationServer",
     "AzureProvider",
     "BackendError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,8 +17,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from mcp_front.auth.server import AuthorizationServer
+from mcp_front.backends.base import BackendFactory
 from mcp_front.backends.templating import UserTokenSource
-from mcp_front.config import GatewayConfig, load_config
+from mcp_front.config import GatewayConfig, ProxyConfig, load_config
 from mcp_front.gateway import Gateway
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.logs import AccessLogMiddleware
@@ -43,28 +45,35 @@ CORS_REQUEST_HEADERS = (
 
 
 def create_app(
-    config: GatewayConfig | str | os.PathLike[str] | Mapping[str, Any],
+    config: GatewayConfig | ProxyConfig | str | os.PathLike[str] | Mapping[str, Any] | None = None,
     *,
+    backends: Iterable[BackendFactory] = (),
+    authorization_server: AuthorizationServer | None = None,
     user_tokens: UserTokenSource | None = None,
     ping_interval: float = http.PING_INTERVAL,
     store: Store | None = None,
     identity_provider: IdentityProvider | None = None,
 ) -> Starlette:
-    """Build the gateway's ASGI app from a config object, a config file path, or a dict.
+    """Build the gateway's ASGI app from a config object, a config file path, or a dict;
+    or assemble it from parts: `backends` serving their own services, an
+    `authorization_server`, and a `ProxyConfig` (or nothing, for its defaults).
 
     `store` and `identity_provider`, when given, replace those `proxy.auth` describes.
     The app's lifespan starts and stops the gateway. A host app that mounts it must run
     that lifespan itself: `FastAPI(lifespan=lambda _: gateway_app.router.lifespan_context(gateway_app))`.
     """
-    if not isinstance(config, GatewayConfig):
+    if not isinstance(config, GatewayConfig | ProxyConfig | None):
         config = load_config(config)
     gateway = Gateway(
         config,
+        backends=backends,
+        authorization_server=authorization_server,
         user_tokens=user_tokens,
         ping_interval=ping_interval,
         store=store,
         identity_provider=identity_provider,
     )
+    config = gateway.config
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 
 import anyio
+from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from mcp_front.account import AccountPages
@@ -20,7 +21,7 @@ from mcp_front.auth.resource import FailedAuthentications, ResourceGuard
 from mcp_front.auth.server import AuthorizationServer
 from mcp_front.auth.service_auth import StaticCredentials
 from mcp_front.backends.aggregate import AggregateRegistry
-from mcp_front.backends.base import BackendFactory, UpstreamOpener
+from mcp_front.backends.base import BackendFactory, TakesUserTokens, UpstreamOpener
 from mcp_front.backends.credential_gate import REQUEST_STATE_PURPOSE, credential_gate
 from mcp_front.backends.governance import CredentialOrigin, Governance, admitted
 from mcp_front.backends.inline import InlineToolRegistry
@@ -29,8 +30,16 @@ from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.backends.templating import UserTokenSource, with_static_user_tokens
-from mcp_front.config import GatewayConfig, PostgresStorage, RedisStorage, ServerConfig
+from mcp_front.config import (
+    ConfigError,
+    GatewayConfig,
+    PostgresStorage,
+    ProxyConfig,
+    RedisStorage,
+    ServerConfig,
+)
 from mcp_front.config.compatibility import inert_keys
+from mcp_front.config.diagnostics import describe_validation_error
 from mcp_front.credentials import CredentialVault
 from mcp_front.credentials.injection import UserCredentials
 from mcp_front.errors import MCPFrontError
@@ -86,26 +95,39 @@ class Service:
 class Gateway:
     def __init__(
         self,
-        config: GatewayConfig,
+        config: GatewayConfig | ProxyConfig | None = None,
         *,
+        backends: Iterable[BackendFactory] = (),
+        authorization_server: AuthorizationServer | None = None,
         user_tokens: UserTokenSource | None = None,
         ping_interval: float = http.PING_INTERVAL,
         store: Store | None = None,
         identity_provider: IdentityProvider | None = None,
     ) -> None:
-        """`store` and `identity_provider` replace those `proxy.auth` describes (tests and
-        host apps with their own); the gateway closes only what it opened itself."""
+        """The gateway of `config`, or one assembled from parts.
+
+        `backends` serve the services of their own `services` mappings, besides those of
+        `config.mcpServers`; a backend built without `user_tokens` is given the gateway's
+        (each signed-in user's own credentials). `authorization_server` signs users in in
+        place of one built from `proxy.auth`. `store` and `identity_provider` replace
+        those `proxy.auth` describes; the gateway closes only what it opened itself.
+        """
+        config = assembled(config, backends, authorization_server)
+        if authorization_server is not None and (store is not None or identity_provider is not None):
+            raise TypeError("store and identity_provider are the authorization server's: give them to it")
         self.config = config
         proxy, servers = config.proxy, config.mcp_servers
         self.audit = AuditLog.from_config(proxy.audit)
         self.heartbeat = Heartbeat(ping_interval)
         self.origins = http.OriginPolicy([proxy.origin, *proxy.cors_allowed_origins])
         self.sessions = SessionRegistry(SessionLimits.of(proxy.sessions))
-        self.authorization_server = (
+        self.authorization_server = authorization_server or (
             AuthorizationServer.of(config, store=store, idp=identity_provider)
             if proxy.auth is not None
             else None
         )
+        if authorization_server is not None:
+            _check_audiences(authorization_server, servers)
         auth = self.authorization_server
         self.replication = self._replication(auth, ping_interval)
         # The server's: shared through the store when replicas share one.
@@ -130,28 +152,39 @@ class Gateway:
         )
         tokens = with_static_user_tokens(servers, user_tokens, fingerprint_key=self._fingerprint_key)
         self._user_tokens = tokens
+        given = {name: factory for factory in backends for name in factory.services}
+        hidden = gateway_files(config, auth.store if auth is not None else None)
+        for factory in backends:
+            if isinstance(factory, TakesUserTokens) and factory.user_tokens is None:
+                factory.user_tokens = tokens
+            if isinstance(factory, StdioSessionPool):
+                factory.sandbox.hide(hidden)
         by_kind: defaultdict[str, dict[str, ServerConfig]] = defaultdict(dict)
         for name, server in servers.items():
-            by_kind[server.backend_kind][name] = server
+            if name not in given:
+                by_kind[server.backend_kind][name] = server
         self.pool = StdioSessionPool(
             by_kind["stdio"],
             StdioLimits.of(proxy.sessions),
             user_tokens=tokens,
-            sandbox=Bubblewrap(gateway_files(config)),
+            sandbox=Bubblewrap(hidden),
         )
         self.streamable_http = StreamableHTTPForwarder(by_kind["streamable-http"], user_tokens=tokens)
         self.sse = SSEForwarder(by_kind["sse"], user_tokens=tokens)
         self.inline = InlineToolRegistry(by_kind["inline"])
-        factories: dict[str, BackendFactory] = {
+        self.aggregates = AggregateRegistry(by_kind["aggregate"])
+        built: dict[str, BackendFactory] = {
             "stdio": self.pool,
             "streamable-http": self.streamable_http,
             "sse": self.sse,
             "inline": self.inline,
+            "aggregate": self.aggregates,
         }
+        factory_of = {name: given.get(name) or built[server.backend_kind] for name, server in servers.items()}
         self.services: dict[str, Service] = {}
         self._endpoints: list[ServiceEndpoints] = []
         direct = {
-            name: self._governed(name, factories[server.backend_kind])
+            name: self._governed(name, factory_of[name])
             for name, server in servers.items()
             if server.backend_kind != "aggregate"
         }
@@ -159,11 +192,14 @@ class Gateway:
             self.services[name] = self._service(name, opener)
         # An aggregate opens each member as the member's own guard would admit its caller.
         members = {name: admitted(opener, name, self.services[name].app) for name, opener in direct.items()}
-        self.aggregates = AggregateRegistry(by_kind["aggregate"], members)
-        factories["aggregate"] = self.aggregates
-        for name in by_kind["aggregate"]:
-            self.services[name] = self._service(name, self._governed(name, self.aggregates))
-        self._factories = list(factories.values())
+        for factory in {*built.values(), *backends}:
+            if isinstance(factory, AggregateRegistry) and not factory.members:
+                factory.bind(members)
+        for name, server in servers.items():
+            if server.backend_kind == "aggregate":
+                self.services[name] = self._service(name, self._governed(name, factory_of[name]))
+        # Each factory once, in a fixed order: the built ones, then the given ones.
+        self._factories = list(dict.fromkeys([*built.values(), *backends]))
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Gateway]:
@@ -318,3 +354,51 @@ class Gateway:
             else FailedAuthentications(self.limiter, RateLimit(failures.requests, failures.per)),
         )
         return Service(name, server, guard)
+
+
+def assembled(
+    config: GatewayConfig | ProxyConfig | None,
+    backends: Iterable[BackendFactory],
+    authorization_server: AuthorizationServer | None,
+) -> GatewayConfig:
+    """The whole configuration of a gateway assembled from parts: `config`'s services and
+    those of `backends`, with the `proxy.auth` of `authorization_server`, checked together
+    as a configuration file would be."""
+    if isinstance(config, GatewayConfig):
+        version, proxy, servers = config.version, config.proxy, dict(config.mcp_servers)
+    else:
+        version, proxy, servers = None, config or ProxyConfig(), {}
+    backends = list(backends)
+    if not backends and authorization_server is None and isinstance(config, GatewayConfig):
+        return config
+    for factory in backends:
+        for name, server in factory.services.items():
+            if name in servers:
+                raise GatewayError(
+                    f"mcpServers.{name}: served twice (by the configuration or another backend, "
+                    f"and by a {type(factory).__name__}); give each service one backend"
+                )
+            servers[name] = server
+    if authorization_server is not None:
+        if proxy.auth is not None and proxy.auth != authorization_server.config:
+            raise GatewayError(
+                "proxy.auth: given both in the configuration and as an authorization server; keep one"
+            )
+        proxy = proxy.model_copy(update={"auth": authorization_server.config})
+    document = {"version": version, "proxy": proxy, "mcpServers": servers}
+    try:
+        whole = GatewayConfig.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, model=GatewayConfig, document=document)) from None
+    return whole.read_from(config.files) if isinstance(config, GatewayConfig) else whole
+
+
+def _check_audiences(server: AuthorizationServer, servers: Iterable[str]) -> None:
+    """Every service must have its audience at the authorization server, or none of its
+    callers could ever get a token for it."""
+    missing = sorted(set(servers) - set(server.audiences.resources))
+    if missing:
+        raise GatewayError(
+            f"mcpServers.{missing[0]}: the authorization server has no audience for it; "
+            f"build its AudienceValidator with every service ({', '.join(missing)} missing)"
+        )

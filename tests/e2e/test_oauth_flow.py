@@ -11,31 +11,28 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
-from mcp.client.auth.oauth2 import AuthorizationCodeResult
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 from tests.servers.conformance import ServerProcess
 from tests.support.clients import text_of
 from tests.support.gateway import SERVERS
 from tests.support.net import free_port
-from tests.support.oidc import OIDCServer, consent_form, gateway_auth_config, oidc_provider_process
+from tests.support.oauth_client import CLIENT_REDIRECT, Browser, MemoryTokens, oauth
+from tests.support.oidc import OIDCServer, gateway_auth_config, oidc_provider_process
 from tests.support.process import gateway_process_on
 from tests.support.tls import DocumentServer, make_tls, serving_documents
 
 pytestmark = pytest.mark.e2e
-
-CLIENT_REDIRECT = "http://127.0.0.1:3999/callback"
 
 
 @dataclass
@@ -65,80 +62,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             gateway_process_on(port, directory, services, env=env, auth=auth) as process,
         ):
             yield Gateway(url, process, oidc, documents)
-
-
-@dataclass
-class Browser:
-    """Follows the sign-in like a person would: redirects, the provider's login, the consent page."""
-
-    approvals: int = 0
-    result: dict[str, str] = field(default_factory=dict)
-    pages: list[str] = field(default_factory=list)
-
-    async def visit(self, authorization_url: str) -> None:
-        async with httpx2.AsyncClient(timeout=15.0) as browser:
-            url = authorization_url
-            for _ in range(15):
-                response = await browser.get(url)
-                if response.status_code == 200 and "<form" in response.text:
-                    response = await self._approve(browser, url, response.text)
-                assert response.is_redirect, f"{response.status_code} at {url}: {response.text[:400]}"
-                url = urljoin(url, response.headers["location"])
-                if url.startswith(CLIENT_REDIRECT):
-                    self.result = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-                    return
-        raise AssertionError("the sign-in never came back to the client")
-
-    async def _approve(self, browser: httpx2.AsyncClient, page_url: str, page: str) -> httpx2.Response:
-        self.approvals += 1
-        self.pages.append(page)
-        assert "ada@example.com" in page
-        action, fields = consent_form(page)
-        return await browser.post(urljoin(page_url, action), data={**fields, "decision": "approve"})
-
-
-class MemoryTokens:
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
-
-
-def oauth(
-    server_url: str, storage: MemoryTokens, browser: Browser, *, metadata_url: str | None = None
-) -> OAuthClientProvider:
-    async def callback() -> AuthorizationCodeResult:
-        result = browser.result
-        return AuthorizationCodeResult(code=result["code"], state=result.get("state"), iss=result.get("iss"))
-
-    metadata = OAuthClientMetadata.model_validate(
-        {
-            "client_name": "e2e test client",
-            "redirect_uris": [CLIENT_REDIRECT],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        }
-    )
-    return OAuthClientProvider(
-        server_url=server_url,
-        client_metadata=metadata,
-        storage=storage,
-        redirect_handler=browser.visit,
-        callback_handler=callback,
-        client_metadata_url=metadata_url,
-    )
 
 
 async def call_through(url: str, provider: OAuthClientProvider, transport: str) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class AccountPages:
             policy=server.sign_in_policy,
             sessions=self.sessions,
             issuer=server.issuer,
-            callback_url=server.config.idp.redirect_uri,
+            callback_url=server.config.callback_url,
             pages_path=pages_path,
         )
         server.sign_in_flows.append(self.sign_in)

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mcp_front.auth.audience import AudienceValidator
+from mcp_front.auth.audience import AudienceValidator, normalise
 from mcp_front.auth.authorize import authorize_endpoint
 from mcp_front.auth.bearer import AccessTokenVerifier
 from mcp_front.auth.callback import callback_endpoint
@@ -45,7 +45,14 @@ from mcp_front.auth.sign_in_hooks import AfterSignIn, SignInFlow
 from mcp_front.auth.sign_in_policy import SignInPolicy
 from mcp_front.auth.signing_keys import SigningKeysWatch, load_signing_keys
 from mcp_front.auth.tokens import TokenIssuer
-from mcp_front.config import AuthConfig, GatewayConfig, RateLimitRule, RateLimitsConfig
+from mcp_front.config import (
+    AuthConfig,
+    ConfigError,
+    ConfigIssue,
+    GatewayConfig,
+    RateLimitRule,
+    RateLimitsConfig,
+)
 from mcp_front.crypto.keyring import Keyring
 from mcp_front.idp.base import IdentityProvider
 from mcp_front.idp.factory import provider_from_config
@@ -88,18 +95,35 @@ class AuthorizationServer:
         self,
         config: AuthConfig,
         *,
-        base_url: str,
-        services: Iterable[str],
         store: Store,
         idp: IdentityProvider,
+        audiences: AudienceValidator | None = None,
+        base_url: str | None = None,
+        services: Iterable[str] = (),
+        token_issuer: TokenIssuer | None = None,
         client_documents: ClientMetadataDocuments | None = None,
         rate_limits: RateLimitsConfig | None = None,
         limiter: RateLimiter | None = None,
         owns_store: bool = False,
         owns_idp: bool = False,
     ) -> None:
-        """`rate_limits` (the defaults without it) are counted by `limiter` (this process's
-        own without it). With `owns_store` and `owns_idp`, `run()` closes them as it ends."""
+        """The server for the services `audiences` names (or, without it, `services` under
+        `base_url`). Users sign in at `idp`; everything is kept in `store`.
+
+        Access tokens are signed by `token_issuer` when one is given (its keys are then
+        the program's to rotate); otherwise by keys kept encrypted in `store`, or the
+        configuration's `signingKey`. `rate_limits` (the defaults without it) are counted
+        by `limiter` (this process's own without it). With `owns_store` and `owns_idp`,
+        `run()` closes them as it ends."""
+        if audiences is None:
+            if base_url is None:
+                raise TypeError("AuthorizationServer needs audiences, or a base_url and services")
+            audiences = AudienceValidator(base_url, services)
+        if token_issuer is not None and normalise(token_issuer.issuer) != normalise(config.issuer):
+            raise ValueError(
+                f"the token issuer signs for {token_issuer.issuer}, "
+                f"not for this server's issuer {config.issuer}"
+            )
         self.config = config
         self._owned = (owns_store, owns_idp)
         self.issuer = config.issuer
@@ -108,7 +132,7 @@ class AuthorizationServer:
         self.redirect_rules = RedirectUriRules(allowed_hosts=tuple(config.allowed_redirect_uri_hosts))
         self.store = store
         self.idp = _checked_provider(idp)
-        self.audiences = AudienceValidator(base_url, services)
+        self.audiences = audiences
         self.keyring = Keyring.from_secret(
             config.encryption_key.get_secret_value(),
             previous=[key.get_secret_value() for key in config.previous_encryption_keys],
@@ -131,7 +155,7 @@ class AuthorizationServer:
         self.sign_in_policy = SignInPolicy.of(
             allowed_domains=config.allowed_domains,
             allowed_emails=config.allowed_emails,
-            allowed_orgs=config.idp.allowed_orgs,
+            allowed_orgs=config.allowed_orgs,
             allowed_groups=config.allowed_groups,
             require_verified_email=config.require_verified_email,
         )
@@ -140,7 +164,7 @@ class AuthorizationServer:
         """Other sign-ins finishing at the identity provider's callback (the gateway's pages)."""
         self.after_sign_in: list[AfterSignIn] = []
         """What sees an MCP client's completed sign-in before the browser goes back to it."""
-        callback_url = config.idp.redirect_uri
+        callback_url = config.callback_url
         issuer_path = urlsplit(self.issuer).path.rstrip("/")
         self._authorize = authorize_endpoint(
             clients=self.clients,
@@ -179,6 +203,7 @@ class AuthorizationServer:
             lambda: self.token_issuer, is_revoked=self.revoked.is_revoked, revocation_cache_seconds=0
         )
         self._token_issuer: TokenIssuer | None = None
+        self._given_token_issuer = token_issuer
         self._bound: dict[str, Endpoint] = {}
 
     @classmethod
@@ -195,6 +220,21 @@ class AuthorizationServer:
         auth = config.proxy.auth
         if auth is None:
             raise ValueError("the configuration has no proxy.auth to build an authorization server from")
+        if idp is None and auth.idp is not None:
+            idp_in_use, owns_idp = provider_from_config(auth.idp), True
+        elif idp is not None:
+            idp_in_use, owns_idp = idp, False
+        else:
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "proxy.auth.idp",
+                        "is required: it says where users sign in",
+                        fix='add an "idp" block (see docs/identity-providers.md), or pass an '
+                        "IdentityProvider to create_app(identity_provider=...)",
+                    )
+                ]
+            )
         store_in_use = store if store is not None else open_store(auth.storage)
         if limiter is None and auth.storage.kind in SHARED_STORAGE:
             # Replicas share the store: they share the limits too.
@@ -204,11 +244,11 @@ class AuthorizationServer:
             base_url=config.proxy.base_url,
             services=config.mcp_servers,
             store=store_in_use,
-            idp=idp if idp is not None else provider_from_config(auth.idp),
+            idp=idp_in_use,
             rate_limits=config.proxy.rate_limits,
             limiter=limiter,
             owns_store=store is None,
-            owns_idp=idp is None,
+            owns_idp=owns_idp,
         )
 
     @property
@@ -236,14 +276,19 @@ class AuthorizationServer:
     @asynccontextmanager
     async def _serving(self) -> AsyncIterator[AuthorizationServer]:
         signing_pem = self.config.signing_key.get_secret_value() if self.config.signing_key else None
-        keys = await load_signing_keys(self.store, self.keyring, configured_pem=signing_pem)
-        self._token_issuer = TokenIssuer(keys, self.issuer, access_token_ttl=self.config.token_ttl)
+        if self._given_token_issuer is not None:
+            self._token_issuer = self._given_token_issuer
+        else:
+            keys = await load_signing_keys(self.store, self.keyring, configured_pem=signing_pem)
+            self._token_issuer = TokenIssuer(keys, self.issuer, access_token_ttl=self.config.token_ttl)
         self._bind_endpoints(self._token_issuer)
-        logger.info("authorization server %s signing with key %s", self.issuer, keys.current.kid)
+        logger.info(
+            "authorization server %s signing with key %s", self.issuer, self._token_issuer.keys.current.kid
+        )
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(self._purge)
             task_group.start_soon(self.revoked.run)
-            if signing_pem is None:
+            if signing_pem is None and self._given_token_issuer is None:
                 watch = SigningKeysWatch(self.store, self.keyring, self._token_issuer)
                 task_group.start_soon(watch.run)
             try:

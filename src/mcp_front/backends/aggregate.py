@@ -520,13 +520,20 @@ class AggregateRegistry(TaskGroupOwner):
 
     `members` opens each member service as a caller would open it directly (its
     governance and admission included); the registry looks it up by the member's name.
+    A gateway binds them itself to a registry built without them.
     """
 
-    def __init__(self, services: Mapping[str, ServerConfig], members: Mapping[str, UpstreamOpener]) -> None:
+    def __init__(
+        self, services: Mapping[str, ServerConfig], members: Mapping[str, UpstreamOpener] | None = None
+    ) -> None:
         self.services = services
-        self.members = members
+        self.members: Mapping[str, UpstreamOpener] = members or {}
         self._upstreams: set[AggregateUpstream] = set()
         self._connections: Counter[str] = Counter()
+
+    def bind(self, members: Mapping[str, UpstreamOpener]) -> None:
+        """Open members with `members`: how the gateway's own services are opened."""
+        self.members = members
 
     async def open(self, service: str, principal: Principal, sink: MessageSink) -> AggregateUpstream:
         server = configured(self.services, service, "registry")

@@ -8,6 +8,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from mcp_front.auth.principal import Principal
+from mcp_front.backends.templating import UserTokenSource
+from mcp_front.config import ServerConfig
 from mcp_front.errors import MCPFrontError
 from mcp_front.protocol.jsonrpc import INTERNAL_ERROR, Message
 
@@ -81,6 +83,9 @@ class BackendFactory(Protocol):
     (processes, connection pools, background tasks) and ends every session on exit.
     """
 
+    services: Mapping[str, ServerConfig]
+    """The services it serves, by name, with their configuration."""
+
     def run(self) -> AbstractAsyncContextManager[object]:
         """Hold the factory's shared resources for as long as the block runs."""
         ...
@@ -92,6 +97,15 @@ class BackendFactory(Protocol):
         reached first and is down, a limit reached).
         """
         ...
+
+
+@runtime_checkable
+class TakesUserTokens(Protocol):
+    """A factory whose backends can be given each caller's own credential for a service
+    (`$userToken` placeholders, `requiresUserToken`); the gateway hands its source to a
+    factory built without one."""
+
+    user_tokens: UserTokenSource | None
 
 
 _Config = TypeVar("_Config")

@@ -25,7 +25,7 @@ import anyio
 
 from mcp_front.config import GatewayConfig, SandboxConfig, SQLiteStorage
 from mcp_front.errors import MCPFrontError
-from mcp_front.storage import sqlite_path
+from mcp_front.storage import SQLiteStore, Store, sqlite_path
 
 __all__ = ["BWRAP", "Bubblewrap", "SandboxCheck", "SandboxPathRefused", "gateway_files"]
 
@@ -67,6 +67,10 @@ class Bubblewrap:
         self.hidden = tuple(hidden)
         self._check: SandboxCheck | None = None
         self._lock = anyio.Lock()
+
+    def hide(self, paths: Iterable[Path]) -> None:
+        """Keep `paths` out of every child's sight too."""
+        self.hidden = tuple(dict.fromkeys([*self.hidden, *paths]))
 
     async def check(self) -> SandboxCheck:
         """Whether bubblewrap runs here, found out by running it once."""
@@ -145,13 +149,18 @@ def _hiding(path: Path) -> list[str]:
     return []
 
 
-def gateway_files(config: GatewayConfig) -> list[Path]:
-    """What no child may see: the configuration and its secret files, the store's database,
-    and the audit log."""
+def gateway_files(config: GatewayConfig, store: Store | None = None) -> list[Path]:
+    """What no child may see: the configuration and its secret files, the store's database
+    (that of `store` when the gateway was given one, else the configured one), and the
+    audit log."""
     files = list(config.files)
     auth = config.proxy.auth
-    if auth is not None and isinstance(auth.storage, SQLiteStorage):
+    database: Path | None = None
+    if isinstance(store, SQLiteStore):
+        database = store.path.absolute()
+    elif store is None and auth is not None and isinstance(auth.storage, SQLiteStorage):
         database = sqlite_path(auth.storage).absolute()
+    if database is not None:
         files += [database, *(database.with_name(database.name + end) for end in _SQLITE_COMPANIONS)]
     if config.proxy.audit is not None and config.proxy.audit.file is not None:
         files.append(Path(config.proxy.audit.file).expanduser().absolute())

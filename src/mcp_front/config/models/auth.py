@@ -138,7 +138,10 @@ class AuthConfig(ConfigModel):
 
     kind: Literal["oauth"]
     issuer: HttpUrlText = Field(examples=["https://mcp.example.com"])
-    idp: IdentityProviderConfig
+    idp: IdentityProviderConfig | None = None
+    """Where users sign in. Required when the gateway builds its identity provider from
+    the configuration, as `mcp-front serve` always does; a program that hands the gateway
+    an `IdentityProvider` of its own leaves it out."""
     allowed_domains: list[EmailDomain] = Field(default_factory=list, examples=[["example.com"]])
     """Only users whose email is in one of these domains may sign in."""
     allowed_origins: list[Origin] = Field(default_factory=list)
@@ -257,10 +260,21 @@ class AuthConfig(ConfigModel):
                 ) from None
         return keys
 
+    @property
+    def allowed_orgs(self) -> list[str]:
+        """GitHub organisations and teams whose members may sign in (`idp.allowedOrgs`)."""
+        return self.idp.allowed_orgs if self.idp is not None else []
+
+    @property
+    def callback_url(self) -> str:
+        """Where the identity provider sends users back: `idp.redirectUri`, or the
+        gateway's own callback below the issuer when there is no `idp` block."""
+        return self.idp.redirect_uri if self.idp is not None else f"{self.issuer.rstrip('/')}/oauth/callback"
+
     @model_validator(mode="after")
     def _restricts_who_gets_in(self) -> AuthConfig:
         problems: list[Problem] = []
-        if not (self.allowed_domains or self.allowed_emails or self.allowed_groups or self.idp.allowed_orgs):
+        if not (self.allowed_domains or self.allowed_emails or self.allowed_groups or self.allowed_orgs):
             problems.append(
                 Problem(
                     ("allowedDomains",),
