@@ -53,6 +53,7 @@ from mcp_front.rate_limit import (
     StoreRateLimiter,
 )
 from mcp_front.storage import Store
+from mcp_front.storage.notifications import NotifyingStore
 from mcp_front.transports import http
 from mcp_front.transports.answer import Heartbeat
 from mcp_front.transports.endpoints import ServiceEndpoints
@@ -271,11 +272,10 @@ class Gateway:
     ) -> SessionReplication | None:
         """With storage shared by several replicas, how they serve each other's sessions."""
         proxy = self.config.proxy
-        if (
-            auth is None
-            or proxy.auth is None
-            or not isinstance(proxy.auth.storage, RedisStorage | PostgresStorage)
-        ):
+        if auth is None or proxy.auth is None:
+            return None
+        shared = isinstance(proxy.auth.storage, RedisStorage | PostgresStorage)
+        if not shared and not isinstance(auth.store, NotifyingStore):
             return None
         try:
             directory = ReplicaDirectory(auth.store, proxy.internal_url)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from mcp_front import (
     AggregateRegistry,
@@ -31,6 +32,8 @@ from mcp_front import (
     StdioSessionPool,
     TokenIssuer,
 )
+from mcp_front.rate_limit import MemoryRateLimiter, StoreRateLimiter
+from mcp_front.storage.redis import RedisStore
 
 BASE_URL = "http://127.0.0.1:8080"
 
@@ -168,3 +171,16 @@ def test_a_configuration_without_idp_and_no_provider_is_refused_at_the_key() -> 
     [issue] = raised.value.issues
     assert issue.path == "proxy.auth.idp"
     assert "identity_provider" in (issue.fix or "")
+
+
+def test_a_store_shared_by_replicas_shares_their_limits_and_sessions() -> None:
+    store = RedisStore(Redis.from_url("redis://127.0.0.1:6379/0"), prefix="unit-parts:")
+    server = authorization_server(["clock"], store=store)
+    assert isinstance(server.limiter, StoreRateLimiter)
+    assert Gateway(backends=[inline()], authorization_server=server).replication is not None
+
+
+def test_a_store_of_one_process_keeps_them_in_memory() -> None:
+    server = authorization_server(["clock"])
+    assert isinstance(server.limiter, MemoryRateLimiter)
+    assert Gateway(backends=[inline()], authorization_server=server).replication is None

@@ -59,6 +59,7 @@ from mcp_front.idp.factory import provider_from_config
 from mcp_front.rate_limit import MemoryRateLimiter, RateLimit, RateLimiter, StoreRateLimiter
 from mcp_front.storage import Store, open_store
 from mcp_front.storage.base import StoreUnavailable
+from mcp_front.storage.notifications import NotifyingStore
 
 logger = logging.getLogger("mcp_front.auth")
 
@@ -113,8 +114,8 @@ class AuthorizationServer:
         Access tokens are signed by `token_issuer` when one is given (its keys are then
         the program's to rotate); otherwise by keys kept encrypted in `store`, or the
         configuration's `signingKey`. `rate_limits` (the defaults without it) are counted
-        by `limiter` (this process's own without it). With `owns_store` and `owns_idp`,
-        `run()` closes them as it ends."""
+        by `limiter`; without one, in `store` when replicas share it, else in this process.
+        With `owns_store` and `owns_idp`, `run()` closes them as it ends."""
         if audiences is None:
             if base_url is None:
                 raise TypeError("AuthorizationServer needs audiences, or a base_url and services")
@@ -128,7 +129,10 @@ class AuthorizationServer:
         self._owned = (owns_store, owns_idp)
         self.issuer = config.issuer
         self.rate_limits = rate_limits if rate_limits is not None else RateLimitsConfig()
-        self.limiter = limiter if limiter is not None else MemoryRateLimiter()
+        if limiter is None:
+            # Replicas that share a store share the limits too.
+            limiter = StoreRateLimiter(store) if isinstance(store, NotifyingStore) else MemoryRateLimiter()
+        self.limiter = limiter
         self.redirect_rules = RedirectUriRules(allowed_hosts=tuple(config.allowed_redirect_uri_hosts))
         self.store = store
         self.idp = _checked_provider(idp)
