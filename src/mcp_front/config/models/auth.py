@@ -29,16 +29,26 @@ class IdentityProviderConfig(ConfigModel):
     """The organisation's identity provider, where users sign in."""
 
     provider: Literal["google", "azure", "github", "oidc"]
+    """The identity provider: Google, Microsoft Entra ID (`azure`), GitHub, or any OpenID Connect one."""
     client_id: str = Field(min_length=1, examples=[{"$env": "GOOGLE_CLIENT_ID"}])
+    """The OAuth client registered with the provider for the gateway."""
     client_secret: SecretStr = Field(min_length=1, examples=[{"$env": "GOOGLE_CLIENT_SECRET"}])
+    """That client's secret."""
     redirect_uri: HttpUrlText = Field(examples=["https://mcp.example.com/oauth/callback"])
+    """Where the provider sends users back, as registered with it: `<baseURL>/oauth/callback`."""
     discovery_url: HttpUrlText | None = None
     """OIDC only: the provider's `.well-known/openid-configuration` URL."""
     authorization_url: HttpUrlText | None = None
+    """The provider's authorization endpoint, in place of the known or discovered one; required for OIDC
+    without `discoveryUrl`."""
     token_url: HttpUrlText | None = None
+    """The provider's token endpoint, in place of the known or discovered one; required for OIDC without
+    `discoveryUrl`."""
     user_info_url: HttpUrlText | None = None
+    """The provider's userinfo endpoint (GitHub: its API's `/user`), in place of the known or discovered one;
+    required for OIDC without `discoveryUrl`."""
     scopes: list[str] | None = None
-    """Scopes to request; `None` uses the provider's usual ones."""
+    """Scopes to request; without it, the provider's usual ones."""
     tenant_id: str | None = Field(default=None, min_length=1)
     """Azure only: the directory (tenant) users belong to."""
     allowed_orgs: list[str] = Field(default_factory=list)
@@ -83,12 +93,14 @@ class MemoryStorage(ConfigModel):
     """State kept in memory: lost on restart, for trying things out."""
 
     kind: Literal["memory"] = "memory"
+    """Selects in-memory storage."""
 
 
 class SQLiteStorage(ConfigModel):
     """State in an embedded SQLite database file."""
 
     kind: Literal["sqlite"] = "sqlite"
+    """Selects SQLite storage."""
     path: str = Field(default="mcp-front.sqlite3", min_length=1)
     """The database file; a relative path is taken from the gateway's working directory."""
 
@@ -97,6 +109,7 @@ class RedisStorage(ConfigModel):
     """State in Redis, shared by several gateway replicas."""
 
     kind: Literal["redis"] = "redis"
+    """Selects Redis storage."""
     url: SecretStr = Field(examples=[{"$env": "REDIS_URL"}])
     """A redis:// or rediss:// URL; a secret, as it usually carries a password."""
     prefix: str = Field(default="mcp-front:", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9:._-]+$")
@@ -116,6 +129,7 @@ class PostgresStorage(ConfigModel):
     migrates its own tables."""
 
     kind: Literal["postgres"] = "postgres"
+    """Selects PostgreSQL storage."""
     url: SecretStr = Field(examples=[{"$env": "DATABASE_URL"}])
     """A postgresql:// URL; a secret, as it usually carries a password."""
 
@@ -137,7 +151,9 @@ class AuthConfig(ConfigModel):
     """OAuth 2.1 sign-in: who may get in, and the tokens the gateway issues to clients."""
 
     kind: Literal["oauth"]
+    """`"oauth"`, the only kind: OAuth 2.1, users signing in with an identity provider."""
     issuer: HttpUrlText = Field(examples=["https://mcp.example.com"])
+    """The OAuth issuer the gateway names in its tokens and metadata; normally the same as `proxy.baseURL`."""
     idp: IdentityProviderConfig | None = None
     """Where users sign in. Required when the gateway builds its identity provider from
     the configuration, as `mcp-front serve` always does; a program that hands the gateway
@@ -149,11 +165,17 @@ class AuthConfig(ConfigModel):
     allowed_redirect_uri_hosts: list[Origin] = Field(default_factory=list, examples=[["https://claude.ai"]])
     """Origins that OAuth clients may redirect back to; a host without a port matches any port."""
     allow_any_redirect_uri_host: bool = False
+    """Says that no `allowedRedirectUriHosts` list is intended, which silences the warning about it; not
+    together with such a list."""
     token_ttl: PositiveDuration = timedelta(hours=1)
+    """How long the access tokens the gateway issues are valid."""
     refresh_token_ttl: PositiveDuration = timedelta(days=30)
+    """How long refresh tokens are valid."""
     refresh_token_scopes: list[str] = Field(default_factory=list)
     """When set, refresh tokens are only issued to requests asking for one of these scopes."""
     storage: StorageConfig = Field(default_factory=SQLiteStorage)
+    """Where the gateway keeps its state: clients, tokens, users' service credentials. A string names a kind
+    with its defaults (`"sqlite"`, `"memory"`)."""
     jwt_secret: SecretStr | None = Field(default=None, examples=[{"$env": "JWT_SECRET"}])
     """Accepted so configurations of the Go mcp-front keep loading; unused, since access
     tokens are signed with asymmetric keys (see `signingKey`)."""

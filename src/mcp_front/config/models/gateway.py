@@ -69,6 +69,7 @@ class GatewayConfig(ConfigModel):
     version: str | None = Field(default=None, examples=["v0.0.1-DEV_EDITION_EXPECT_CHANGES"])
     """Kept for compatibility with the Go mcp-front's files; not interpreted."""
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)
+    """The gateway itself: its addresses, sessions, sign-in and limits."""
     mcp_servers: dict[ServiceName, ServerConfig] = Field(default_factory=dict)
     """The services, by name; each is served at `<baseURL>/<name>/`."""
     _files: tuple[Path, ...] = PrivateAttr(default=())

@@ -57,22 +57,37 @@ class InlineHttpCall(ConfigModel):
     """
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    """The request's HTTP method."""
     url: HttpUrlText = Field(examples=["https://api.example.com/search"])
+    """Where the request goes; `{{argument}}` placeholders may fill its path and query, never its scheme or
+    host."""
     headers: dict[str, str | SecretStr] = Field(default_factory=dict)
+    """Headers sent with the request; values may be secrets, or hold placeholders."""
     body: JsonValue = None
+    """A JSON body whose strings may hold placeholders; without it, the arguments are the body (the query
+    string for GET)."""
 
 
 class InlineTool(ConfigModel):
     """One tool: its MCP description, and either a command to run or an HTTP call to make."""
 
     name: ToolName = Field(examples=["list_buckets"])
+    """The tool's name, unique within the service."""
     description: str = ""
+    """What the tool does, for the model."""
     input_schema: dict[str, JsonValue] = Field(default_factory=_empty_object_schema)
+    """The JSON Schema of its arguments, of `"type": "object"`; arguments it does not declare are refused
+    unless it says otherwise."""
     command: str | None = Field(default=None, min_length=1, examples=["gcloud"])
+    """A program to run for each call (no placeholders in it); either this or `http`."""
     args: list[str] = Field(default_factory=list)
+    """The program's arguments; `{{argument}}` placeholders are filled in from the call."""
     env: dict[str, str | SecretStr] = Field(default_factory=dict)
+    """Environment variables for the program; values may be secrets, or hold placeholders."""
     http: InlineHttpCall | None = None
+    """An HTTP request to make for each call; either this or `command`."""
     timeout: PositiveDuration | None = None
+    """How long one call may take; without it, the service's `timeout`, else 60 s."""
 
     @field_validator("input_schema")
     @classmethod
@@ -171,7 +186,9 @@ class InlineConfig(ConfigModel):
     """The `inline` block of a server with `"transportType": "inline"`."""
 
     description: str = ""
+    """What the service is for, as MCP clients are told."""
     tools: list[InlineTool] = Field(min_length=1)
+    """The tools, at least one."""
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> InlineConfig:

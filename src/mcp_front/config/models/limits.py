@@ -17,7 +17,9 @@ class RateLimitRule(ConfigModel):
     """At most `requests` per `per`, in bursts of up to `requests`."""
 
     requests: int = Field(ge=1, examples=[300])
+    """How many requests are allowed per `per`, which is also the largest burst."""
     per: PositiveDuration = Field(examples=["1m"])
+    """The period the requests are counted over."""
 
 
 def _rule(requests: int, per: timedelta) -> RateLimitRule:

@@ -51,8 +51,11 @@ class PolicyRule(ConfigModel):
     """
 
     allowed_users: list[User] = Field(default_factory=list, examples=[["alice@example.com"]])
+    """Users let in: an email address (case-insensitively), or a `serviceAuths` credential's `user`."""
     allowed_groups: list[Group] = Field(default_factory=list, examples=[["eng"]])
+    """Groups let in, as the identity provider's groups claim names them (compared exactly)."""
     allowed_domains: list[Domain] = Field(default_factory=list, examples=[["example.com"]])
+    """Email domains let in, written without `@`."""
 
     @property
     def restricts(self) -> bool:
@@ -88,6 +91,7 @@ class ServicePolicy(PolicyRule):
     tools: dict[str, ToolPolicy] = Field(
         default_factory=dict, examples=[{"execute_sql": {"allowedGroups": ["dba"]}}]
     )
+    """Per tool, who may call it, on top of the service's own rule."""
 
     @model_validator(mode="after")
     def _says_something(self) -> ServicePolicy:
@@ -132,3 +136,5 @@ class AuditConfig(ConfigModel):
     file: Annotated[str, AfterValidator(_check_audit_file)] | None = Field(
         default=None, examples=["/var/log/mcp-front/audit.jsonl"]
     )
+    """A file the events are appended to as JSON lines; its directory must exist. Without it, events go to the
+    `mcp_front.audit` logger."""

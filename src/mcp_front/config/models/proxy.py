@@ -74,7 +74,9 @@ class AdminConfig(ConfigModel):
     their own clients and credentials on the gateway's `/my/…` pages."""
 
     enabled: bool = False
+    """Go mcp-front only: whether its admin pages were on."""
     admin_emails: list[str] = Field(default_factory=list)
+    """Go mcp-front only: who could use its admin pages."""
 
 
 class ProxyConfig(ConfigModel):
@@ -93,6 +95,7 @@ class ProxyConfig(ConfigModel):
     name: str = Field(default="mcp-front", min_length=1)
     """The implementation name the gateway gives MCP clients."""
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
+    """Limits and lifetimes of MCP sessions and of the stdio processes behind them."""
     auth: AuthConfig | None = None
     """Sign-in with an identity provider; without it only `serviceAuths` credentials get in."""
     allowed_origins: list[Origin] = Field(default_factory=list, examples=[["https://claude.ai"]])

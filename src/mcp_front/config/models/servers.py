@@ -68,7 +68,9 @@ class ToolFilter(ConfigModel):
     """Which of a server's tools clients see: only the listed ones, or all but them."""
 
     mode: Literal["allow", "block"]
+    """`"allow"`: clients see only the listed tools; `"block"`: all but them."""
     tools: list[str] = Field(default_factory=list, alias="list", examples=[["search", "fetch"]])
+    """The tools the filter names."""
 
     def permits(self, tool: str) -> bool:
         """Whether clients may see and call `tool`."""
@@ -76,7 +78,10 @@ class ToolFilter(ConfigModel):
 
 
 class ServerOptions(ConfigModel):
+    """A server's `options`: which of its tools clients see, and the Go mcp-front's options."""
+
     tool_filter: ToolFilter | None = None
+    """Which of the server's tools clients may list and call."""
     log_enabled: bool | None = None
     """Go mcp-front only: read and ignored, with a warning (every request is logged here;
     choose how much with `serve --log-level`)."""
@@ -102,33 +107,49 @@ class ServerConfig(ConfigModel):
     transport_type: TransportType | None = None
     """How to reach the backend; required unless `type` is "aggregate"."""
     type: Literal["direct", "aggregate"] = "direct"
+    """`"direct"`: a backend MCP server; `"aggregate"`: several services behind one endpoint."""
     command: str | None = Field(default=None, min_length=1, examples=["npx"])
+    """The program to run (required)."""
     args: list[Argument] = Field(default_factory=list)
+    """Its arguments; may hold `$userToken` references and `{{principal.subject}}`/`{{principal.email}}`
+    placeholders."""
     env: dict[str, EnvironmentValue] = Field(default_factory=dict)
+    """Environment variables given to the process; values as in `args`, or secrets."""
     cwd: str | None = Field(default=None, min_length=1)
+    """The folder the process runs in; by default the gateway's."""
     url: str | UserTokenTemplate | None = Field(default=None, examples=["http://localhost:3000/sse"])
+    """The server's http(s) URL, required (its SSE endpoint for `sse`); may be a `$userToken` reference."""
     headers: dict[str, HeaderValue] = Field(default_factory=dict)
+    """Headers sent with every request to the server; values may be secrets or `$userToken` references."""
     timeout: PositiveDuration | None = None
-    """How long one request to the backend may take; `None` for no limit."""
+    """How long one request to the backend may take; without it, no limit."""
     startup_timeout: PositiveDuration = timedelta(seconds=60)
     """How long a stdio process has to answer `initialize` before it counts as failed."""
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     """How each stdio process is confined; sandboxed by default."""
     options: ServerOptions = Field(default_factory=ServerOptions)
+    """Which of the server's tools clients see, and the Go mcp-front's per-server options."""
     service_auths: list[ServiceAuth] = Field(default_factory=list)
+    """Static credentials that let clients in without signing in (a CI job, a script); each entry stands for
+    one caller."""
     policy: ServicePolicy | None = None
     """Who may use the service and which of its tools; without it, every authenticated caller."""
     rate_limit: RateLimitRule | None = None
     """Each caller's requests to this service, in place of `proxy.rateLimits.mcpRequests`;
     `null` turns the limit off for this service. Unset: the proxy's limit."""
     requires_user_token: bool = False
+    """Each user needs their own credential for the service, given once on the gateway's `/my/tokens` page;
+    needs `proxy.auth` and `userAuthentication`."""
     user_authentication: UserAuthentication | None = None
+    """How users give the gateway their own credential for the service."""
     inline: InlineConfig | None = None
+    """The tools the gateway itself serves for this service (required)."""
     servers: list[str] = Field(default_factory=list, examples=[["postgres", "linear"]])
     """Aggregate only: the services combined."""
     delimiter: str = "."
     """Aggregate only: what joins a service's name to its tools' names ("linear.create_issue")."""
     discovery: DiscoveryConfig | None = None
+    """Aggregate only: how the services' tools are collected."""
 
     @property
     def backend_kind(self) -> BackendKind:

@@ -30,8 +30,11 @@ class BearerServiceAuth(ConfigModel):
     """
 
     type: Literal["bearer"] = "bearer"
+    """`"bearer"`: tokens sent as `Authorization: Bearer <token>`."""
     tokens: list[NonEmptySecret] = Field(min_length=1, examples=[["dev-token-123"]])
+    """The tokens, any of which lets the caller in."""
     user: str | None = _user_field()
+    """Who the credential stands for in logs, limits and sessions; without it, an anonymous principal."""
     user_token: NonEmptySecret | None = None
     """On a service with `requiresUserToken`: the credential used for `$userToken` when
     this credential is the caller (a service has no account to connect)."""
@@ -45,9 +48,13 @@ class BasicServiceAuth(ConfigModel):
     """
 
     type: Literal["basic"] = "basic"
+    """`"basic"`: HTTP Basic authentication."""
     username: str = Field(min_length=1, examples=["admin"])
+    """The user name the caller sends."""
     password: NonEmptySecret = Field(examples=[{"$env": "ADMIN_PASSWORD"}])
+    """The password the caller sends."""
     user: str | None = _user_field()
+    """Who the credential stands for in logs, limits and sessions; without it, `username`."""
     user_token: NonEmptySecret | None = None
     """On a service with `requiresUserToken`: the credential used for `$userToken` when
     this credential is the caller."""
