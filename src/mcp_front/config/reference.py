@@ -351,16 +351,14 @@ def _other_keys(name: str, info: FieldInfo) -> list[str]:
 # --- descriptions -----------------------------------------------------------------------
 
 
-@functools.cache
-def _module_tree(module_name: str) -> ast.Module:
-    return ast.parse(inspect.getsource(sys.modules[module_name]))
-
-
 def _class_node(model: type[BaseModel]) -> ast.ClassDef | None:
-    tree = _module_tree(model.__module__)
-    return next(
-        (node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == model.__name__), None
-    )
+    """The class statement of `model`, found by `inspect` (nested classes too)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(model))
+    except (OSError, TypeError):
+        return None  # made at run time: it has no source to read docstrings from
+    node = ast.parse(source).body[0]
+    return node if isinstance(node, ast.ClassDef) else None
 
 
 @functools.cache
