@@ -54,7 +54,7 @@ _SCALARS: Final[dict[object, str]] = {
     int: "integer",
     float: "number",
     bool: "boolean",
-    SecretStr: "secret",
+    SecretStr: "[secret](#secrets)",
     UserTokenTemplate: '`{"$userToken": "…{{token}}…"}`',
 }
 

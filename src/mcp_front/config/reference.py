@@ -437,7 +437,7 @@ does. How the pieces fit together, with examples, is in [Configuration](configur
   `s`, `ms`, `us`, `ns`); a bare number is refused. **URL**: an absolute `http://` or
   `https://` URL. **origin**: `scheme://host[:port]`. **listen address**: `":8080"`,
   `"127.0.0.1:9000"` or `"[::1]:9000"`.
-- **secret**: a credential, never shown in errors, logs or the configuration's `repr`.
+- <a id="secrets"></a>**secret**: a credential, never shown in errors, logs or the configuration's `repr`.
   Write it as `{{"$env": "NAME"}}` (an environment variable) or `{{"$file": "path"}}` (a
   file's contents) to keep it out of the file. Any other string can be such a reference
   too; `{{"$userToken": …}}` only where its type says so. See

@@ -163,11 +163,14 @@ def test_rows_give_type_default_limits_and_allowed_values() -> None:
     assert rule is not None
     assert table["proxy.rateLimits.authorize"][1] == f'`{{"requests": {rule.requests}, "per": "1m"}}`'
     assert table["proxy.rateLimits.authorize"][0].endswith(", or `null`")
-    assert table["proxy.auth.encryptionKey"][0] == "secret"
+    assert table["proxy.auth.encryptionKey"][0] == "[secret](#secrets)"
     assert table["proxy.auth.storage.prefix"][0].endswith("matching `^[A-Za-z0-9:._-]+$`")
     assert "Also read as `name`" in table["mcpServers.<name>.serviceAuths[].user"][2]
     assert table["proxy.baseURL"][1] == '`"http://localhost:8080"`'
-    assert table["mcpServers.<name>.serviceAuths[].tokens"][0] == "list of secret (each not empty), not empty"
+    assert (
+        table["mcpServers.<name>.serviceAuths[].tokens"][0]
+        == "list of [secret](#secrets) (each not empty), not empty"
+    )
 
 
 def test_each_kind_of_server_provider_storage_and_credential_has_its_own_section() -> None:
