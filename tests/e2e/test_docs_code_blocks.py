@@ -43,11 +43,14 @@ A failure names the page and the line of the block's opening fence.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,11 @@ DEMO_ADDRESS = re.compile(r"\b(localhost|127\.0\.0\.1):8080\b")
 ENV_REFERENCE = re.compile(r'"\$env"\s*:\s*"([^"]+)"')
 # 32 characters: also a valid encryption key, and long enough for any secret's minimum.
 PLACEHOLDER = "placeholder-value-for-docs-tests"
+# Placeholders only: nothing here connects to them.
+STORE_URLS = {
+    "redis": "redis://placeholder.invalid:6379/0",
+    "postgres": "postgresql://placeholder.invalid/db",
+}
 BLOCK_TIMEOUT_SECONDS = 180.0
 
 
@@ -153,15 +161,16 @@ def test_json_block(block: CodeBlock) -> None:
     try:
         document = json.loads(block.text)
     except json.JSONDecodeError as error:
-        pytest.fail(
-            f"{where}: not JSON (line {block.line + error.lineno}: {error.msg}); a fragment is ```jsonc"
-        )
-    if not is_configuration(document):
-        return
-    try:
-        load_config(document, environ=dict.fromkeys(ENV_REFERENCE.findall(block.text), PLACEHOLDER))
-    except ConfigError as error:
-        pytest.fail(f"{where}: the configuration does not load:\n{error}")
+        problem = f"{where}: not JSON (line {block.line + error.lineno}: {error.msg}); a fragment is ```jsonc"
+    else:
+        if not is_configuration(document):
+            return
+        try:
+            load_config(document, environ=placeholders_for(document))
+            return
+        except ConfigError as error:
+            problem = f"{where}: the configuration does not load:\n{error}"
+    pytest.fail(problem)
 
 
 def is_configuration(document: object) -> bool:
@@ -179,22 +188,61 @@ def is_configuration(document: object) -> bool:
     )
 
 
+def placeholders_for(document: object) -> dict[str, str]:
+    """A value for each `{"$env": NAME}` of `document` that fits where it stands: a URL of
+    the store's kind for `storage.url`, a URL for other `…Url`/`…Uri` keys, else 32 characters."""
+    found: dict[str, str] = {}
+
+    def visit(value: object, key: str, parent: dict[str, Any]) -> None:
+        if isinstance(value, dict):
+            name = value.get("$env")
+            if isinstance(name, str) and len(value) == 1:
+                found.setdefault(name, _placeholder(key, parent))
+            for child_key, child in value.items():
+                visit(child, child_key, value)
+        elif isinstance(value, list):
+            for child in value:
+                visit(child, key, parent)
+
+    visit(document, "", {})
+    return found
+
+
+def _placeholder(key: str, parent: dict[str, Any]) -> str:
+    if key == "url" and parent.get("kind") in STORE_URLS:
+        return STORE_URLS[parent["kind"]]
+    if key.lower().endswith(("url", "uri")):
+        return "https://placeholder.example.com/"
+    return PLACEHOLDER
+
+
+def _page_placeholders() -> dict[str, str]:
+    """Every variable the pages reference, for the programs and commands that run; where a
+    reference stands in a whole JSON document decides its value, as in `placeholders_for`."""
+    names = (name for block in BLOCKS for name in ENV_REFERENCE.findall(block.text))
+    found = dict.fromkeys(names, PLACEHOLDER)
+    for block in BLOCKS:
+        with contextlib.suppress(json.JSONDecodeError):
+            found |= placeholders_for(json.loads(block.text))
+    return found
+
+
 # ```python and ```sh
 
 
 @pytest.mark.parametrize("block", _runnable("python"))
-def test_python_block(block: CodeBlock, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    run = _prepare(block, request, tmp_path)
+def test_python_block(block: CodeBlock, request: pytest.FixtureRequest, work_directory: Path) -> None:
+    run = _prepare(block, request, work_directory)
     script = run.write_script(".py")
     _expect_success(block, [sys.executable, str(script)], run)
 
 
 @pytest.mark.parametrize("block", _runnable("sh"))
-def test_sh_block(block: CodeBlock, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_sh_block(block: CodeBlock, request: pytest.FixtureRequest, work_directory: Path) -> None:
     refusal = _refusal(block)
     if refusal is not None:
         pytest.fail(refusal)
-    run = _prepare(block, request, tmp_path)
+    run = _prepare(block, request, work_directory)
     script = run.write_script(".sh")
     _expect_success(block, ["sh", "-e", str(script)], run)
 
@@ -254,7 +302,7 @@ def _environment(shell_bin: Path, directory: Path) -> dict[str, str]:
     curl_home = directory / "curl-home"
     curl_home.mkdir()
     (curl_home / ".curlrc").write_text("fail-with-body\nmax-time = 60\nsilent\nshow-error\n")
-    placeholders = {name: PLACEHOLDER for block in BLOCKS for name in ENV_REFERENCE.findall(block.text)}
+    placeholders = _page_placeholders()
     python_path = [str(REPO_ROOT / "src"), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
     return {
         **os.environ,
@@ -285,6 +333,22 @@ def _expect_success(block: CodeBlock, command: list[str], run: BlockRun) -> None
 
 
 # Fixtures
+
+
+@pytest.fixture
+def work_directory(tmp_path: Path) -> Iterator[Path]:
+    """A fresh directory, outside /tmp where one exists: a sandboxed stdio child gets a /tmp
+    of its own, in which a gateway started from a folder under /tmp would not find
+    `examples/`."""
+    parent = Path("/var/tmp")
+    if not (parent.is_dir() and os.access(parent, os.W_OK)):
+        yield tmp_path
+        return
+    directory = Path(tempfile.mkdtemp(prefix="mcp-front-docs-", dir=parent))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
