@@ -58,6 +58,7 @@ from typing import Any
 import pytest
 
 from mcp_front.config import ConfigError, load_config
+from mcp_front.config.starter import starter_config
 from tests.servers.conformance import REPO_ROOT, ServerProcess, running_server
 from tests.support.markdown_blocks import (
     CodeBlock,
@@ -134,7 +135,8 @@ def test_every_block_is_run_or_says_why_not() -> None:
 
 def _refusal(block: CodeBlock) -> str | None:
     """Why a shell block cannot run here, if it runs programs other than the known ones."""
-    others = sorted({program_of(command) for command in shell_commands(block.text)} - SHELL_PROGRAMS)
+    programs = {program_of(command) for command in shell_commands(block.text)} - {""}  # "" : `NAME=value`
+    others = sorted(programs - SHELL_PROGRAMS)
     if not others:
         return None
     return (
@@ -147,7 +149,7 @@ def test_the_pages_are_found_with_their_blocks() -> None:
     """A parser that found nothing would make every other test here pass."""
     pages = {block.path.relative_to(REPO_ROOT).as_posix() for block in BLOCKS}
     assert {"README.md", "docs/configuration.md", "docs/library.md"} <= pages
-    readme_json = [b for b in BLOCKS if b.path.name == "README.md" and b.language == "json"]
+    readme_json = [b for b in BLOCKS if b.path == REPO_ROOT / "README.md" and b.language == "json"]
     assert len(readme_json) >= 2
     assert all(block.text.lstrip().startswith("{") for block in readme_json)
 
@@ -220,7 +222,7 @@ def _page_placeholders() -> dict[str, str]:
     """Every variable the pages reference, for the programs and commands that run; where a
     reference stands in a whole JSON document decides its value, as in `placeholders_for`."""
     names = (name for block in BLOCKS for name in ENV_REFERENCE.findall(block.text))
-    found = dict.fromkeys(names, PLACEHOLDER)
+    found = dict.fromkeys(names, PLACEHOLDER) | placeholders_for(starter_config())  # `mcp-front init`'s
     for block in BLOCKS:
         with contextlib.suppress(json.JSONDecodeError):
             found |= placeholders_for(json.loads(block.text))
