@@ -26,11 +26,13 @@ The convention, which this module enforces:
 
 Where runnable blocks run:
 
-- Each Python and shell block runs in a fresh directory holding `examples/` (the
-  repository's) and `config.json`: the last configuration shown above the block on its
-  page, else `examples/quickstart.json`; a block that runs `mcp-front init` starts
-  without one, since it writes its own.
-- Environment variables that the pages reference with `$env` are set to a placeholder.
+- Each Python and shell block runs in a fresh directory (outside /tmp, which sandboxed
+  stdio children do not share) holding `examples/` (the repository's) and `config.json`:
+  the last configuration shown above the block on its page, else
+  `examples/quickstart.json`; a block that runs `mcp-front init` starts without one,
+  since it writes its own.
+- Environment variables that the pages (or `mcp-front init`'s file) reference with `$env`
+  are set to placeholders.
 - A block that names the demo gateway's address (`localhost:8080` or `127.0.0.1:8080`)
   finds a gateway serving `examples/quickstart.json` there: one gateway, started once
   for the module on a free port, and the block's `:8080` in those addresses is the one
@@ -52,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -249,14 +252,14 @@ def test_sh_block(block: CodeBlock, request: pytest.FixtureRequest, work_directo
     _expect_success(block, ["sh", "-e", str(script)], run)
 
 
+@dataclass(frozen=True)
 class BlockRun:
     """A block's text, as it will run, and the directory and environment it runs in."""
 
-    def __init__(self, block: CodeBlock, text: str, directory: Path, env: dict[str, str]) -> None:
-        self.block = block
-        self.text = text
-        self.directory = directory
-        self.env = env
+    block: CodeBlock
+    text: str
+    directory: Path
+    env: dict[str, str]
 
     def write_script(self, suffix: str) -> Path:
         name = re.sub(r"[^A-Za-z0-9]+", "_", self.block.path.relative_to(REPO_ROOT).as_posix())
@@ -274,10 +277,8 @@ def _prepare(block: CodeBlock, request: pytest.FixtureRequest, directory: Path) 
     work = directory / "work"
     work.mkdir()
     (work / "examples").symlink_to(REPO_ROOT / "examples", target_is_directory=True)
-    runs_init = (
-        any(command[:2] == ["mcp-front", "init"] for command in shell_commands(text))
-        if (block.language == "sh")
-        else False
+    runs_init = block.language == "sh" and any(
+        command[:2] == ["mcp-front", "init"] for command in shell_commands(text)
     )
     if not runs_init:
         (work / "config.json").write_text(_config_above(block))
