@@ -74,27 +74,19 @@ def test_the_wheel_installs_in_a_fresh_environment_and_runs(dist: Path, tmp_path
         capture_output=True,
         timeout=INSTALL_TIMEOUT,
     )
-    # Away from the checkout, with nothing of the repository on the path.
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    version = subprocess.run(
-        [str(venv / "bin" / "mcp-front"), "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
+
+    def outside_the_checkout(*argv: str) -> str:
+        """What `argv` prints, run away from the checkout, with nothing of it on the path."""
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        done = subprocess.run(
+            argv, capture_output=True, text=True, check=True, cwd=tmp_path, env=env, timeout=120
+        )
+        return done.stdout.strip()
+
+    assert outside_the_checkout(str(venv / "bin" / "mcp-front"), "--version") == f"mcp-front {__version__}"
+    where = outside_the_checkout(
+        str(python), "-c", "import mcp_front, pathlib; print(pathlib.Path(mcp_front.__file__).parent)"
     )
-    assert version.stdout.strip() == f"mcp-front {__version__}"
-    where = subprocess.run(
-        [str(python), "-c", "import mcp_front, pathlib; print(pathlib.Path(mcp_front.__file__).parent)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
-    package = Path(where.stdout.strip())
+    package = Path(where)
     assert package.is_relative_to(venv)
     assert (package / "py.typed").exists()
