@@ -14,6 +14,7 @@ class MCPFrontError(Exception):
         MCPFrontError
         ├── ConfigError              config.errors: a configuration that cannot be loaded, every
         │                            problem named by its key path with a fix
+        ├── MissingDescriptionError  config.reference: a configuration key without a docstring
         ├── GatewayError             gateway: a gateway that cannot start (its audit log)
         ├── TLSFilesError            serving: a certificate or key that cannot serve HTTPS
         ├── AuditLogError            audit: the audit log file cannot be opened

@@ -30,6 +30,7 @@ from mcp_front.config.models import GatewayConfig, IdentityProviderConfig, Serve
 from mcp_front.config.models._base import json_key
 from mcp_front.config.models.auth import _LEGACY_GOOGLE_KEYS
 from mcp_front.config.models.servers import _AGGREGATE_FIELDS, _DIRECT_FIELDS, _TRANSPORT_FIELDS
+from mcp_front.errors import MCPFrontError
 
 __all__ = [
     "REGENERATE_COMMAND",
@@ -49,7 +50,7 @@ _MAP_KEYS: Final[dict[tuple[type[BaseModel], str], str]] = {
 }
 
 
-class MissingDescriptionError(Exception):
+class MissingDescriptionError(MCPFrontError):
     """A key of the configuration has no attribute docstring to describe it."""
 
 
