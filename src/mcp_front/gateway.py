@@ -33,9 +33,7 @@ from mcp_front.backends.templating import UserTokenSource, with_static_user_toke
 from mcp_front.config import (
     ConfigError,
     GatewayConfig,
-    PostgresStorage,
     ProxyConfig,
-    RedisStorage,
     ServerConfig,
 )
 from mcp_front.config.compatibility import inert_keys
@@ -53,7 +51,6 @@ from mcp_front.rate_limit import (
     StoreRateLimiter,
 )
 from mcp_front.storage import Store
-from mcp_front.storage.notifications import NotifyingStore
 from mcp_front.transports import http
 from mcp_front.transports.answer import Heartbeat
 from mcp_front.transports.endpoints import ServiceEndpoints
@@ -113,6 +110,7 @@ class Gateway:
         place of one built from `proxy.auth`. `store` and `identity_provider` replace
         those `proxy.auth` describes; the gateway closes only what it opened itself.
         """
+        backends = list(backends)
         config = assembled(config, backends, authorization_server)
         if authorization_server is not None and (store is not None or identity_provider is not None):
             raise TypeError("store and identity_provider are the authorization server's: give them to it")
@@ -193,14 +191,14 @@ class Gateway:
             self.services[name] = self._service(name, opener)
         # An aggregate opens each member as the member's own guard would admit its caller.
         members = {name: admitted(opener, name, self.services[name].app) for name, opener in direct.items()}
-        for factory in {*built.values(), *backends}:
+        # Each factory once, in a fixed order: the built ones, then the given ones.
+        self._factories = list(dict.fromkeys([*built.values(), *backends]))
+        for factory in self._factories:
             if isinstance(factory, AggregateRegistry) and not factory.members:
                 factory.bind(members)
         for name, server in servers.items():
             if server.backend_kind == "aggregate":
                 self.services[name] = self._service(name, self._governed(name, factory_of[name]))
-        # Each factory once, in a fixed order: the built ones, then the given ones.
-        self._factories = list(dict.fromkeys([*built.values(), *backends]))
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Gateway]:
@@ -272,10 +270,7 @@ class Gateway:
     ) -> SessionReplication | None:
         """With storage shared by several replicas, how they serve each other's sessions."""
         proxy = self.config.proxy
-        if auth is None or proxy.auth is None:
-            return None
-        shared = isinstance(proxy.auth.storage, RedisStorage | PostgresStorage)
-        if not shared and not isinstance(auth.store, NotifyingStore):
+        if auth is None or not auth.shares_store:
             return None
         try:
             directory = ReplicaDirectory(auth.store, proxy.internal_url)

@@ -47,7 +47,7 @@ class Exchange:
 
     @property
     def where(self) -> str:
-        return f"{PAGE.name}:{self.block.line} ({self.method} {self.target})"
+        return f"{self.block.where(PAGE.parent)} ({self.method} {self.target})"
 
 
 def header_lines(lines: list[str]) -> tuple[dict[str, str], list[str]]:

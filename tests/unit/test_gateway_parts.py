@@ -184,3 +184,9 @@ def test_a_store_of_one_process_keeps_them_in_memory() -> None:
     server = authorization_server(["clock"])
     assert isinstance(server.limiter, MemoryRateLimiter)
     assert Gateway(backends=[inline()], authorization_server=server).replication is None
+
+
+def test_backends_may_come_from_a_generator() -> None:
+    gateway = Gateway(backends=(factory for factory in [inline(), stdio()]))
+    assert set(gateway.services) == {"clock", "notes"}
+    assert gateway.pool.services == {}

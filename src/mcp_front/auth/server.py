@@ -105,6 +105,7 @@ class AuthorizationServer:
         client_documents: ClientMetadataDocuments | None = None,
         rate_limits: RateLimitsConfig | None = None,
         limiter: RateLimiter | None = None,
+        shared_store: bool | None = None,
         owns_store: bool = False,
         owns_idp: bool = False,
     ) -> None:
@@ -113,9 +114,11 @@ class AuthorizationServer:
 
         Access tokens are signed by `token_issuer` when one is given (its keys are then
         the program's to rotate); otherwise by keys kept encrypted in `store`, or the
-        configuration's `signingKey`. `rate_limits` (the defaults without it) are counted
-        by `limiter`; without one, in `store` when replicas share it, else in this process.
-        With `owns_store` and `owns_idp`, `run()` closes them as it ends."""
+        configuration's `signingKey`. `shared_store` says whether several replicas share
+        `store` (without it: whether the store carries notifications between processes).
+        `rate_limits` (the defaults without it) are counted by `limiter`; without one, in
+        `store` when replicas share it, else in this process. With `owns_store` and
+        `owns_idp`, `run()` closes them as it ends."""
         if audiences is None:
             if base_url is None:
                 raise TypeError("AuthorizationServer needs audiences, or a base_url and services")
@@ -129,9 +132,10 @@ class AuthorizationServer:
         self._owned = (owns_store, owns_idp)
         self.issuer = config.issuer
         self.rate_limits = rate_limits if rate_limits is not None else RateLimitsConfig()
+        self.shares_store = isinstance(store, NotifyingStore) if shared_store is None else shared_store
+        """Whether several replicas share the store, and with it limits, revocations and sessions."""
         if limiter is None:
-            # Replicas that share a store share the limits too.
-            limiter = StoreRateLimiter(store) if isinstance(store, NotifyingStore) else MemoryRateLimiter()
+            limiter = StoreRateLimiter(store) if self.shares_store else MemoryRateLimiter()
         self.limiter = limiter
         self.redirect_rules = RedirectUriRules(allowed_hosts=tuple(config.allowed_redirect_uri_hosts))
         self.store = store
@@ -240,9 +244,6 @@ class AuthorizationServer:
                 ]
             )
         store_in_use = store if store is not None else open_store(auth.storage)
-        if limiter is None and auth.storage.kind in SHARED_STORAGE:
-            # Replicas share the store: they share the limits too.
-            limiter = StoreRateLimiter(store_in_use)
         return cls(
             auth,
             base_url=config.proxy.base_url,
@@ -251,6 +252,7 @@ class AuthorizationServer:
             idp=idp_in_use,
             rate_limits=config.proxy.rate_limits,
             limiter=limiter,
+            shared_store=auth.storage.kind in SHARED_STORAGE or isinstance(store_in_use, NotifyingStore),
             owns_store=store is None,
             owns_idp=owns_idp,
         )
