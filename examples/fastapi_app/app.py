@@ -1,10 +1,13 @@
-"""The gateway inside a FastAPI application.
+"""The gateway inside a FastAPI application that signs its users in itself.
 
-FastAPI keeps its own routes (and its /docs) and mounts the gateway where the
-configuration's `proxy.baseURL` says: at "/" for `http://localhost:8080`, at
-"/mcp-gateway" for `https://example.com/mcp-gateway`. FastAPI does not run a mounted
-app's lifespan, so `lifespan=` enters the gateway's: the gateway starts with the host and,
-when the host stops, ends every session and stops every stdio process it started.
+FastAPI keeps its own routes (and its /docs), serves its own login page, and mounts the
+gateway where the configuration's `proxy.baseURL` says: at "/" for `http://localhost:8080`,
+at "/mcp-gateway" for `https://example.com/mcp-gateway`. The gateway has no identity
+provider of its own (`config.json` has no `proxy.auth.idp`): `HostSignIn` sends users to
+the host's `/login`, checks their password against `users.json`, and tells the gateway who
+they are. FastAPI does not run a mounted app's lifespan, so `lifespan=` enters the
+gateway's: the gateway starts with the host and, when the host stops, ends every session
+and stops every stdio process it started.
 
 See README.md next to this file for how to run it.
 """
@@ -12,18 +15,30 @@ See README.md next to this file for how to run it.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urljoin
 
 from fastapi import FastAPI
+from host_sign_in import HostSignIn
+from users import UserDirectory
 
 from mcp_front import create_app, load_config
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "quickstart.json"
+HERE = Path(__file__).resolve().parent
 
-config = load_config(os.environ.get("MCP_FRONT_CONFIG", DEFAULT_CONFIG))
-gateway_app = create_app(config)
+config = load_config(os.environ.get("MCP_FRONT_CONFIG", HERE / "config.json"))
+users_file = Path(os.environ.get("USERS_FILE", "users.json"))
+if not users_file.exists():
+    sys.exit(f"{users_file} does not exist: add a user with `python users.py add you@example.com`")
+sign_in = HostSignIn(
+    UserDirectory.load(users_file),
+    # The host's own page, at its origin's root even when the gateway lives under a sub-path.
+    login_url=urljoin(str(config.proxy.base_url), "/login"),
+)
+gateway_app = create_app(config, identity_provider=sign_in)
 mount_path = config.proxy.base_path or "/"
 
 
@@ -35,6 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Host application", lifespan=lifespan)
+app.include_router(sign_in.router)
 
 
 @app.get("/hello")

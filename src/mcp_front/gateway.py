@@ -32,6 +32,7 @@ from mcp_front.backends.streamable_http import StreamableHTTPForwarder
 from mcp_front.backends.templating import UserTokenSource, with_static_user_tokens
 from mcp_front.config import (
     ConfigError,
+    ConfigIssue,
     GatewayConfig,
     ProxyConfig,
     ServerConfig,
@@ -114,6 +115,8 @@ class Gateway:
         config = assembled(config, backends, authorization_server)
         if authorization_server is not None and (store is not None or identity_provider is not None):
             raise TypeError("store and identity_provider are the authorization server's: give them to it")
+        if config.proxy.auth is None and authorization_server is None:
+            _refuse_sign_in_parts(store=store, identity_provider=identity_provider)
         self.config = config
         proxy, servers = config.proxy, config.mcp_servers
         self.audit = AuditLog.from_config(proxy.audit)
@@ -396,4 +399,20 @@ def _check_audiences(server: AuthorizationServer, servers: Iterable[str]) -> Non
         raise GatewayError(
             f"mcpServers.{missing[0]}: the authorization server has no audience for it; "
             f"build its AudienceValidator with every service ({', '.join(missing)} missing)"
+        )
+
+
+def _refuse_sign_in_parts(*, store: Store | None, identity_provider: IdentityProvider | None) -> None:
+    """Sign-in parts given to a gateway without `proxy.auth`: ignoring them would serve
+    without sign-in a gateway its program meant to guard."""
+    given = "identity_provider" if identity_provider is not None else "store" if store is not None else None
+    if given is not None:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "proxy.auth",
+                    f"is required when the gateway is given a {given}: it is where sign-in is configured",
+                    fix='add an "auth" block with "kind": "oauth" (see docs/configuration.md)',
+                )
+            ]
         )

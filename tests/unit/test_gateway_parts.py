@@ -173,6 +173,16 @@ def test_a_configuration_without_idp_and_no_provider_is_refused_at_the_key() -> 
     assert "identity_provider" in (issue.fix or "")
 
 
+@pytest.mark.parametrize("given", ["identity_provider", "store"])
+def test_a_provider_or_store_without_sign_in_configured_is_refused(given: str) -> None:
+    parts: dict[str, Any] = {"identity_provider": NobodyProvider(), "store": MemoryStore()}
+    with pytest.raises(ConfigError) as raised:
+        Gateway(GatewayConfig(proxy=ProxyConfig()), backends=[inline()], **{given: parts[given]})
+    [issue] = raised.value.issues
+    assert issue.path == "proxy.auth"
+    assert given in issue.message
+
+
 def test_a_store_shared_by_replicas_shares_their_limits_and_sessions() -> None:
     store = RedisStore(Redis.from_url("redis://127.0.0.1:6379/0"), prefix="unit-parts:")
     server = authorization_server(["clock"], store=store)
