@@ -8,34 +8,40 @@ any provider, whether the user may in (`allowedDomains`, `allowedGroups`, ...).
 
 What keeps it safe:
 
-- the gateway's callback URL, state and nonce stay in this process, under a random request
-  id that is all the login URL carries, so the page cannot be made to send a code elsewhere;
+- the gateway's callback URL, state and nonce travel sealed in the login URL (AES-GCM
+  under a key of this process), so the page cannot be made to send a code elsewhere, the
+  URL reveals nothing, and there is no table of pending sign-ins to fill; each works once;
 - the code is random, single-use, good for a minute, and bound to the gateway's PKCE
   verifier, nonce and callback URL;
 - the form carries a CSRF token that must match a cookie set with the page (login CSRF);
-- failed attempts are limited per account and per client address, password checks run
-  in worker threads a few at a time, and a request body is read up to 4 KiB;
+- attempts are limited per account and per client address, counted before the password
+  is checked so that a burst counts whole; password checks run in worker threads a few
+  at a time, with a bounded queue, and a request body is read up to 4 KiB;
 - the pages forbid framing, scripts and referrers, and are never cached.
 
-Pending sign-ins and codes live in this process's memory: a host with several replicas
-keeps them in its shared store instead (or routes `/login` and the gateway's callback to
-one replica).
+Codes, ended sign-ins and the attempt counts live in this process's memory, and the
+sealing key is made at start: a host with several replicas shares them (its store, a key
+from its secrets), or routes `/login` and the gateway's callback to one replica.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import html
+import json
 import secrets
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -51,24 +57,26 @@ FAILURES_PER_ACCOUNT = 5
 FAILURES_PER_ADDRESS = 50
 FAILURE_WINDOW_SECONDS = 900.0
 CONCURRENT_PASSWORD_CHECKS = 4
+WAITING_PASSWORD_CHECKS = 32
+MAX_REQUEST_CHARS = 2048
 CSRF_TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
 
 T = TypeVar("T")
 
 
 class Expiring(Generic[T]):
-    """Values under random keys that expire, at most `limit` of them (the oldest go first)."""
+    """Values that expire, under random keys or given ones, at most `limit` of them (the oldest go first)."""
 
     def __init__(self, seconds: float, limit: int = MAX_PENDING) -> None:
         self._seconds = seconds
         self._limit = limit
         self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
 
-    def add(self, value: T) -> str:
+    def add(self, value: T, key: str | None = None) -> str:
         now = time.monotonic()
         while self._items and (len(self._items) >= self._limit or next(iter(self._items.values()))[0] <= now):
             self._items.popitem(last=False)
-        key = secrets.token_urlsafe(32)
+        key = key if key is not None else secrets.token_urlsafe(32)
         self._items[key] = (now + self._seconds, value)
         return key
 
@@ -99,13 +107,23 @@ class FailureLimit:
             return 0.0
         return failures[-self._limit] + self._window - time.monotonic()
 
-    def record(self, key: str) -> None:
+    def record(self, key: str) -> float:
+        """Count an attempt as failed, and return its stamp for `forgive()`. Counting it
+        before the password is checked means attempts sent together count together."""
         failures = self._recent(key)
-        failures.append(time.monotonic())
+        stamp = time.monotonic()
+        failures.append(stamp)
         self._failures[key] = failures
         self._failures.move_to_end(key)
         while len(self._failures) > self._max_keys:
             self._failures.popitem(last=False)
+        return stamp
+
+    def forgive(self, key: str, stamp: float) -> None:
+        """Uncount an attempt that turned out right."""
+        failures = self._failures.get(key)
+        if failures is not None and stamp in failures:
+            failures.remove(stamp)
 
     def _recent(self, key: str) -> deque[float]:
         failures = self._failures.get(key, deque())
@@ -131,8 +149,41 @@ class SignInCode:
     code_challenge: str
 
 
+class SealedSignIns:
+    """Pending sign-ins carried in the login URL itself, encrypted and authenticated
+    (AES-256-GCM, a key of this process): the page cannot be made to send a code anywhere
+    but the gateway's callback, the URL shows nothing of the sign-in, and no table of
+    pending sign-ins exists for anyone to fill or flush."""
+
+    def __init__(self, seconds: float = SIGN_IN_SECONDS) -> None:
+        self._seconds = seconds
+        self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
+
+    def seal(self, pending: PendingSignIn) -> str:
+        payload = json.dumps({**asdict(pending), "expires": time.time() + self._seconds}).encode()
+        nonce = secrets.token_bytes(12)
+        sealed = nonce + self._aead.encrypt(nonce, payload, b"host-sign-in")
+        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+    def open(self, request_id: str) -> PendingSignIn | None:
+        if not 0 < len(request_id) <= MAX_REQUEST_CHARS:
+            return None
+        try:
+            sealed = base64.urlsafe_b64decode(request_id + "=" * (-len(request_id) % 4))
+            fields = json.loads(self._aead.decrypt(sealed[:12], sealed[12:], b"host-sign-in"))
+        except (ValueError, InvalidTag):
+            return None
+        if fields.pop("expires") <= time.time():
+            return None
+        return PendingSignIn(**fields)
+
+
 def _challenge(code_verifier: str) -> str:
     return hashlib.sha256(code_verifier.encode()).hexdigest()
+
+
+def _digest(request_id: str) -> str:
+    return hashlib.sha256(request_id.encode()).hexdigest()
 
 
 def _with_query(url: str, **params: str) -> str:
@@ -157,7 +208,9 @@ class HostSignIn(IdentityProvider):
         # `__Host-` makes browsers refuse the cookie unless it is Secure, host-only and for "/".
         self._csrf_cookie = "__Host-login-csrf" if secure else "login-csrf"
         self._secure = secure
-        self._pending: Expiring[PendingSignIn] = Expiring(SIGN_IN_SECONDS)
+        self._pending = SealedSignIns()
+        # Sign-ins that ended, so that a login URL works once.
+        self._finished: Expiring[bool] = Expiring(SIGN_IN_SECONDS)
         self._codes: Expiring[SignInCode] = Expiring(CODE_SECONDS)
         self._per_account = FailureLimit(FAILURES_PER_ACCOUNT)
         self._per_address = FailureLimit(FAILURES_PER_ADDRESS)
@@ -170,7 +223,7 @@ class HostSignIn(IdentityProvider):
     # The IdentityProvider side, called by the gateway.
 
     def authorization_url(self, *, redirect_uri: str, state: str, nonce: str, code_verifier: str) -> str:
-        request_id = self._pending.add(PendingSignIn(redirect_uri, state, nonce, _challenge(code_verifier)))
+        request_id = self._pending.seal(PendingSignIn(redirect_uri, state, nonce, _challenge(code_verifier)))
         return _with_query(self._login_url, request=request_id)
 
     async def complete(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> Identity:
@@ -198,9 +251,21 @@ class HostSignIn(IdentityProvider):
 
     # The page's side, served by the host.
 
+    def _pending_sign_in(self, request_id: str) -> PendingSignIn | None:
+        if self._finished.get(_digest(request_id)) is not None:
+            return None
+        return self._pending.open(request_id)
+
+    def _finish(self, request_id: str) -> bool:
+        """Mark the sign-in ended; False when it already had."""
+        if self._finished.get(_digest(request_id)) is not None:
+            return False
+        self._finished.add(True, key=_digest(request_id))
+        return True
+
     async def _show(self, request: Request) -> Response:
         request_id = request.query_params.get("request", "")
-        if self._pending.get(request_id) is None:
+        if self._pending_sign_in(request_id) is None:
             return _expired()
         return self._form(request, request_id, error=None, status=200)
 
@@ -212,30 +277,36 @@ class HostSignIn(IdentityProvider):
         if not cookie or not hmac.compare_digest(cookie.encode(), form.get("csrf", "").encode()):
             return _page("This form has expired", "<p>Reload the sign-in page and try again.</p>", status=403)
         request_id = form.get("request", "")
-        pending = self._pending.get(request_id)
+        pending = self._pending_sign_in(request_id)
         if pending is None:
             return _expired()
         if form.get("action") == "cancel":
-            self._pending.take(request_id)
+            self._finish(request_id)
             return self._back(pending, error="access_denied")
 
         email = form.get("email", "").strip().lower()
         address = f"address:{request.client.host if request.client else 'unknown'}"
-        wait = max(self._per_account.retry_after(f"account:{email}"), self._per_address.retry_after(address))
+        account = f"account:{email}"
+        wait = max(self._per_account.retry_after(account), self._per_address.retry_after(address))
         if wait > 0:
             page = self._form(
                 request, request_id, error="Too many failed attempts. Try again later.", status=429
             )
             page.headers["Retry-After"] = str(int(wait) + 1)
             return page
+        if self._password_checks.statistics().tasks_waiting >= WAITING_PASSWORD_CHECKS:
+            page = self._form(request, request_id, error="Too many sign-ins at once. Try again.", status=503)
+            page.headers["Retry-After"] = "5"
+            return page
+        attempt = self._per_account.record(account), self._per_address.record(address)
         password = form.get("password", "")
         async with self._password_checks:
             user = await anyio.to_thread.run_sync(self._users.authenticate, email, password)
         if user is None:
-            self._per_account.record(f"account:{email}")
-            self._per_address.record(address)
             return self._form(request, request_id, error="Wrong email or password.", status=401)
-        if self._pending.take(request_id) is None:  # finished meanwhile by another submission
+        self._per_account.forgive(account, attempt[0])
+        self._per_address.forgive(address, attempt[1])
+        if not self._finish(request_id):  # finished meanwhile by another submission
             return _expired()
         code = self._codes.add(
             SignInCode(user.subject, pending.redirect_uri, pending.nonce, pending.code_challenge)

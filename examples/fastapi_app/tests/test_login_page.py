@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
+import host_sign_in
 import httpx2
 import pytest
 from fastapi import FastAPI
-from host_sign_in import FAILURES_PER_ACCOUNT, Expiring, HostSignIn
+from host_sign_in import FAILURES_PER_ACCOUNT, Expiring, HostSignIn, PendingSignIn, SealedSignIns
 from users import User, UserDirectory, hash_password
 
 from mcp_front import IdentityProviderError
@@ -60,6 +62,7 @@ async def test_the_login_url_carries_nothing_but_a_random_request_id(sign_in: Ho
     assert url.path == "/login"
     [request_id] = parse_qs(url.query)["request"]
     assert len(request_id) >= 43
+    assert CALLBACK not in request_id
     assert "state-1" not in url.query
     assert "oauth" not in url.query
 
@@ -219,3 +222,50 @@ def test_pending_sign_ins_expire_and_are_bounded() -> None:
     assert [bounded.get(key) for key in keys] == [None, None, 2, 3, 4]
     assert bounded.take(keys[4]) == 4
     assert bounded.take(keys[4]) is None
+
+
+async def test_a_tampered_or_expired_login_url_is_refused(
+    sign_in: HostSignIn, browser: httpx2.AsyncClient
+) -> None:
+    request_id = parse_qs(urlsplit(start(sign_in)).query)["request"][0]
+    flipped = request_id[:20] + ("A" if request_id[20] != "A" else "B") + request_id[21:]
+    assert (await browser.get("/login", params={"request": flipped})).status_code == 400
+    assert (await browser.get("/login", params={"request": "A" * 5000})).status_code == 400
+    stale = SealedSignIns(seconds=0.0)
+    assert stale.open(stale.seal(PendingSignIn(CALLBACK, "s", "n", "c"))) is None
+
+
+async def test_a_burst_of_guesses_counts_whole(sign_in: HostSignIn, browser: httpx2.AsyncClient) -> None:
+    page = await browser.get(start(sign_in))
+    fields = {**form_of(page.text).fields, "email": "ada@example.com", "action": "sign-in"}
+    answers: list[int] = []
+
+    async def guess(number: int) -> None:
+        answer = await browser.post("/login", data={**fields, "password": f"guess {number}"})
+        answers.append(answer.status_code)
+
+    async with anyio.create_task_group() as burst:
+        for number in range(3 * FAILURES_PER_ACCOUNT):
+            burst.start_soon(guess, number)
+    assert answers.count(401) == FAILURES_PER_ACCOUNT
+    assert answers.count(429) == 2 * FAILURES_PER_ACCOUNT
+
+
+async def test_a_right_password_does_not_count_against_the_account(
+    sign_in: HostSignIn, browser: httpx2.AsyncClient
+) -> None:
+    for _ in range(FAILURES_PER_ACCOUNT + 1):
+        page = await browser.get(start(sign_in))
+        assert "code" in query(
+            await submit(browser, page, email="ada@example.com", password=PASSWORD, action="sign-in")
+        )
+
+
+async def test_when_too_many_checks_wait_the_page_says_to_try_again(
+    sign_in: HostSignIn, browser: httpx2.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host_sign_in, "WAITING_PASSWORD_CHECKS", 0)
+    page = await browser.get(start(sign_in))
+    busy = await submit(browser, page, email="ada@example.com", password=PASSWORD, action="sign-in")
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "5"
