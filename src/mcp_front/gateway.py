@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from mcp_front.account import AccountPages
 from mcp_front.audit import AuditLog, AuditLogError
+from mcp_front.auth.audience import normalise
 from mcp_front.auth.principal import Principal
 from mcp_front.auth.resource import FailedAuthentications, ResourceGuard
 from mcp_front.auth.server import AuthorizationServer
@@ -129,7 +130,7 @@ class Gateway:
             else None
         )
         if authorization_server is not None:
-            _check_audiences(authorization_server, servers)
+            _check_audiences(authorization_server, servers, str(proxy.base_url))
         auth = self.authorization_server
         self.replication = self._replication(auth, ping_interval)
         # The server's: shared through the store when replicas share one.
@@ -364,6 +365,9 @@ def assembled(
     as a configuration file would be."""
     if isinstance(config, GatewayConfig):
         version, proxy, servers = config.version, config.proxy, dict(config.mcp_servers)
+    elif config is None and authorization_server is not None:
+        # Without a ProxyConfig, the gateway serves where its authorization server says it does.
+        version, proxy, servers = None, ProxyConfig(base_url=authorization_server.audiences.base_url), {}
     else:
         version, proxy, servers = None, config or ProxyConfig(), {}
     backends = list(backends)
@@ -391,9 +395,15 @@ def assembled(
     return whole.read_from(config.files) if isinstance(config, GatewayConfig) else whole
 
 
-def _check_audiences(server: AuthorizationServer, servers: Iterable[str]) -> None:
-    """Every service must have its audience at the authorization server, or none of its
-    callers could ever get a token for it."""
+def _check_audiences(server: AuthorizationServer, servers: Iterable[str], base_url: str) -> None:
+    """Every service must have its audience at the authorization server, under the
+    gateway's own base URL: otherwise none of its callers could get a token for it, or the
+    gateway would send clients elsewhere and take tokens made for another place."""
+    if server.audiences.base_url != normalise(base_url):
+        raise GatewayError(
+            f"proxy.baseURL: the authorization server's AudienceValidator is built on "
+            f"{server.audiences.base_url}, the gateway serves {normalise(base_url)}; build it on the same URL"
+        )
     missing = sorted(set(servers) - set(server.audiences.resources))
     if missing:
         raise GatewayError(

@@ -139,6 +139,17 @@ def test_the_authorization_server_must_know_every_service() -> None:
         Gateway(backends=[inline(), stdio()], authorization_server=authorization_server(["clock"]))
 
 
+def test_the_authorization_servers_audiences_must_be_under_the_gateways_base_url() -> None:
+    server = AuthorizationServer(
+        auth_config(),
+        store=MemoryStore(),
+        idp=NobodyProvider(),
+        audiences=AudienceValidator("https://other.example", ["clock"]),
+    )
+    with pytest.raises(GatewayError, match=r"proxy\.baseURL: .*https://other\.example"):
+        Gateway(ProxyConfig(base_url=BASE_URL), backends=[inline()], authorization_server=server)
+
+
 def test_a_given_authorization_server_signs_users_in() -> None:
     server = authorization_server(["clock"])
     gateway = Gateway(backends=[inline()], authorization_server=server)
