@@ -25,14 +25,35 @@ from fastapi import FastAPI
 from host_sign_in import HostSignIn
 from users import UserDirectory
 
-from mcp_front import create_app, load_config
+from mcp_front import GatewayConfig, create_app, load_config
 
 HERE = Path(__file__).resolve().parent
 
-config = load_config(os.environ.get("MCP_FRONT_CONFIG", HERE / "config.json"))
+
+def hidden_from_servers(config: GatewayConfig, *paths: Path) -> GatewayConfig:
+    """`config` with `paths` out of sight of every stdio server's sandbox, as the gateway's
+    own files are: a server running someone's code must not read the host's secrets."""
+    hidden = [str(path.resolve()) for path in paths]
+    servers = {
+        name: server.model_copy(
+            update={
+                "sandbox": server.sandbox.model_copy(
+                    update={"hidden_paths": [*server.sandbox.hidden_paths, *hidden]}
+                )
+            }
+        )
+        for name, server in config.mcp_servers.items()
+    }
+    return config.model_copy(update={"mcp_servers": servers})
+
+
 users_file = Path(os.environ.get("USERS_FILE", "users.json"))
 if not users_file.exists():
     sys.exit(f"{users_file} does not exist: add a user with `python users.py add you@example.com`")
+# The accounts file holds every password hash.
+config = hidden_from_servers(
+    load_config(os.environ.get("MCP_FRONT_CONFIG", HERE / "config.json")), users_file
+)
 sign_in = HostSignIn(
     UserDirectory.load(users_file),
     # The host's own page, at its origin's root even when the gateway lives under a sub-path.
@@ -49,7 +70,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-app = FastAPI(title="Host application", lifespan=lifespan)
+# No /docs: FastAPI's documentation page loads its script from a CDN, on the origin of
+# the gateway's own pages.
+app = FastAPI(title="Host application", lifespan=lifespan, docs_url=None, redoc_url=None)
 app.include_router(sign_in.router)
 
 

@@ -82,6 +82,7 @@ class UserDirectory:
     """The accounts of `users.json`, read once at start."""
 
     def __init__(self, users: list[User]) -> None:
+        _unknown_user_hash()  # made now, so that the first unknown email is not slower than the rest
         self._by_email = {user.email.lower(): user for user in users}
         self._by_subject = {user.subject: user for user in users}
 

@@ -91,6 +91,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
                 "app:app",
                 "--port",
                 str(port),
+                "--no-proxy-headers",
                 "--timeout-graceful-shutdown",
                 "5",
             ],
@@ -230,3 +231,18 @@ async def test_the_gateway_still_decides_who_may_in(host: Host) -> None:
         assert refusal.status_code == 403
         assert "Signing in did not complete" in refusal.text
         assert "code=" not in refusal.text
+
+
+def test_the_accounts_file_is_hidden_from_every_stdio_server(tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_text('{"users": []}')
+    shown = subprocess.run(
+        [sys.executable, "-c", "import app; print(app.config.mcp_servers['demo'].sandbox.hidden_paths)"],
+        cwd=APP_DIR,
+        env={**os.environ, "USERS_FILE": str(users), "ENCRYPTION_KEY": "k" * 32},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert str(users.resolve()) in shown.stdout
