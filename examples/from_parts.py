@@ -167,4 +167,5 @@ def build_app() -> Starlette:
 
 if __name__ == "__main__":
     port = int(os.environ.get("PORT", "8080"))
-    uvicorn.run(build_app(), host="127.0.0.1", port=port, timeout_graceful_shutdown=5)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback.
+    uvicorn.run(build_app(), host="127.0.0.1", port=port, proxy_headers=False, timeout_graceful_shutdown=5)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import anyio
 
-from mcp_front.config import GatewayConfig, SandboxConfig, SQLiteStorage
+from mcp_front.config import GatewayConfig, PostgresStorage, RedisStorage, SandboxConfig, SQLiteStorage
 from mcp_front.errors import MCPFrontError
-from mcp_front.storage import SQLiteStore, Store, sqlite_path
+from mcp_front.storage import MemoryStore, SQLiteStore, Store, sqlite_path
 
 __all__ = ["BWRAP", "Bubblewrap", "SandboxCheck", "SandboxPathRefused", "gateway_files"]
 
@@ -149,6 +149,15 @@ def _hiding(path: Path) -> list[str]:
     return []
 
 
+_STORE_SOCKET_FOLDERS = sorted(
+    {
+        Path(folder).resolve()
+        for folder in ("/run/postgresql", "/run/redis", "/var/run/postgresql", "/var/run/redis")
+    }
+)
+"""Where PostgreSQL and Redis put their Unix sockets on Debian, Ubuntu, Fedora and their kin."""
+
+
 def gateway_files(config: GatewayConfig, store: Store | None = None) -> list[Path]:
     """What no child may see: the configuration and its secret files, the store's database
     (that of `store` when the gateway was given one, else the configured one), and the
@@ -164,4 +173,11 @@ def gateway_files(config: GatewayConfig, store: Store | None = None) -> list[Pat
         files += [database, *(database.with_name(database.name + end) for end in _SQLITE_COMPANIONS)]
     if config.proxy.audit is not None and config.proxy.audit.file is not None:
         files.append(Path(config.proxy.audit.file).expanduser().absolute())
+    shared = store is not None and not isinstance(store, SQLiteStore | MemoryStore)
+    if shared or (
+        store is None and auth is not None and isinstance(auth.storage, RedisStorage | PostgresStorage)
+    ):
+        # A database server's local socket lets in whoever runs as the gateway's user, with
+        # no password: through it a child could rewrite the store's grants.
+        files += _STORE_SOCKET_FOLDERS
     return files

@@ -89,6 +89,29 @@ def test_the_gateways_files_are_its_config_secrets_database_and_audit_log(tmp_pa
     ]
 
 
+@pytest.mark.parametrize(
+    "storage",
+    [
+        {"kind": "postgres", "url": "postgresql:///mcp"},
+        {"kind": "redis", "url": "unix:///run/redis/redis.sock"},
+    ],
+    ids=["postgres", "redis"],
+)
+def test_a_database_servers_local_sockets_are_hidden_with_a_shared_store(storage: dict[str, str]) -> None:
+    auth = {
+        "kind": "oauth",
+        "issuer": "https://gw.example",
+        "encryptionKey": "k" * 32,
+        "allowedDomains": ["example.com"],
+    }
+    auth["storage"] = storage
+    files = gateway_files(load_config({"proxy": {"auth": auth}}))
+    assert {Path("/run/postgresql"), Path("/run/redis")} <= set(files)
+    assert Path("/run/postgresql") not in gateway_files(
+        load_config({"proxy": {"auth": {**auth, "storage": "sqlite"}}})
+    )
+
+
 def test_a_path_reached_through_a_symlink_is_refused(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
