@@ -4,6 +4,7 @@ app, and one exit stack that runs them all."""
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -113,6 +114,7 @@ class Gateway:
         those `proxy.auth` describes; the gateway closes only what it opened itself.
         """
         backends = list(backends)
+        _refuse_adopted(backends)
         config = assembled(config, backends, authorization_server)
         if authorization_server is not None and (store is not None or identity_provider is not None):
             raise TypeError("store and identity_provider are the authorization server's: give them to it")
@@ -158,6 +160,7 @@ class Gateway:
         given = {name: factory for factory in backends for name in factory.services}
         hidden = gateway_files(config, auth.store if auth is not None else None)
         for factory in backends:
+            _ADOPTED.add(factory)
             if isinstance(factory, TakesUserTokens) and factory.user_tokens is None:
                 factory.user_tokens = tokens
             if isinstance(factory, StdioSessionPool):
@@ -410,6 +413,21 @@ def _check_audiences(server: AuthorizationServer, servers: Iterable[str], base_u
             f"mcpServers.{missing[0]}: the authorization server has no audience for it; "
             f"build its AudienceValidator with every service ({', '.join(missing)} missing)"
         )
+
+
+_ADOPTED: weakref.WeakSet[BackendFactory] = weakref.WeakSet()
+"""Backends some gateway has made its own: given its users' credentials, sandbox and members."""
+
+
+def _refuse_adopted(backends: Iterable[BackendFactory]) -> None:
+    """A backend serves one gateway: a second would run it with the first one's users'
+    credentials, hidden files and aggregate members."""
+    for factory in backends:
+        if factory in _ADOPTED:
+            raise GatewayError(
+                f"mcpServers.{next(iter(factory.services), '?')}: this {type(factory).__name__} already "
+                "serves another gateway; make one per gateway"
+            )
 
 
 def _refuse_sign_in_parts(*, store: Store | None, identity_provider: IdentityProvider | None) -> None:

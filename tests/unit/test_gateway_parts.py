@@ -207,6 +207,15 @@ def test_a_store_of_one_process_keeps_them_in_memory() -> None:
     assert Gateway(backends=[inline()], authorization_server=server).replication is None
 
 
+def test_a_backend_serves_one_gateway() -> None:
+    clock = inline()
+    Gateway(backends=[clock])
+    with pytest.raises(
+        GatewayError, match=r"mcpServers\.clock: this InlineToolRegistry already serves another gateway"
+    ):
+        Gateway(backends=[clock])
+
+
 def test_backends_may_come_from_a_generator() -> None:
     gateway = Gateway(backends=(factory for factory in [inline(), stdio()]))
     assert set(gateway.services) == {"clock", "notes"}
