@@ -90,7 +90,7 @@ def _validate(args: argparse.Namespace) -> int:
     except GatewayError as error:
         print(f"{args.config}: {error}", file=sys.stderr)
         return EXIT_INVALID
-    for issue in [*inert_keys(config), *anyio.run(gateway.pool.sandbox_warnings)]:
+    for issue in [*inert_keys(config), *anyio.run(gateway.sandbox_warnings)]:
         print(f"{args.config}: warning: {issue}", file=sys.stderr)
     print(f"{args.config}: valid ({len(config.mcp_servers)} service(s): {', '.join(config.mcp_servers)})")
     return EXIT_OK

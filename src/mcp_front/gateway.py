@@ -163,21 +163,19 @@ class Gateway:
             _ADOPTED.add(factory)
             if isinstance(factory, TakesUserTokens) and factory.user_tokens is None:
                 factory.user_tokens = tokens
-            if isinstance(factory, StdioSessionPool):
+            if isinstance(factory, StdioSessionPool | InlineToolRegistry):
                 factory.sandbox.hide(hidden)
         by_kind: defaultdict[str, dict[str, ServerConfig]] = defaultdict(dict)
         for name, server in servers.items():
             if name not in given:
                 by_kind[server.backend_kind][name] = server
+        sandbox = Bubblewrap(hidden)
         self.pool = StdioSessionPool(
-            by_kind["stdio"],
-            StdioLimits.of(proxy.sessions),
-            user_tokens=tokens,
-            sandbox=Bubblewrap(hidden),
+            by_kind["stdio"], StdioLimits.of(proxy.sessions), user_tokens=tokens, sandbox=sandbox
         )
         self.streamable_http = StreamableHTTPForwarder(by_kind["streamable-http"], user_tokens=tokens)
         self.sse = SSEForwarder(by_kind["sse"], user_tokens=tokens)
-        self.inline = InlineToolRegistry(by_kind["inline"])
+        self.inline = InlineToolRegistry(by_kind["inline"], sandbox=sandbox)
         self.aggregates = AggregateRegistry(by_kind["aggregate"])
         built: dict[str, BackendFactory] = {
             "stdio": self.pool,
@@ -247,10 +245,19 @@ class Gateway:
                 logger.info("re-sealed %d stored credential(s) under the current encryption key", resealed)
             for issue in inert_keys(self.config):
                 logger.warning("configuration: %s", issue)
-            for warning in await self.pool.sandbox_warnings():
+            for warning in await self.sandbox_warnings():
                 logger.warning("%s", warning)
             logger.info("serving %d service(s): %s", len(self.services), ", ".join(self.services) or "none")
             yield self
+
+    async def sandbox_warnings(self) -> list[str]:
+        """What an operator must know about sandboxing here, from every backend that runs
+        processes: nothing when each service that wants them sandboxed gets it."""
+        warnings: list[str] = []
+        for factory in self._factories:
+            if isinstance(factory, StdioSessionPool | InlineToolRegistry):
+                warnings += await factory.sandbox_warnings()
+        return warnings
 
     async def revoke_user(self, subject: str) -> RevokedUser:
         """Offboard the signed-in user `subject` (their identity provider's `sub`): every

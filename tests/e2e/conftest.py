@@ -1,9 +1,13 @@
-"""Fixtures shared by the end-to-end tests of signed-in users: a gateway port chosen per
-module, and a real OpenID provider that sends users back to that gateway."""
+"""Fixtures shared by the end-to-end tests: for signed-in users, a gateway port chosen per
+module and a real OpenID provider that sends users back to that gateway; for sandboxes, a
+folder outside /tmp."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +26,11 @@ def oidc(port: int) -> Iterator[OIDCServer]:
     """The identity provider, with the gateway's callback registered."""
     with oidc_provider_process(redirect_uris=[f"http://127.0.0.1:{port}/oauth/callback"]) as server:
         yield server
+
+
+@pytest.fixture
+def outside_tmp() -> Iterator[Path]:
+    """A fresh directory outside /tmp, which a sandboxed process replaces with its own."""
+    directory = Path(tempfile.mkdtemp(dir=Path.home()))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -82,11 +82,20 @@ def inline_service(api: str) -> dict[str, Any]:
     }
 
 
+def with_touch(service: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """`service` with a tool that creates a file, and `folder` writable for its commands,
+    so that a canary there would show a shell having run."""
+    path = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
+    touch = {"name": "touch", "inputSchema": path, "command": "touch", "args": ["{{path}}"]}
+    service["inline"]["tools"].append(touch)
+    return {**service, "sandbox": {"writablePaths": [str(folder)]}}
+
+
 @pytest.fixture
-async def gw() -> AsyncIterator[RunningGateway]:
+async def gw(tmp_path: Path) -> AsyncIterator[RunningGateway]:
     async with http_api() as api:
         services = {
-            "tools": inline_service(api),
+            "tools": with_touch(inline_service(api), tmp_path),
             "narrowed": {
                 **inline_service(api),
                 "options": {"toolFilter": {"mode": "allow", "list": ["argv"]}},
@@ -100,7 +109,7 @@ async def gw() -> AsyncIterator[RunningGateway]:
 async def test_inline_tools_over_every_front_transport(gw: RunningGateway, front: Transport) -> None:
     async with connect(gw.service_url("tools", ENDPOINT[front]), token="t0k3n", transport=front) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-        assert set(tools) == {"argv", "lookup"}
+        assert set(tools) == {"argv", "lookup", "touch"}
         assert tools["argv"].description == "Print the arguments it gets"
         assert tools["lookup"].input_schema["required"] == ["id"]
 
@@ -137,7 +146,7 @@ async def test_a_tool_filter_narrows_inline_tools_in_list_and_call(gw: RunningGa
 
 async def test_inline_tools_in_the_modern_era(gw: RunningGateway) -> None:
     async with connect(gw.service_url("tools"), token="t0k3n", mode="2026-07-28") as client:
-        assert {tool.name for tool in (await client.list_tools()).tools} == {"argv", "lookup"}
+        assert {tool.name for tool in (await client.list_tools()).tools} == {"argv", "lookup", "touch"}
         result = await client.call_tool("argv", {"text": "modern"})
         assert result.structured_content == {"argv": ["modern"]}
 
@@ -169,6 +178,10 @@ async def test_hostile_arguments_are_inert(gw: RunningGateway, tmp_path: Path) -
         )
     assert canary.read_text() == "still here"
     assert not created.exists()
+    # A command can write there: the canary would have shown it.
+    async with connect(gw.service_url("tools"), token="t0k3n") as client:
+        assert not (await client.call_tool("touch", {"path": str(created)})).is_error
+    assert created.exists()
 
 
 async def test_undeclared_arguments_and_dot_segments_are_refused_before_anything_runs(

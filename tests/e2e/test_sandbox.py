@@ -8,8 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,14 +79,6 @@ async def test_a_child_sees_neither_the_gateway_nor_another_users_child(sandboxe
         assert "PATH=" in gateway_environ
         assert "credential-of-bob@example.com" in bob_environ
         assert os.getpid() in visible["result"]
-
-
-@pytest.fixture
-def outside_tmp() -> Iterator[Path]:
-    """A fresh directory outside /tmp, which a sandboxed child replaces with its own."""
-    directory = Path(tempfile.mkdtemp(dir=Path.home()))
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 async def test_the_gateways_files_are_hidden_and_the_rest_is_read_only(outside_tmp: Path) -> None:
@@ -194,7 +184,12 @@ def auth_proxy() -> dict[str, Any]:
 
 def test_validate_warns_when_bubblewrap_is_missing(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"mcpServers": {"probe": stdio_service(serviceAuths=[bearer("t0k3n")])}}))
+    tools = {"transportType": "inline", "inline": {"tools": [{"name": "day", "command": "date"}]}}
+    servers = {
+        "probe": stdio_service(serviceAuths=[bearer("t0k3n")]),
+        "tools": {**tools, "serviceAuths": [bearer("t")]},
+    }
+    config.write_text(json.dumps({"mcpServers": servers}))
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
     result = subprocess.run(
         [str(Path(sys.executable).parent / "mcp-front"), "validate", "--config", str(config)],
@@ -208,3 +203,4 @@ def test_validate_warns_when_bubblewrap_is_missing(tmp_path: Path) -> None:
     assert (
         "warning: stdio processes of probe cannot be sandboxed: bubblewrap is not installed" in result.stderr
     )
+    assert "warning: command tools of tools run unsandboxed: bubblewrap is not installed" in result.stderr

@@ -3,8 +3,10 @@
 An `InlineUpstream` answers the handshake, `ping`, `tools/list` and `tools/call` in
 process; a call runs the tool's command (`inline_command`) or makes its HTTP request
 (`inline_http`), with the caller's arguments checked against the tool's `inputSchema`
-and filled into its templates (`inline_arguments`). Nothing goes through a shell, and a
-call's processes are killed when it ends, times out or is cancelled.
+and filled into its templates (`inline_arguments`). Nothing goes through a shell, a
+command runs in a sandbox of its own as a stdio child does (unless the service's
+`sandbox` is off), and a call's processes are killed when it ends, times out or is
+cancelled.
 
 All sessions share one `InlineToolRegistry`: one pooled HTTP client, and the record of
 the process groups running now, so that its `aclose()` leaves none behind.
@@ -12,7 +14,9 @@ the process groups running now, so that its `aclose()` leaves none behind.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -35,6 +39,7 @@ from mcp_front.backends.inline_arguments import (
 from mcp_front.backends.inline_command import MAX_OUTPUT_BYTES, ProcessGroups, run_command
 from mcp_front.backends.inline_http import build_request, call_http, http_client
 from mcp_front.backends.inline_result import clean, error_result, output_result, redaction_margin, tail
+from mcp_front.backends.sandbox import Bubblewrap, SandboxPathRefused, runnable
 from mcp_front.config import ServerConfig
 from mcp_front.config.models.inline import InlineTool
 from mcp_front.lifecycle import TaskGroupOwner
@@ -49,6 +54,7 @@ DEFAULT_CALLS_PER_PRINCIPAL: Final = 8
 """How many calls one principal may have running at once, over all its sessions; more wait."""
 DEFAULT_CALLS_IN_TOTAL: Final = 64
 """How many calls may run at once in the whole gateway; more wait."""
+_SIGNALLED: Final = 128
 
 
 def _answer(message: Message, result: dict[str, Any]) -> Message:
@@ -187,8 +193,15 @@ class InlineUpstream:
         env = child_environment(environment(tool.env, arguments, secrets))
         timeout = self._timeout(tool)
         try:
+            confined = await self._registry.confined(argv, self._server)
+        except SandboxPathRefused as refused:
+            return error_result(f"{tool.name} was not run: {refused}", secrets)
+        try:
+            if confined is not None and not runnable(command, env.get("PATH"), None):
+                # Inside, a missing program would only be bubblewrap's exit status.
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
             outcome = await run_command(
-                argv,
+                confined or argv,
                 env,
                 time_limit=timeout,
                 groups=self._registry.groups,
@@ -200,18 +213,22 @@ class InlineUpstream:
         if outcome.timed_out:
             return error_result(f"{tool.name} did not finish within {timeout:g}s and was stopped", secrets)
         if outcome.returncode != 0:
-            status = outcome.returncode
-            reason = (
-                f"was killed by signal {-status}"
-                if status is not None and status < 0
-                else f"exited with status {status}"
-            )
+            reason = _ending(outcome.returncode, confined=confined is not None)
             stderr = tail(clean(outcome.stderr, secrets, self._registry.output_limit), secrets)
             message = f"{tool.name} {reason}" + (f":\n{stderr}" if stderr else "")
             return error_result(message, secrets)
         # Redacted as a whole before it is cut to the limit, so no part of a secret survives.
         stdout = clean(outcome.stdout, secrets, self._registry.output_limit)
         return output_result(stdout, secrets, truncated=outcome.truncated)
+
+
+def _ending(status: int | None, *, confined: bool) -> str:
+    if status is not None and status < 0:
+        return f"was killed by signal {-status}"
+    if confined and status is not None and status > _SIGNALLED:
+        # Bubblewrap reports a command a signal ended as a shell does.
+        return f"exited with status {status} (killed by signal {status - _SIGNALLED})"
+    return f"exited with status {status}"
 
 
 class InlineToolRegistry(TaskGroupOwner):
@@ -225,8 +242,12 @@ class InlineToolRegistry(TaskGroupOwner):
         output_limit: int = MAX_OUTPUT_BYTES,
         calls_per_principal: int = DEFAULT_CALLS_PER_PRINCIPAL,
         calls_in_total: int = DEFAULT_CALLS_IN_TOTAL,
+        sandbox: Bubblewrap | None = None,
     ) -> None:
+        """`sandbox` confines the command tools of services whose `sandbox` is enabled (one
+        without the gateway's files to hide by default)."""
         self.services = services
+        self.sandbox = sandbox if sandbox is not None else Bubblewrap()
         self.client = client or http_client()
         self.output_limit = output_limit
         self.groups = ProcessGroups()
@@ -251,6 +272,26 @@ class InlineToolRegistry(TaskGroupOwner):
                 del self._per_principal[key]
             else:
                 self._per_principal[key] = (limiter, users - 1)
+
+    async def confined(self, argv: list[str], server: ServerConfig) -> list[str] | None:
+        """`argv` wrapped in the sandbox, or None where the service runs its commands
+        unsandboxed: its `sandbox` is off, or none can be had here (`sandbox_warnings`)."""
+        if not server.sandbox.enabled or not (await self.sandbox.check()).available:
+            return None
+        return self.sandbox.command(argv, server.sandbox, cwd=None)
+
+    async def sandbox_warnings(self) -> list[str]:
+        """What an operator must know about sandboxing here: nothing when every service
+        that wants its command tools sandboxed gets it."""
+        confined = [
+            name
+            for name, server in self.services.items()
+            if server.sandbox.enabled and server.inline and any(tool.command for tool in server.inline.tools)
+        ]
+        check = await self.sandbox.check() if confined else None
+        if check is None or check.available:
+            return []
+        return [f"command tools of {', '.join(confined)} run unsandboxed: {check.problem}"]
 
     @property
     def calls_running(self) -> int:

@@ -154,5 +154,11 @@ async def _end(process: Process) -> None:
         await process.wait()
     for stream in (process.stdout, process.stderr):
         if stream is not None:
+            # Read to the end, which comes once the last process holding the pipe is gone
+            # (in a sandbox, a moment after the one waited for): the pipe is then closed,
+            # not left to the garbage collector.
+            with anyio.move_on_after(EXIT_GRACE), contextlib.suppress(Exception):
+                async for _ in stream:
+                    pass
             with contextlib.suppress(Exception):
                 await stream.aclose()

@@ -27,7 +27,7 @@ from mcp_front.config import GatewayConfig, PostgresStorage, RedisStorage, Sandb
 from mcp_front.errors import MCPFrontError
 from mcp_front.storage import MemoryStore, SQLiteStore, Store, sqlite_path
 
-__all__ = ["BWRAP", "Bubblewrap", "SandboxCheck", "SandboxPathRefused", "gateway_files"]
+__all__ = ["BWRAP", "Bubblewrap", "SandboxCheck", "SandboxPathRefused", "gateway_files", "runnable"]
 
 logger = logging.getLogger("mcp_front.backends.stdio")
 
@@ -123,6 +123,14 @@ class Bubblewrap:
                 "namespaces (sysctl kernel.unprivileged_userns_clone=1) or run the gateway where it can",
             )
         return SandboxCheck(True)
+
+
+def runnable(command: str, path: str | None, cwd: str | None) -> bool:
+    """Whether `command` names a program a child can run, as the child would look it up:
+    inside a sandbox a missing program is only bubblewrap's exit status."""
+    if os.sep in command:
+        return os.access(os.path.join(cwd or os.getcwd(), command), os.X_OK)
+    return shutil.which(command, path=path if path is not None else os.environ.get("PATH")) is not None
 
 
 def _resolved(path: str) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,7 +23,7 @@ from mcp_front.auth.principal import Principal
 from mcp_front.backends.base import BackendError, MessageSink, configured
 from mcp_front.backends.child_process import ChildGone, ChildProcess, ProcessLabel, child_environment
 from mcp_front.backends.exchanges import ExchangeTable
-from mcp_front.backends.sandbox import Bubblewrap, SandboxPathRefused
+from mcp_front.backends.sandbox import Bubblewrap, SandboxPathRefused, runnable
 from mcp_front.backends.session import BackendSession
 from mcp_front.backends.templating import UserTokenSource
 from mcp_front.config import ServerConfig, SessionsConfig
@@ -200,7 +198,7 @@ class StdioSession(BackendSession):
         argv = [server.command, *args]
         if confined:
             # Inside, a missing program would only be bubblewrap's exit code.
-            if not _runnable(server.command, env.get("PATH"), server.cwd):
+            if not runnable(server.command, env.get("PATH"), server.cwd):
                 raise BackendError(
                     f"service '{self.service}' could not be started: No such file or directory"
                 )
@@ -481,10 +479,3 @@ class StdioSessionPool(TaskGroupOwner):
         while True:
             await anyio.sleep(self.limits.sweep_interval.total_seconds())
             await self.reap_idle()
-
-
-def _runnable(command: str, path: str | None, cwd: str | None) -> bool:
-    """Whether `command` names a program the child can run, as the child would look it up."""
-    if os.sep in command:
-        return os.access(os.path.join(cwd or os.getcwd(), command), os.X_OK)
-    return shutil.which(command, path=path if path is not None else os.environ.get("PATH")) is not None

@@ -158,7 +158,9 @@ class TestCommandTools:
             "touch", {"n": {"type": "integer"}}, command=sys.executable,
             args=["-c", "import sys; open(sys.argv[1], 'w')", str(canary), "{{n}}"],
         )  # fmt: skip
-        upstream = await open_tools(registry, server(touch), ALICE)
+        # The sandbox lets the command write there, so that the canary could show a run.
+        config = server(touch, sandbox={"writablePaths": [str(tmp_path)]})
+        upstream = await open_tools(registry, config, ALICE)
         result = await call(upstream, "touch", {"n": "not a number"})
         assert result["isError"] is True
         assert "the arguments of touch are not valid" in text(result)
@@ -167,6 +169,8 @@ class TestCommandTools:
         assert result["isError"] is True
         assert 'touch was not run: argument "n" starts with "-"' in text(result)
         assert not canary.exists()
+        assert (await call(upstream, "touch", {"n": 1}))["isError"] is False
+        assert canary.exists()
 
     async def test_json_output_is_structured(self, registry: InlineToolRegistry) -> None:
         emit = tool("emit", command=sys.executable, args=["-c", "print('{\"ok\": true}')"])

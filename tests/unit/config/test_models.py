@@ -227,14 +227,23 @@ class TestServerRules:
             ' HTTP — use "oauth" or "manual", or "transportType": "streamable-http" with the server\'s url'
         ]
 
-    def test_sandbox_is_on_by_default_and_only_for_stdio(self) -> None:
-        config = load_config(with_servers(fs=stdio_server()), environ={})
+    def test_sandbox_is_on_by_default_and_only_for_services_that_run_processes(self) -> None:
+        tools = {"tools": [{"name": "t", "command": "true"}]}
+        document = with_servers(
+            fs=stdio_server(),
+            tools={"transportType": "inline", "inline": tools, "sandbox": {"network": False}},
+        )
+        config = load_config(document, environ={})
         assert config.mcp_servers["fs"].sandbox.enabled
         assert config.mcp_servers["fs"].sandbox.network
+        assert config.mcp_servers["tools"].sandbox.enabled
+        assert not config.mcp_servers["tools"].sandbox.network
         document = with_servers(
             web={"transportType": "sse", "url": "http://x/sse", "sandbox": {"network": False}}
         )
-        assert problems(document) == ['mcpServers.web.sandbox: is only used with transportType "stdio"']
+        assert problems(document) == [
+            'mcpServers.web.sandbox: is only used with transportType "stdio" or "inline"'
+        ]
 
     def test_service_auths_are_told_apart_by_type(self) -> None:
         document = with_servers(

@@ -188,7 +188,7 @@ def test_each_kind_of_server_provider_storage_and_credential_has_its_own_section
     }
     assert by_title[f'{server}: `"transportType": "sse"`'] == {"url", "headers"}
     assert by_title[f'{server}: `"transportType": "streamable-http"`'] == {"url", "headers"}
-    assert by_title[f'{server}: `"transportType": "inline"`'] == {"inline"}
+    assert by_title[f'{server}: `"transportType": "inline"`'] == {"inline", "sandbox"}
     assert by_title[f'{server}: `"type": "aggregate"`'] == {"servers", "delimiter", "discovery"}
     assert by_title[f"{server}: every server"] >= {"type", "transportType", "serviceAuths", "policy"}
     assert by_title['`proxy.auth.idp`: `"provider": "azure"`'] >= {"tenantId"}

@@ -1,4 +1,4 @@
-"""How a stdio service's processes are confined (`sandbox` on a stdio server)."""
+"""How a service's processes are confined (`sandbox` on a stdio or inline server)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
 
 
 class SandboxConfig(ConfigModel):
-    """Each process of the service runs in its own sandbox (bubblewrap): its own process
-    namespace, so it sees neither the gateway's environment nor another user's process; its
-    own `/tmp`; the rest of the file system read-only, and the gateway's configuration and
-    state out of sight."""
+    """Each process of the service (a stdio server, one run of an inline command tool) runs
+    in its own sandbox (bubblewrap): its own process namespace, so it sees neither the
+    gateway's environment nor another user's process; its own `/tmp`; the rest of the file
+    system read-only, and the gateway's configuration and state out of sight."""
 
     enabled: bool = True
     """Run the service's processes sandboxed. Turn it off only for a server that cannot

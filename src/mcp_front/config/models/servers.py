@@ -35,7 +35,7 @@ _TRANSPORT_FIELDS: Final[dict[str, frozenset[str]]] = {
     "stdio": frozenset({"command", "args", "env", "cwd", "startup_timeout", "sandbox"}),
     "sse": frozenset({"url", "headers"}),
     "streamable-http": frozenset({"url", "headers"}),
-    "inline": frozenset({"inline"}),
+    "inline": frozenset({"inline", "sandbox"}),
 }
 _AGGREGATE_FIELDS: Final = frozenset({"servers", "discovery", "delimiter"})
 _DIRECT_FIELDS: Final = frozenset().union(
@@ -126,7 +126,7 @@ class ServerConfig(ConfigModel):
     startup_timeout: PositiveDuration = timedelta(seconds=60)
     """How long a stdio process has to answer `initialize` before it counts as failed."""
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
-    """How each stdio process is confined; sandboxed by default."""
+    """How each stdio process, or each run of an inline command tool, is confined; sandboxed by default."""
     options: ServerOptions = Field(default_factory=ServerOptions)
     """Which of the server's tools clients see, and the Go mcp-front's per-server options."""
     service_auths: list[ServiceAuth] = Field(default_factory=list)
