@@ -154,11 +154,14 @@ def _serve(args: argparse.Namespace) -> int:
         GatewayServer,
         TLSFilesError,
         checked_tls_files,
+        make_undumpable,
         raise_open_files_limit,
         uvicorn_config,
     )
 
     configure_logging(args.log_level, args.log_format)
+    # First, so that no other process of this user reads its environment or memory.
+    make_undumpable()
     if (args.tls_cert is None) != (args.tls_key is None):
         print("mcp-front serve: --tls-cert and --tls-key go together: give both", file=sys.stderr)
         return EXIT_USAGE

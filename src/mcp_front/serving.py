@@ -2,19 +2,22 @@
 
 `GatewayServer` is uvicorn's server, stopping a gateway well; `uvicorn_config` serves with
 `connection_limits.BoundedRequestProtocol`, which bounds what a client can hold before its
-request is complete.
+request is complete; `make_undumpable` keeps the process's secrets from the other
+processes of its user.
 """
 
 from __future__ import annotations
 
+import ctypes
 import resource
 import signal
 import socket
 import ssl
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
 
@@ -22,7 +25,9 @@ from mcp_front.connection_limits import bounded_request_protocol
 from mcp_front.errors import MCPFrontError
 from mcp_front.gateway import Gateway
 
-__all__ = ["GatewayServer", "raise_open_files_limit", "uvicorn_config"]
+__all__ = ["GatewayServer", "make_undumpable", "raise_open_files_limit", "uvicorn_config"]
+
+_PR_SET_DUMPABLE: Final = 4
 
 
 def uvicorn_config(
@@ -137,3 +142,17 @@ def raise_open_files_limit() -> int:
     except (ValueError, OSError):
         return soft
     return target
+
+
+def make_undumpable() -> bool:
+    """Make this process undumpable (Linux's `prctl(PR_SET_DUMPABLE, 0)`); whether it was.
+
+    The other processes of the gateway's user (a stdio server or a command tool run
+    without a sandbox) can then no longer read its environment, memory or open files
+    through `/proc`, nor trace it; only a process with `CAP_SYS_PTRACE` can. It writes no
+    core dump. The programs it starts are dumpable again, as `execve` resets the flag.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0

@@ -225,6 +225,31 @@ async def test_serve_speaks_both_transports_to_one_service(tmp_path: Path) -> No
                 assert text_of(await client.call_tool("echo", {"text": transport})) == transport
 
 
+CAPABILITIES_DROPPED = ["setpriv", "--bounding-set=-all", "--"] if os.geteuid() == 0 else []
+"""Where the tests run as root: a process run as a user of its own would be, without
+capabilities (with them, root reads any process's /proc files)."""
+
+
+async def test_serve_keeps_its_environment_from_an_unsandboxed_child(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, {"probe": probe_service()}, port)
+    command = [*CAPABILITIES_DROPPED, sys.executable, "-m", "mcp_front.cli", "serve", "--config", str(config)]
+    # Another process of the same user, as open to the child as the gateway was.
+    bystander = subprocess.Popen([*CAPABILITIES_DROPPED, "sleep", "300"])
+    try:
+        with running_server(
+            command, port=port, url=f"http://127.0.0.1:{port}", log_path=tmp_path / "gateway.log"
+        ) as gateway:
+            async with connect(f"{gateway.url}/probe/mcp", token=TOKEN) as client:
+                own = await client.call_tool("read_file", {"path": f"/proc/{gateway.process.pid}/environ"})
+                other = await client.call_tool("read_file", {"path": f"/proc/{bystander.pid}/environ"})
+    finally:
+        bystander.kill()
+        bystander.wait()
+    assert text_of(own) == "<PermissionError: Permission denied>"
+    assert "PATH=" in text_of(other)
+
+
 def filesystem_service(folder: Path) -> dict[str, Any]:
     """The official filesystem server through npx: a process tree (npm, then node) per session."""
     return {
