@@ -36,7 +36,6 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 
 from mcp_front import (
@@ -58,6 +57,7 @@ from mcp_front import (
     TokenIssuer,
     create_app,
 )
+from mcp_front.serving import serve
 
 HERE = Path(__file__).resolve().parent
 
@@ -166,6 +166,6 @@ def build_app() -> Starlette:
 
 
 if __name__ == "__main__":
-    port = int(os.environ.get("PORT", "8080"))
-    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback.
-    uvicorn.run(build_app(), host="127.0.0.1", port=port, proxy_headers=False, timeout_graceful_shutdown=5)
+    # As `mcp-front serve` serves: an undumpable process, a deadline for incomplete
+    # requests, and X-Forwarded-For not believed (uvicorn believes it from loopback).
+    serve(build_app(), port=int(os.environ.get("PORT", "8080")))

@@ -8,15 +8,17 @@ every session and stops every stdio process it started.
 
 Run it from the repository root (the quickstart's demo server path is relative to it):
 
-    uvicorn --app-dir examples starlette_app:app --port 8080 --timeout-graceful-shutdown 5
+    python examples/starlette_app.py
 
 and connect an MCP client to http://localhost:8080/demo/mcp with the header
 `Authorization: Bearer dev-token-123`. `MCP_FRONT_CONFIG=path/to/config.json` serves
-another configuration.
+another configuration, `PORT=…` on another port.
 
-On a signal, uvicorn waits for open connections to end before it runs the lifespan's
-shutdown, and MCP clients keep event streams open: `--timeout-graceful-shutdown` bounds
-that wait.
+It serves with uvicorn through `mcp_front.serving.serve`, as `mcp-front serve` serves: an
+undumpable process, a deadline for incomplete requests, `X-Forwarded-For` not believed,
+and on a signal at most 5 seconds of waiting for open event streams before the lifespan's
+shutdown stops the gateway. Under `uvicorn starlette_app:app` instead, give it
+`--no-proxy-headers --timeout-graceful-shutdown 5` for the last two.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from mcp_front import GatewayConfig, create_app, load_config
+from mcp_front.serving import serve
 
 DEFAULT_CONFIG = Path(__file__).resolve().with_name("quickstart.json")
 
@@ -60,3 +63,7 @@ def build_app(config: GatewayConfig) -> Starlette:
 
 
 app = build_app(load_config(os.environ.get("MCP_FRONT_CONFIG", DEFAULT_CONFIG)))
+
+
+if __name__ == "__main__":
+    serve(app, port=int(os.environ.get("PORT", "8080")))

@@ -26,6 +26,7 @@ from host_sign_in import HostSignIn
 from users import UserDirectory
 
 from mcp_front import GatewayConfig, create_app, load_config
+from mcp_front.serving import serve
 
 HERE = Path(__file__).resolve().parent
 
@@ -84,3 +85,9 @@ async def hello() -> dict[str, str]:
 
 # Mounted last: the host's routes above take precedence over the gateway's.
 app.mount(mount_path, gateway_app)
+
+
+if __name__ == "__main__":
+    # As `mcp-front serve` serves: an undumpable process, a deadline for incomplete
+    # requests, and X-Forwarded-For not believed (uvicorn believes it from loopback).
+    serve(app, port=int(os.environ.get("PORT", "8080")))

@@ -30,7 +30,6 @@ import base64
 import hashlib
 import hmac
 import html
-import ipaddress
 import json
 import secrets
 import time
@@ -49,6 +48,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from users import UserDirectory
 
 from mcp_front import Identity, IdentityProvider, IdentityProviderError
+from mcp_front.rate_limit import address_key
 
 SIGN_IN_SECONDS = 600.0
 CODE_SECONDS = 60.0
@@ -183,17 +183,6 @@ def _challenge(code_verifier: str) -> str:
     return hashlib.sha256(code_verifier.encode()).hexdigest()
 
 
-def _network_of(host: str) -> str:
-    """The address attempts are counted against: an IPv6 client holds a whole /64."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host or "unknown"
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
 def _digest(request_id: str) -> str:
     return hashlib.sha256(request_id.encode()).hexdigest()
 
@@ -297,7 +286,7 @@ class HostSignIn(IdentityProvider):
             return self._back(pending, error="access_denied")
 
         email = form.get("email", "").strip().lower()
-        address = f"address:{_network_of(request.client.host if request.client else '')}"
+        address = f"address:{address_key(request.client.host if request.client else None)}"
         account = f"account:{email}"
         wait = max(self._per_account.retry_after(account), self._per_address.retry_after(address))
         if wait > 0:

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from mcp_front import create_app, load_config
+from mcp_front.serving import serve
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "quickstart.json"
 
@@ -52,3 +53,9 @@ app = Starlette(
     ],
     lifespan=lifespan,
 )
+
+
+if __name__ == "__main__":
+    # As `mcp-front serve` serves: an undumpable process, a deadline for incomplete
+    # requests, and X-Forwarded-For not believed (uvicorn believes it from loopback).
+    serve(app, port=int(os.environ.get("PORT", "8080")))

@@ -3,12 +3,13 @@
 `GatewayServer` is uvicorn's server, stopping a gateway well; `uvicorn_config` serves with
 `connection_limits.BoundedRequestProtocol`, which bounds what a client can hold before its
 request is complete; `make_undumpable` keeps the process's secrets from the other
-processes of its user.
+processes of its user; `serve` does all of it for a host app that mounts the gateway.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import resource
 import signal
 import socket
@@ -24,10 +25,13 @@ import uvicorn
 from mcp_front.connection_limits import bounded_request_protocol
 from mcp_front.errors import MCPFrontError
 from mcp_front.gateway import Gateway
+from mcp_front.logs import configure_logging
 
-__all__ = ["GatewayServer", "make_undumpable", "raise_open_files_limit", "uvicorn_config"]
+__all__ = ["GatewayServer", "make_undumpable", "raise_open_files_limit", "serve", "uvicorn_config"]
 
 _PR_SET_DUMPABLE: Final = 4
+DEFAULT_REQUEST_READ_TIMEOUT: Final = 30.0
+"""`proxy.requestReadTimeout`'s default, in seconds."""
 
 
 def uvicorn_config(
@@ -35,19 +39,17 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """How the gateway is served: its own request deadline, no server header, and no
     `X-Forwarded-*` handling by uvicorn (the app believes them from `proxy.trustedProxies`
-    only)."""
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http=bounded_request_protocol(request_read_timeout),
-        proxy_headers=False,
-        log_config=None,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-        server_header=False,
+    only); `options` go to `uvicorn.Config`, over these."""
+    settings: dict[str, Any] = {
+        "proxy_headers": False,
+        "log_config": None,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 5,
+        "server_header": False,
         **options,
-    )
+    }
+    bounded = bounded_request_protocol(request_read_timeout)
+    return uvicorn.Config(app, host=host, port=port, http=bounded, **settings)
 
 
 class TLSFilesError(MCPFrontError):
@@ -156,3 +158,25 @@ def make_undumpable() -> bool:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
     return int(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
+
+
+def serve(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    request_read_timeout: float = DEFAULT_REQUEST_READ_TIMEOUT,
+    **options: Any,
+) -> None:
+    """Serve `app`, a host application with the gateway mounted in it, until a signal, as
+    `mcp-front serve` serves the gateway: an undumpable process, a deadline for incomplete
+    requests, `X-Forwarded-*` left to the gateway's `proxy.trustedProxies`, and at most 5 s
+    of waiting for open streams on shutdown. `options` go to `uvicorn.Config`.
+
+    Logs go to standard error unless the host has configured logging already.
+    """
+    make_undumpable()
+    if not logging.getLogger().handlers:
+        configure_logging()
+    config = uvicorn_config(app, host=host, port=port, request_read_timeout=request_read_timeout, **options)
+    uvicorn.Server(config).run()

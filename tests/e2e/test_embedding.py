@@ -1,9 +1,8 @@
-"""The gateway embedded in a host application: the Starlette and FastAPI examples under uvicorn.
-
-Each example is served by `uvicorn` as a real process. The host's own route and the
-mounted gateway answer side by side, at the root or under the sub-path of
-`proxy.baseURL`; stopping uvicorn leaves the host's lifespan, which must stop every stdio
-process the gateway started.
+"""The gateway embedded in a host application: the Starlette and FastAPI examples, each
+run as a real process the way its docs say (`python app.py`, serving with uvicorn through
+`mcp_front.serving.serve`). The host's own route and the mounted gateway answer side by
+side, at the root or under the sub-path of `proxy.baseURL`; stopping the host leaves its
+lifespan, which must stop every stdio process the gateway started.
 """
 
 from __future__ import annotations
@@ -33,23 +32,23 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "embedded-token"
 USER = "host-user@example.com"
-GRACEFUL_SHUTDOWN_SECONDS = 2
+GRACEFUL_SHUTDOWN_SECONDS = 5
+"""How long `serve` lets open event streams delay the host's shutdown."""
 EXIT_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
 class Example:
     name: str
-    app_dir: Path
-    target: str
+    script: Path
     signs_users_in: bool = False
     """Hands the gateway an identity provider of its own, so its configuration needs `proxy.auth`."""
 
 
-STARLETTE = Example("starlette", REPO_ROOT / "examples", "starlette_app:app")
+STARLETTE = Example("starlette", REPO_ROOT / "examples" / "starlette_app.py")
 EXAMPLES = [
     STARLETTE,
-    Example("fastapi", REPO_ROOT / "examples" / "fastapi_app", "app:app", signs_users_in=True),
+    Example("fastapi", REPO_ROOT / "examples" / "fastapi_app" / "app.py", signs_users_in=True),
 ]
 MOUNTS = ["", "/mcp-gateway"]
 
@@ -86,27 +85,9 @@ def write_config(directory: Path, port: int, mount: str, *, with_auth: bool) -> 
     return path
 
 
-def uvicorn_command(example: Example, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--app-dir",
-        str(example.app_dir),
-        example.target,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        # As the examples advise: open event streams may delay the host's shutdown this long.
-        "--timeout-graceful-shutdown",
-        str(GRACEFUL_SHUTDOWN_SECONDS),
-    ]
-
-
 @contextmanager
 def host_app(example: Example, directory: Path, mount: str | None) -> Iterator[HostApp]:
-    """`uvicorn` serving `example` on a free loopback port, with the probe service mounted at `mount`.
+    """`example` served as its docs say on a free loopback port, with the probe service mounted at `mount`.
 
     With `mount` None, the example serves its default configuration at "/".
     """
@@ -115,13 +96,14 @@ def host_app(example: Example, directory: Path, mount: str | None) -> Iterator[H
     # The quickstart runs its demo server with `python3`: make that this interpreter (3.11+).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.pop("MCP_FRONT_CONFIG", None)
+    env["PORT"] = str(port)
     if mount is not None:
         env["MCP_FRONT_CONFIG"] = str(write_config(directory, port, mount, with_auth=example.signs_users_in))
     if example.signs_users_in:
         (directory / "users.json").write_text('{"users": []}')
         env["USERS_FILE"] = str(directory / "users.json")
     with running_server(
-        uvicorn_command(example, port),
+        [sys.executable, str(example.script)],
         port=port,
         url=f"http://127.0.0.1:{port}",
         env=env,

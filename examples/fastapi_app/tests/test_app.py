@@ -1,4 +1,4 @@
-"""The example as its README runs it: uvicorn serving `app:app` on a loopback port, a person
+"""The example as its README runs it: `python app.py` serving on a loopback port, a person
 signing in with the host's own account through the SDK's OAuth client, the host's route and
 the mounted gateway side by side, and every stdio process gone once uvicorn stops."""
 
@@ -84,19 +84,9 @@ def host(tmp_path: Path) -> Iterator[Host]:
     log_path = tmp_path / "uvicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app:app",
-                "--port",
-                str(port),
-                "--no-proxy-headers",
-                "--timeout-graceful-shutdown",
-                "5",
-            ],
+            [sys.executable, "app.py"],
             cwd=APP_DIR,
-            env=env,
+            env={**env, "PORT": str(port)},
             stdout=log,
             stderr=log,
         )

@@ -1,4 +1,4 @@
-"""The example as its README runs it: uvicorn serving `app:app` on a loopback port, the
+"""The example as its README runs it: `python app.py` serving on a loopback port, the
 Flask route (through the WSGI bridge) and the mounted gateway side by side, and every
 stdio process the gateway started gone once uvicorn stops."""
 
@@ -42,20 +42,9 @@ def host(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     log = (tmp_path / "uvicorn.log").open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(APP_DIR),
-            "app:app",
-            "--port",
-            str(port),
-            "--timeout-graceful-shutdown",
-            "5",
-        ],
+        [sys.executable, str(APP_DIR / "app.py")],
         cwd=REPO_ROOT,  # the quickstart's demo server path is relative to the repository
-        env=env,
+        env={**env, "PORT": str(port)},
         stdout=log,
         stderr=log,
     )
