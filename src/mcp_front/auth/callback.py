@@ -1,8 +1,9 @@
 """The identity provider's callback, `/oauth/callback`: who is this user, and may they in?
 
-The transaction is taken by the `state` the identity provider echoes (so a callback works
-once), and must come from the browser that started it (the login cookie; otherwise the
-request is a login CSRF attempt and stops at an error page). Then, in order: an `error`
+The transaction is found by the `state` the identity provider echoes and must come from
+the browser that started it (the login cookie; otherwise the request is a login CSRF
+attempt and stops at an error page, the transaction untouched); only then is it taken, so
+a callback works once. Then, in order: an `error`
 from the identity provider, a failed code exchange or ID-token check, and a refusal by the
 `SignInPolicy` each send the user back to the client with `access_denied` or
 `server_error` and a sentence a person understands: at once for a trusted client, through
@@ -71,24 +72,24 @@ def callback_endpoint(
 
     async def callback(request: Request) -> Response:
         params = request.query_params
-        state = params.get("state")
-        transaction = await saved.take(state) if state else None
+        state = params.get("state") or ""
+        transaction = await saved.peek(state)
         if transaction is None:
             for flow in other_flows:
                 answer = await flow.finish(request, state) if state else None
                 if answer is not None:
                     return answer
-            return error_page(
-                "This sign-in has expired",
-                "This sign-in link was already used or is more than ten minutes old. "
-                "Go back to your application and connect again.",
-            )
+            return _expired()
         if not cookie.matches(request, transaction):
+            # Left in place: whoever holds the URL without the cookie cannot end the
+            # sign-in of the browser that started it.
             return error_page(
                 "This sign-in was started in another browser",
                 "For your safety, a sign-in must finish in the browser where it started. "
                 "Go back to your application and connect again.",
             )
+        if await saved.take(state) is None:
+            return _expired()  # another request of the same browser took it first
 
         def fail(error: str, description: str, *, for_the_user: str | None = None) -> Response:
             """Send the error back to the client: at once to a trusted one; for any other,
@@ -153,3 +154,11 @@ def callback_endpoint(
         return await show_consent(signed_in, client, saved, action=consent_path)
 
     return callback
+
+
+def _expired() -> Response:
+    return error_page(
+        "This sign-in has expired",
+        "This sign-in link was already used or is more than ten minutes old. "
+        "Go back to your application and connect again.",
+    )

@@ -99,11 +99,19 @@ class Transactions:
             TRANSACTIONS_NAMESPACE, _key(key), transaction.to_bytes(), ttl=timedelta(seconds=left)
         )
 
+    async def peek(self, key: str) -> AuthorizationTransaction | None:
+        """The transaction under `key`, left in place; None if unknown, used or expired."""
+        if not key or len(key) > 512:
+            return None
+        return self._unexpired(await self._store.get(TRANSACTIONS_NAMESPACE, _key(key)))
+
     async def take(self, key: str) -> AuthorizationTransaction | None:
         """The transaction under `key`, removed; None if unknown, used or expired."""
         if not key or len(key) > 512:
             return None
-        raw = await self._store.take(TRANSACTIONS_NAMESPACE, _key(key))
+        return self._unexpired(await self._store.take(TRANSACTIONS_NAMESPACE, _key(key)))
+
+    def _unexpired(self, raw: bytes | None) -> AuthorizationTransaction | None:
         if raw is None:
             return None
         transaction = AuthorizationTransaction.from_bytes(raw)

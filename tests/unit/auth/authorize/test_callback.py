@@ -41,6 +41,16 @@ async def test_callback_with_another_browsers_cookie_is_refused(gw: Gateway) -> 
     assert not gw.idp.completed
 
 
+async def test_a_refused_callback_leaves_the_sign_in_to_its_own_browser(gw: Gateway) -> None:
+    state = await gw.sign_in()
+    own = dict(gw.http.cookies)
+    gw.http.cookies.clear()
+    assert (await gw.callback(state)).status_code == 400
+    gw.http.cookies.update(own)
+    assert (await gw.callback(state)).status_code == 200
+    assert gw.idp.completed
+
+
 async def test_replayed_or_unknown_state_is_an_error_page(gw: Gateway) -> None:
     state = await gw.sign_in()
     assert (await gw.callback(state)).status_code == 200
