@@ -13,11 +13,12 @@ once, by running it; `check()` says so, and why not.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +98,9 @@ class Bubblewrap:
         for writable in settings.writable_paths:
             resolved = _bindable(writable)
             wrapped += ["--bind-try", resolved, resolved]
-        for hidden in [*self.hidden, *HOST_SOCKETS, *(Path(_resolved(p)) for p in settings.hidden_paths)]:
-            wrapped += _hiding(hidden)
+        hidden = [*self.hidden, *HOST_SOCKETS, *(Path(_resolved(p)) for p in settings.hidden_paths)]
+        for path in [*hidden, *_copies_beside(hidden)]:
+            wrapped += _hiding(path)
         if cwd is not None:
             wrapped += ["--chdir", cwd]
         return [*wrapped, "--", *argv]
@@ -146,6 +148,19 @@ def _bindable(path: str) -> str:
             f"{path} is reached through a symbolic link, which the sandbox does not follow"
         )
     return resolved
+
+
+def _copies_beside(paths: Iterable[Path]) -> Iterator[Path]:
+    """What lies beside each hidden file under its name and a suffix, found now: rotated
+    audit logs (`audit.log.1`, `audit.log.2.gz`) and backups (`config.json.bak`) hold
+    what the file holds. A symbolic link is left alone: one planted in a writable folder
+    would otherwise have the sandbox cover whatever it points to."""
+    for path in paths:
+        if path.is_dir() or not path.parent.is_dir():
+            continue
+        for copy in path.parent.glob(glob.escape(path.name) + ".*"):
+            if not copy.is_symlink():
+                yield copy
 
 
 def _hiding(path: Path) -> list[str]:

@@ -38,6 +38,30 @@ def test_the_command_confines_the_child_and_hides_the_gateways_files(tmp_path: P
     assert "--unshare-net" not in sandbox.command(["x"], SandboxConfig(), cwd=None)
 
 
+def test_copies_beside_a_hidden_file_are_hidden_too(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.log"
+    audit.write_text("{}\n")
+    rotated = [tmp_path / "audit.log.1", tmp_path / "audit.log.2.gz"]
+    for copy in rotated:
+        copy.write_text("{}\n")
+    (tmp_path / "audit.logger").write_text("another file")
+    (tmp_path / "audit.log.link").symlink_to("/etc/hostname")
+    sandbox = Bubblewrap([audit, tmp_path / "gone.log"], executable="/usr/bin/bwrap")
+    (tmp_path / "gone.log.1").write_text("rotated, the live file not yet made again")
+
+    joined = " ".join(sandbox.command(["x"], SandboxConfig(), cwd=None))
+
+    for copy in [audit, *rotated, tmp_path / "gone.log.1"]:
+        assert f"--ro-bind /dev/null {copy} " in joined
+    assert "audit.logger" not in joined
+    assert "audit.log.link" not in joined
+    # Found at each start: a copy made later is hidden from the next process.
+    (tmp_path / "audit.log.3").write_text("{}\n")
+    assert f"--ro-bind /dev/null {tmp_path / 'audit.log.3'} " in " ".join(
+        sandbox.command(["x"], SandboxConfig(), cwd=None)
+    )
+
+
 async def test_a_missing_bubblewrap_is_reported_with_the_fix() -> None:
     sandbox = Bubblewrap()
     sandbox.executable = None
