@@ -94,8 +94,10 @@ class FailureLimit:
     """At most `limit` failures per key in a sliding window; a key over it waits for old ones to age out."""
 
     def __init__(
-        self, limit: int, window: float = FAILURE_WINDOW_SECONDS, max_keys: int = MAX_PENDING
+        self, limit: int, window: float = FAILURE_WINDOW_SECONDS, max_keys: int | None = MAX_PENDING
     ) -> None:
+        """Past `max_keys` keys, the one that failed longest ago is forgotten; with None,
+        none is (for keys whose number is bounded otherwise)."""
         self._limit = limit
         self._window = window
         self._max_keys = max_keys
@@ -116,7 +118,7 @@ class FailureLimit:
         failures.append(stamp)
         self._failures[key] = failures
         self._failures.move_to_end(key)
-        while len(self._failures) > self._max_keys:
+        while self._max_keys is not None and len(self._failures) > self._max_keys:
             self._failures.popitem(last=False)
         return stamp
 
@@ -202,7 +204,9 @@ class HostSignIn(IdentityProvider):
 
     name = "host"
 
-    def __init__(self, users: UserDirectory, *, login_url: str) -> None:
+    def __init__(self, users: UserDirectory, *, login_url: str, max_kept: int = MAX_PENDING) -> None:
+        """`max_kept` bounds each table in memory: codes, ended sign-ins, and the attempt
+        counters of addresses and of emails that are no account."""
         self._users = users
         self._login_url = login_url
         secure = urlsplit(login_url).scheme == "https"
@@ -211,10 +215,15 @@ class HostSignIn(IdentityProvider):
         self._secure = secure
         self._pending = SealedSignIns()
         # Sign-ins that ended, so that a login URL works once.
-        self._finished: Expiring[bool] = Expiring(SIGN_IN_SECONDS)
-        self._codes: Expiring[SignInCode] = Expiring(CODE_SECONDS)
-        self._per_account = FailureLimit(FAILURES_PER_ACCOUNT)
-        self._per_address = FailureLimit(FAILURES_PER_ADDRESS)
+        self._finished: Expiring[bool] = Expiring(SIGN_IN_SECONDS, max_kept)
+        self._codes: Expiring[SignInCode] = Expiring(CODE_SECONDS, max_kept)
+        # One counter per account of the file, never forgotten: were they evicted oldest
+        # first, guesses at one account interleaved with attempts at thousands of made-up
+        # emails would flush its counter. Made-up emails are counted apart, evicted first,
+        # only so that they lock as accounts do and the page does not tell which exist.
+        self._per_account = FailureLimit(FAILURES_PER_ACCOUNT, max_keys=None)
+        self._per_unknown_email = FailureLimit(FAILURES_PER_ACCOUNT, max_keys=max_kept)
+        self._per_address = FailureLimit(FAILURES_PER_ADDRESS, max_keys=max_kept)
         self._password_checks = anyio.CapacityLimiter(CONCURRENT_PASSWORD_CHECKS)
         self.router = APIRouter()
         path = urlsplit(login_url).path
@@ -288,7 +297,8 @@ class HostSignIn(IdentityProvider):
         email = form.get("email", "").strip().lower()
         address = f"address:{address_key(request.client.host if request.client else None)}"
         account = f"account:{email}"
-        wait = max(self._per_account.retry_after(account), self._per_address.retry_after(address))
+        per_account = self._per_account if email in self._users else self._per_unknown_email
+        wait = max(per_account.retry_after(account), self._per_address.retry_after(address))
         if wait > 0:
             page = self._form(
                 request, request_id, error="Too many failed attempts. Try again later.", status=429
@@ -299,13 +309,13 @@ class HostSignIn(IdentityProvider):
             page = self._form(request, request_id, error="Too many sign-ins at once. Try again.", status=503)
             page.headers["Retry-After"] = "5"
             return page
-        attempt = self._per_account.record(account), self._per_address.record(address)
+        attempt = per_account.record(account), self._per_address.record(address)
         password = form.get("password", "")
         async with self._password_checks:
             user = await anyio.to_thread.run_sync(self._users.authenticate, email, password)
         if user is None:
             return self._form(request, request_id, error="Wrong email or password.", status=401)
-        self._per_account.forgive(account, attempt[0])
+        per_account.forgive(account, attempt[0])
         self._per_address.forgive(address, attempt[1])
         if not self._finish(request_id):  # finished meanwhile by another submission
             return _expired()

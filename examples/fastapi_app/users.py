@@ -105,6 +105,9 @@ class UserDirectory:
     def __len__(self) -> int:
         return len(self._by_subject)
 
+    def __contains__(self, email: str) -> bool:
+        return email.strip().lower() in self._by_email
+
     def authenticate(self, email: str, password: str) -> User | None:
         """The user with this email and password, or None; as slow for an unknown email as for a known one.
 

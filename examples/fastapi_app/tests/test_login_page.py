@@ -162,6 +162,45 @@ async def test_repeated_failures_lock_the_account_even_with_the_right_password(
     assert "Too many failed attempts" in locked.text
 
 
+async def test_an_email_that_is_no_account_locks_as_an_account_does(
+    sign_in: HostSignIn, browser: httpx2.AsyncClient
+) -> None:
+    page = await browser.get(start(sign_in))
+    for _ in range(FAILURES_PER_ACCOUNT):
+        page = await submit(browser, page, email="nobody@example.com", password="guess", action="sign-in")
+        assert page.status_code == 401
+    locked = await submit(browser, page, email="nobody@example.com", password="guess", action="sign-in")
+    assert locked.status_code == 429
+
+
+async def test_attempts_at_made_up_emails_do_not_flush_an_accounts_count(users: UserDirectory) -> None:
+    sign_in = HostSignIn(users, login_url="http://testserver/login", max_kept=3)
+    app = FastAPI()
+    app.include_router(sign_in.router)
+
+    def browser_at(address: str) -> httpx2.AsyncClient:
+        # Each from an address of its own, as an attacker holding many would send them.
+        transport = httpx2.ASGITransport(app, client=(address, 50000))
+        return httpx2.AsyncClient(transport=transport, base_url="http://testserver")
+
+    async with browser_at("192.0.2.1") as guesser:
+        page = await guesser.get(start(sign_in))
+        for _ in range(FAILURES_PER_ACCOUNT):
+            page = await submit(guesser, page, email="ada@example.com", password="guess", action="sign-in")
+            assert page.status_code == 401
+    for number in range(2, 7):  # more made-up emails than the tables keep
+        async with browser_at(f"192.0.2.{number}") as flooder:
+            page = await flooder.get(start(sign_in))
+            answer = await submit(
+                flooder, page, email=f"made-up-{number}@example.com", password="x", action="sign-in"
+            )
+            assert answer.status_code == 401
+    async with browser_at("192.0.2.99") as guesser:
+        page = await guesser.get(start(sign_in))
+        still = await submit(guesser, page, email="ada@example.com", password=PASSWORD, action="sign-in")
+    assert still.status_code == 429
+
+
 async def test_a_form_without_the_browsers_csrf_cookie_is_refused(
     sign_in: HostSignIn, browser: httpx2.AsyncClient
 ) -> None:
