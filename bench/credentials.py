@@ -11,7 +11,9 @@ Two measurements, each side by side with its baseline in alternating rounds:
   from a static value, with the vault in memory and in SQLite; it also counts the
   store's reads once warm (the goal is none);
 * **a stdio session's start**: the time from spawning `examples/demo_server.py` to its
-  `initialize` answer, sandboxed by bubblewrap and not.
+  `initialize` answer, sandboxed by bubblewrap and not;
+* **an inline command tool's call**, in process through `InlineUpstream`: `date -u` run
+  for each `tools/call`, in its sandbox and with the service's `sandbox` off.
 
 It prints a markdown summary and writes every number to `bench/results/credentials-<time>.json`.
 """
@@ -34,6 +36,7 @@ from bench import runner
 from bench.measure import percentile
 from mcp_front.auth.principal import Principal
 from mcp_front.backends.credential_gate import CredentialGate
+from mcp_front.backends.inline import InlineToolRegistry
 from mcp_front.backends.sandbox import Bubblewrap
 from mcp_front.backends.session import BackendSession
 from mcp_front.config import SandboxConfig, ServerConfig
@@ -96,6 +99,7 @@ class Report:
     calls: dict[str, dict[str, float]] = field(default_factory=dict)
     store_reads_when_warm: dict[str, int] = field(default_factory=dict)
     spawns_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    command_calls_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -121,6 +125,12 @@ class Report:
         lines += ["A stdio session's start, spawn to `initialize` answer (ms):", ""]
         lines += ["| case | median ms | p90 ms | samples |", "|---|--:|--:|--:|"]
         for name, figures in self.spawns_ms.items():
+            lines.append(
+                f"| {name} | {figures['median']:.1f} | {figures['p90']:.1f} | {figures['samples']:.0f} |"
+            )
+        lines += ["", "An inline command tool's `tools/call` (ms):", ""]
+        lines += ["| case | median ms | p90 ms | samples |", "|---|--:|--:|--:|"]
+        for name, figures in self.command_calls_ms.items():
             lines.append(
                 f"| {name} | {figures['median']:.1f} | {figures['p90']:.1f} | {figures['samples']:.0f} |"
             )
@@ -261,7 +271,11 @@ async def measure_spawns(report: Report, settings: Settings) -> None:
         if check.available:
             wrapped = sandbox.command(argv, SandboxConfig(), cwd=None)
             cases["sandboxed (bubblewrap)"].append(await anyio.to_thread.run_sync(spawn_ms, wrapped))
-    report.spawns_ms = {
+    report.spawns_ms = _milliseconds(cases)
+
+
+def _milliseconds(cases: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {
         name: {
             "median": statistics.median(values),
             "p90": percentile(sorted(values), 0.9),
@@ -269,6 +283,36 @@ async def measure_spawns(report: Report, settings: Settings) -> None:
         }
         for name, values in cases.items()
     }
+
+
+async def measure_command_calls(report: Report, settings: Settings) -> None:
+    tools = {"tools": [{"name": "utc", "command": "date", "args": ["-u"]}]}
+    services = {
+        "sandboxed (bubblewrap)": ServerConfig.model_validate({"transportType": "inline", "inline": tools}),
+        "unsandboxed": ServerConfig.model_validate(
+            {"transportType": "inline", "inline": tools, "sandbox": {"enabled": False}}
+        ),
+    }
+    registry = InlineToolRegistry(services)
+    if not (await registry.sandbox.check()).available:
+        del services["sandboxed (bubblewrap)"]
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "utc", "arguments": {}}}
+
+    async def discard(message: Message) -> None:
+        pass
+
+    cases: dict[str, list[float]] = {name: [] for name in services}
+    try:
+        upstreams = {name: await registry.open(name, ADA, discard) for name in services}
+        for _ in range(settings.spawns):
+            for name, upstream in upstreams.items():
+                started = time.perf_counter()
+                answer = await upstream.request(call, discard)
+                cases[name].append((time.perf_counter() - started) * 1000)
+                assert answer["result"]["isError"] is False, answer
+    finally:
+        await registry.aclose()
+    report.command_calls_ms = _milliseconds(cases)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         async def work() -> None:
             await measure_calls(report, settings)
             await measure_spawns(report, settings)
+            await measure_command_calls(report, settings)
 
         return report, work
 
