@@ -160,8 +160,6 @@ def _serve(args: argparse.Namespace) -> int:
     )
 
     configure_logging(args.log_level, args.log_format)
-    # First, so that no other process of this user reads its environment or memory.
-    make_undumpable()
     if (args.tls_cert is None) != (args.tls_key is None):
         print("mcp-front serve: --tls-cert and --tls-key go together: give both", file=sys.stderr)
         return EXIT_USAGE
@@ -194,6 +192,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = config.model_copy(
         update={"proxy": config.proxy.model_copy(update={"advertise_url": advertised})}
     )
+    # Before the gateway starts any process: none of them, nor any other process of this
+    # user, reads its environment or memory from then on.
+    make_undumpable()
     try:
         app = create_app(config)
     except GatewayError as error:
