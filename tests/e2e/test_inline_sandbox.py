@@ -39,11 +39,16 @@ def write(path):
     except OSError as error:
         return f"<{type(error).__name__}: {error.strerror}>"
 
+def capabilities():
+    status = read("/proc/self/status").splitlines()
+    return next(line.split()[1] for line in status if line.startswith("CapEff"))
+
 print(json.dumps({
     "gateway_environ": read(f"/proc/{sys.argv[1]}/environ"),
     "secret_file": read(sys.argv[2]),
     "processes": sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit()),
     "host_tmp_entry": os.path.exists(sys.argv[3]),
+    "capabilities": capabilities(),
     "outside": write(sys.argv[4]),
     "allowed": write(sys.argv[5]),
 }))
@@ -96,6 +101,8 @@ async def test_a_command_sees_neither_the_gateway_nor_its_files(
         assert seen["secret_file"] == "<PermissionError>"
         # Its own process namespace: bubblewrap's init and the command, nothing else.
         assert seen["processes"] == [1, 2]
+        # None, even where the gateway runs as root: with them it could unmount the stand-ins.
+        assert seen["capabilities"] == "0000000000000000"
         assert seen["host_tmp_entry"] is False
         assert seen["outside"] == "<OSError: Read-only file system>"
         assert not (outside_tmp / "written").exists()

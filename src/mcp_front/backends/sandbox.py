@@ -1,11 +1,12 @@
-"""`Bubblewrap`: each stdio child in a sandbox of its own.
+"""`Bubblewrap`: each stdio child, and each run of an inline command, in a sandbox of its own.
 
 Without one, every child runs as the gateway's user and can read `/proc/<pid>/environ` of
 the gateway (its secrets) and of every other user's child (their credentials). Under
 bubblewrap a child is PID 1 of a new PID namespace with a `/proc` of its own, so no
 other process exists for it; it gets a private `/tmp`, sees the rest of the file system
 read-only, and the gateway's configuration files and store are covered by unreadable
-stand-ins (empty directories for directories).
+stand-ins (empty directories for directories). It holds no capability, even under a
+gateway run as root.
 
 Whether bubblewrap works here (installed, and allowed to create namespaces) is found out
 once, by running it; `check()` says so, and why not.
@@ -84,7 +85,10 @@ class Bubblewrap:
         """`argv` run inside a sandbox set up by `settings`, starting in `cwd`."""
         if self.executable is None:
             raise RuntimeError("bubblewrap is not installed")
-        wrapped = [self.executable, "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev"]
+        # No capability inside: a gateway run as root would otherwise hand its child all of
+        # them, and with them the power to unmount the stand-ins over the gateway's files.
+        wrapped = [self.executable, "--die-with-parent", "--cap-drop", "ALL"]
+        wrapped += ["--ro-bind", "/", "/", "--dev", "/dev"]
         wrapped += ["--proc", "/proc", "--tmpfs", "/tmp", *_NAMESPACES]  # noqa: S108 (the child's own /tmp)
         if not settings.network:
             wrapped.append("--unshare-net")

@@ -23,7 +23,7 @@ def test_the_command_confines_the_child_and_hides_the_gateways_files(tmp_path: P
 
     argv = sandbox.command(["npx", "server"], settings, cwd="/srv")
 
-    assert argv[:2] == ["/usr/bin/bwrap", "--die-with-parent"]
+    assert argv[:4] == ["/usr/bin/bwrap", "--die-with-parent", "--cap-drop", "ALL"]
     assert argv[-3:] == ["--", "npx", "server"]
     joined = " ".join(argv)
     assert "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp" in joined
