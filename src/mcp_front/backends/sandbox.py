@@ -103,7 +103,7 @@ class Bubblewrap:
             resolved = _bindable(writable)
             wrapped += ["--bind-try", resolved, resolved]
         hidden = [*self.hidden, *HOST_SOCKETS, *(Path(_resolved(p)) for p in settings.hidden_paths)]
-        for path in [*hidden, *_copies_beside(hidden)]:
+        for path in dict.fromkeys([*hidden, *_copies_beside(hidden)]):
             wrapped += _hiding(path)
         if cwd is not None:
             wrapped += ["--chdir", cwd]
@@ -154,17 +154,23 @@ def _bindable(path: str) -> str:
     return resolved
 
 
+_COPY_SUFFIXES = (".*", "-*", "~*", "_*")
+"""How rotated logs and backups extend a file's name: `audit.log.1`, `audit.log-20261205`
+(logrotate's `dateext`), `config.json~`, `config.json_old`."""
+
+
 def _copies_beside(paths: Iterable[Path]) -> Iterator[Path]:
     """What lies beside each hidden file under its name and a suffix, found now: rotated
-    audit logs (`audit.log.1`, `audit.log.2.gz`) and backups (`config.json.bak`) hold
-    what the file holds. A symbolic link is left alone: one planted in a writable folder
-    would otherwise have the sandbox cover whatever it points to."""
+    audit logs and backups hold what the file holds. A symbolic link is left alone: one
+    planted in a writable folder would otherwise have the sandbox cover whatever it points
+    to."""
     for path in paths:
         if path.is_dir() or not path.parent.is_dir():
             continue
-        for copy in path.parent.glob(glob.escape(path.name) + ".*"):
-            if not copy.is_symlink():
-                yield copy
+        for suffix in _COPY_SUFFIXES:
+            for copy in path.parent.glob(glob.escape(path.name) + suffix):
+                if not copy.is_symlink():
+                    yield copy
 
 
 def _hiding(path: Path) -> list[str]:

@@ -41,7 +41,14 @@ def test_the_command_confines_the_child_and_hides_the_gateways_files(tmp_path: P
 def test_copies_beside_a_hidden_file_are_hidden_too(tmp_path: Path) -> None:
     audit = tmp_path / "audit.log"
     audit.write_text("{}\n")
-    rotated = [tmp_path / "audit.log.1", tmp_path / "audit.log.2.gz"]
+    rotated = [
+        tmp_path / "audit.log.1",
+        tmp_path / "audit.log.2.gz",
+        tmp_path / "audit.log-20261205",
+        tmp_path / "audit.log-20261204.gz",
+        tmp_path / "audit.log~",
+        tmp_path / "audit.log_old",
+    ]
     for copy in rotated:
         copy.write_text("{}\n")
     (tmp_path / "audit.logger").write_text("another file")
