@@ -95,17 +95,21 @@ def command_line(command: str, args: Sequence[str], arguments: Arguments) -> lis
 
     An element that is exactly the placeholder of an absent argument is left out. A value
     starting with "-" at the start of an element could pass as an option (`--exec=...`),
-    so it is refused unless a literal "--" earlier in `args` ended the options.
+    so it is refused unless a literal "--" earlier in `args` ended the options, and only
+    if nothing before that "--" was left out: in `["--exclude", "{{exclude}}", "--",
+    "{{path}}"]` without `exclude`, `--exclude` would take the "--" as its value.
     """
     argv = [command]
     options_ended = False
+    left_out = False
     for template in args:
         if template == END_OF_OPTIONS:
-            options_ended = True
+            options_ended = options_ended or not left_out
             argv.append(template)
             continue
         whole = whole_placeholder(template)
         if whole is not None and whole not in arguments:
+            left_out = True
             continue
         text = fill(template, arguments, _no_nul)
         leading = _leading_argument(template, arguments)

@@ -72,6 +72,18 @@ class TestCommandLine:
         argv = command_line("tool", ["grep", "--", "{{pattern}}"], {"pattern": "--exec"})
         assert argv == ["tool", "grep", "--", "--exec"]
 
+    def test_a_double_dash_after_a_left_out_element_does_not_end_the_options(self) -> None:
+        args = ["-sh", "--exclude", "{{exclude}}", "--", "{{path}}"]
+        # Without `exclude`, `--exclude` takes the "--" as its value: the path is an option again.
+        with pytest.raises(ArgumentRefused, match='argument "path" starts with "-"'):
+            command_line("du", args, {"path": "--files0-from=/etc/passwd"})
+        assert command_line("du", args, {"path": "data"}) == ["du", "-sh", "--exclude", "--", "data"]
+        given = command_line("du", args, {"exclude": "*.tmp", "path": "--odd-name"})
+        assert given == ["du", "-sh", "--exclude", "*.tmp", "--", "--odd-name"]
+        # Left out after the "--": the options had ended already.
+        later = command_line("grep", ["--", "{{pattern}}", "{{file}}"], {"pattern": "-v"})
+        assert later == ["grep", "--", "-v"]
+
     def test_a_double_dash_given_as_a_value_does_not_end_the_options(self) -> None:
         with pytest.raises(ArgumentRefused, match='argument "b"'):
             command_line("tool", ["{{a}}", "{{b}}"], {"a": "x", "b": "--"})
