@@ -27,7 +27,7 @@ from mcp_front.backends.base import BackendFactory, TakesUserTokens, UpstreamOpe
 from mcp_front.backends.credential_gate import REQUEST_STATE_PURPOSE, credential_gate
 from mcp_front.backends.governance import CredentialOrigin, Governance, admitted
 from mcp_front.backends.inline import InlineToolRegistry
-from mcp_front.backends.sandbox import Bubblewrap, gateway_files
+from mcp_front.backends.sandbox import Bubblewrap, gateway_files, writable_over_gateway_files
 from mcp_front.backends.sse import SSEForwarder
 from mcp_front.backends.stdio import StdioLimits, StdioSessionPool
 from mcp_front.backends.streamable_http import StreamableHTTPForwarder
@@ -159,6 +159,8 @@ class Gateway:
         self._user_tokens = tokens
         given = {name: factory for factory in backends for name in factory.services}
         hidden = gateway_files(config, auth.store if auth is not None else None)
+        if exposed := writable_over_gateway_files(servers, hidden):
+            raise GatewayError(exposed[0])
         for factory in backends:
             _ADOPTED.add(factory)
             if isinstance(factory, TakesUserTokens) and factory.user_tokens is None:

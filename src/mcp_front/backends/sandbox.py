@@ -19,17 +19,32 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
-from mcp_front.config import GatewayConfig, PostgresStorage, RedisStorage, SandboxConfig, SQLiteStorage
+from mcp_front.config import (
+    GatewayConfig,
+    PostgresStorage,
+    RedisStorage,
+    SandboxConfig,
+    ServerConfig,
+    SQLiteStorage,
+)
 from mcp_front.errors import MCPFrontError
 from mcp_front.storage import MemoryStore, SQLiteStore, Store, sqlite_path
 
-__all__ = ["BWRAP", "Bubblewrap", "SandboxCheck", "SandboxPathRefused", "gateway_files", "runnable"]
+__all__ = [
+    "BWRAP",
+    "Bubblewrap",
+    "SandboxCheck",
+    "SandboxPathRefused",
+    "gateway_files",
+    "runnable",
+    "writable_over_gateway_files",
+]
 
 logger = logging.getLogger("mcp_front.backends.stdio")
 
@@ -147,7 +162,11 @@ def _bindable(path: str) -> str:
     """`path`, absolute, if no part of it is a symbolic link (one that does not exist yet is
     fine: it is skipped)."""
     resolved = _resolved(path)
-    if os.path.realpath(resolved) != resolved:
+    try:
+        real = os.path.realpath(resolved, strict=False)
+    except OSError as error:  # a link being swapped as it is read
+        raise SandboxPathRefused(f"{path} could not be resolved: {error.strerror}") from None
+    if real != resolved:
         raise SandboxPathRefused(
             f"{path} is reached through a symbolic link, which the sandbox does not follow"
         )
@@ -214,3 +233,22 @@ def gateway_files(config: GatewayConfig, store: Store | None = None) -> list[Pat
         # no password: through it a child could rewrite the store's grants.
         files += _STORE_SOCKET_FOLDERS
     return files
+
+
+def writable_over_gateway_files(servers: Mapping[str, ServerConfig], files: Iterable[Path]) -> list[str]:
+    """Each sandboxed service's writable path that holds one of the gateway's `files`, as
+    `key path: why`: its processes could replace such a file, or what leads to it."""
+    found: list[str] = []
+    hidden = [str(path) for path in files]
+    for name, server in servers.items():
+        if server.backend_kind not in {"stdio", "inline"} or not server.sandbox.enabled:
+            continue
+        for index, writable in enumerate(server.sandbox.writable_paths):
+            outer = _resolved(writable).rstrip("/") + "/"
+            held = [path for path in hidden if (path + "/").startswith(outer)]
+            if held:
+                found.append(
+                    f"mcpServers.{name}.sandbox.writablePaths[{index}]: holds the gateway's own {held[0]}, "
+                    "which the service's processes could replace; keep the gateway's files out of it"
+                )
+    return found

@@ -5,7 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from mcp_front.backends.sandbox import Bubblewrap, SandboxPathRefused, gateway_files
-from mcp_front.config import SandboxConfig, load_config
+from mcp_front.config import ConfigError, SandboxConfig, load_config
+from mcp_front.gateway import Gateway, GatewayError
 
 
 def test_the_command_confines_the_child_and_hides_the_gateways_files(tmp_path: Path) -> None:
@@ -161,3 +162,52 @@ def test_a_path_inside_a_writable_one_is_a_configuration_error() -> None:
     text = str(raised.value)
     assert "lies inside the writable path /srv/shared" in text
     assert SandboxConfig(writable_paths=["/srv/a", "/srv/ab"]).writable_paths == ["/srv/a", "/srv/ab"]
+
+
+def test_a_path_inside_another_services_writable_path_is_a_configuration_error() -> None:
+    tools = {"tools": [{"name": "t", "command": "true"}]}
+    servers = {
+        "a": {"transportType": "stdio", "command": "a", "sandbox": {"writablePaths": ["/srv/shared"]}},
+        "b": {"transportType": "inline", "inline": tools, "sandbox": {"writablePaths": ["/srv/shared/out"]}},
+        "c": {"transportType": "stdio", "command": "c", "cwd": "/srv/shared/c"},
+        "d": {"transportType": "stdio", "command": "d", "sandbox": {"readablePaths": ["/srv/shared/d"]}},
+        "e": {
+            "transportType": "stdio",
+            "command": "e",
+            "cwd": "/srv/own/e",
+            "sandbox": {"writablePaths": ["/srv/own"]},
+        },
+        # Unsandboxed: it binds nothing.
+        "f": {
+            "transportType": "stdio",
+            "command": "f",
+            "cwd": "/srv/shared/f",
+            "sandbox": {"enabled": False},
+        },
+        "g": {"transportType": "stdio", "command": "g", "sandbox": {"writablePaths": ["/srv/shared"]}},
+    }
+    with pytest.raises(ConfigError) as raised:
+        load_config({"mcpServers": servers}, environ={})
+    located = sorted(issue.path for issue in raised.value.issues)
+    assert located == [
+        "mcpServers.b.sandbox.writablePaths[0]",
+        "mcpServers.c.cwd",
+        "mcpServers.d.sandbox.readablePaths[0]",
+        "mcpServers.e.cwd",
+    ]
+    assert "lies inside mcpServers.a.sandbox.writablePaths[0] (/srv/shared)" in str(raised.value)
+
+
+def test_a_writable_path_that_holds_the_gateways_files_is_refused(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.json"
+    service = {"transportType": "stdio", "command": "x", "sandbox": {"writablePaths": [str(tmp_path)]}}
+    config_file.write_text(json.dumps({"mcpServers": {"files": service}}))
+    with pytest.raises(GatewayError) as raised:
+        Gateway(load_config(config_file))
+    assert str(raised.value) == (
+        f"mcpServers.files.sandbox.writablePaths[0]: holds the gateway's own {config_file}, which the "
+        "service's processes could replace; keep the gateway's files out of it"
+    )
+    service["sandbox"] = {"writablePaths": [str(tmp_path / "cache")]}
+    config_file.write_text(json.dumps({"mcpServers": {"files": service}}))
+    assert "files" in Gateway(load_config(config_file)).services

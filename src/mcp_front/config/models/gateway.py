@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 from mcp_front.config.errors import config_value_error
 from mcp_front.config.models._base import ConfigModel, Problem, raise_problems
 from mcp_front.config.models.proxy import ProxyConfig
+from mcp_front.config.models.sandbox import binds_inside_writable_paths
 from mcp_front.config.models.servers import ServerConfig
 from mcp_front.config.models.service_auth import BearerServiceAuth, ServiceAuth
 
@@ -95,8 +96,18 @@ class GatewayConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _services_fit_together(self) -> GatewayConfig:
-        raise_problems(self, [*self._aggregate_problems(), *self._user_token_problems()])
+        raise_problems(
+            self, [*self._aggregate_problems(), *self._user_token_problems(), *self._sandbox_problems()]
+        )
         return self
+
+    def _sandbox_problems(self) -> Iterator[Problem]:
+        confined = {
+            name: (server.sandbox, server.cwd)
+            for name, server in self.mcp_servers.items()
+            if server.backend_kind in {"stdio", "inline"} and server.sandbox.enabled
+        }
+        return binds_inside_writable_paths(confined)
 
     def _aggregate_problems(self) -> Iterator[Problem]:
         combinable = sorted(name for name, server in self.mcp_servers.items() if server.type == "direct")

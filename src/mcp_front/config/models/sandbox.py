@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pydantic import Field, model_validator
 
@@ -57,3 +57,42 @@ class SandboxConfig(ConfigModel):
 
 def _absolute(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
+
+
+def binds_inside_writable_paths(
+    services: Mapping[str, tuple[SandboxConfig, str | None]],
+) -> Iterator[Problem]:
+    """Across the services whose processes run sandboxed (each with its `sandbox` and its
+    `cwd`): a path a sandbox binds that lies inside a path some service's processes may
+    write. Those could replace what lies there with a link to anywhere between the check
+    and the bind, and a later sandbox would bind that place instead (the gateway's own
+    folder, say). Nesting within one service's paths is its own `sandbox`'s check."""
+    writable = [
+        (name, index, _absolute(path))
+        for name, (sandbox, _) in services.items()
+        for index, path in enumerate(sandbox.writable_paths)
+    ]
+    for name, (sandbox, cwd) in services.items():
+        binds: list[tuple[tuple[str | int, ...], str, bool]] = [
+            *(
+                (("sandbox", "writablePaths", i), path, False)
+                for i, path in enumerate(sandbox.writable_paths)
+            ),
+            *(
+                (("sandbox", "readablePaths", i), path, False)
+                for i, path in enumerate(sandbox.readable_paths)
+            ),
+        ]
+        if cwd is not None:
+            binds.append((("cwd",), cwd, True))
+        for location, path, own_too in binds:
+            target = _absolute(path)
+            for owner, index, outer in writable:
+                if (owner != name or own_too) and target.startswith(outer.rstrip("/") + "/"):
+                    yield Problem(
+                        ("mcpServers", name, *location),
+                        f"lies inside mcpServers.{owner}.sandbox.writablePaths[{index}] ({outer}), "
+                        "where that service's processes could replace it",
+                        fix="bind the outer path only, or move this one out of it",
+                    )
+                    break
