@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,21 @@ def test_a_writable_path_that_holds_the_gateways_files_is_refused(tmp_path: Path
     service["sandbox"] = {"writablePaths": [str(tmp_path / "cache")]}
     config_file.write_text(json.dumps({"mcpServers": {"files": service}}))
     assert "files" in Gateway(load_config(config_file)).services
+
+
+async def test_an_unsandboxed_service_beside_others_is_warned_about() -> None:
+    tools = {"tools": [{"name": "t", "command": "true"}]}
+    plain = {"transportType": "stdio", "command": "x"}
+    servers = {
+        "open": {**plain, "sandbox": {"enabled": False}},
+        "tools": {"transportType": "inline", "inline": tools},
+        "web": {"transportType": "sse", "url": "http://127.0.0.1:1/sse"},
+    }
+    gateway = Gateway(load_config({"mcpServers": servers}, environ={}))
+    gateway.pool.sandbox = gateway.inline.sandbox = Bubblewrap(executable=shutil.which("true"))
+    assert await gateway.sandbox_warnings() == [
+        "mcpServers.open.sandbox.enabled is false: its processes can read the environment of every "
+        "other service's processes, with their secrets and users' credentials"
+    ]
+    alone = Gateway(load_config({"mcpServers": {"open": servers["open"], "web": servers["web"]}}, environ={}))
+    assert await alone.sandbox_warnings() == []
