@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,12 +156,19 @@ def _serve(args: argparse.Namespace) -> int:
         GatewayServer,
         TLSFilesError,
         checked_tls_files,
+        close_inherited_descriptors_on_exec,
         make_undumpable,
         raise_open_files_limit,
         uvicorn_config,
     )
 
     configure_logging(args.log_level, args.log_format)
+    if os.getpid() == 1:
+        # Orphans are re-parented to process 1, which must reap them; the gateway does not.
+        logging.getLogger("mcp_front.cli").warning(
+            "mcp-front serve runs as process 1: the sandboxes' exited helper processes will "
+            "pile up unreaped; run it under an init (docker run --init, tini)"
+        )
     if (args.tls_cert is None) != (args.tls_key is None):
         print("mcp-front serve: --tls-cert and --tls-key go together: give both", file=sys.stderr)
         return EXIT_USAGE
@@ -195,6 +204,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Before the gateway starts any process: none of them, nor any other process of this
     # user, reads its environment or memory from then on.
     make_undumpable()
+    close_inherited_descriptors_on_exec()
     try:
         app = create_app(config)
     except GatewayError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import resource
 import signal
 import socket
@@ -27,7 +28,14 @@ from mcp_front.errors import MCPFrontError
 from mcp_front.gateway import Gateway
 from mcp_front.logs import configure_logging
 
-__all__ = ["GatewayServer", "make_undumpable", "raise_open_files_limit", "serve", "uvicorn_config"]
+__all__ = [
+    "GatewayServer",
+    "close_inherited_descriptors_on_exec",
+    "make_undumpable",
+    "raise_open_files_limit",
+    "serve",
+    "uvicorn_config",
+]
 
 _PR_SET_DUMPABLE: Final = 4
 DEFAULT_REQUEST_READ_TIMEOUT: Final = 30.0
@@ -176,7 +184,33 @@ def serve(
     Logs go to standard error unless the host has configured logging already.
     """
     make_undumpable()
+    close_inherited_descriptors_on_exec()
     if not logging.getLogger().handlers:
         configure_logging()
     config = uvicorn_config(app, host=host, port=port, request_read_timeout=request_read_timeout, **options)
     uvicorn.Server(config).run()
+
+
+def close_inherited_descriptors_on_exec() -> int:
+    """Mark every file descriptor above 2 that this process holds now close-on-exec; how
+    many were not.
+
+    What the process opens itself is close-on-exec already; what it inherited from whoever
+    started it may not be, and uvloop starts children without closing such descriptors
+    (it ignores `close_fds`): a stdio server or a command tool would get them.
+    """
+    marked = 0
+    try:
+        held = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return 0
+    for descriptor in held:
+        if descriptor <= 2:
+            continue
+        try:
+            if os.get_inheritable(descriptor):
+                os.set_inheritable(descriptor, False)
+                marked += 1
+        except OSError:  # the listing's own descriptor, closed since
+            continue
+    return marked

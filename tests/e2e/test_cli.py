@@ -250,6 +250,38 @@ async def test_serve_keeps_its_environment_from_an_unsandboxed_child(tmp_path: P
     assert "PATH=" in text_of(other)
 
 
+async def test_serve_passes_no_inherited_descriptor_to_its_children(tmp_path: Path) -> None:
+    secret = tmp_path / "launcher-secret"
+    secret.write_text("held by whoever started the gateway")
+    port = free_port()
+    config = write_config(tmp_path, {"probe": probe_service()}, port)
+    # The launcher leaves descriptor 7 open on a file of its own, as shells and supervisors do.
+    serve = [sys.executable, "-m", "mcp_front.cli", "serve", "--config", str(config)]
+    command = ["sh", "-c", 'exec 7<"$0"; exec "$@"', str(secret), *serve]
+    with running_server(
+        command, port=port, url=f"http://127.0.0.1:{port}", log_path=tmp_path / "gateway.log"
+    ) as gateway:
+        assert os.readlink(f"/proc/{gateway.process.pid}/fd/7") == str(secret)
+        async with connect(f"{gateway.url}/probe/mcp", token=TOKEN) as client:
+            seen = text_of(await client.call_tool("read_file", {"path": "/proc/self/fd/7"}))
+    # Descriptor 7 is either absent or one the child opened itself, never the launcher's file.
+    assert "held by whoever" not in seen
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a process namespace of its own needs root here")
+def test_serve_as_process_one_says_to_run_it_under_an_init(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, {"probe": probe_service()}, port)
+    serve = [sys.executable, "-m", "mcp_front.cli", "serve", "--config", str(config)]
+    command = ["unshare", "--pid", "--fork", "--mount-proc", *serve]
+    with running_server(
+        command, port=port, url=f"http://127.0.0.1:{port}", log_path=tmp_path / "gateway.log"
+    ) as gateway:
+        log = gateway.log()
+    assert "runs as process 1" in log
+    assert "run it under an init (docker run --init, tini)" in log
+
+
 def filesystem_service(folder: Path) -> dict[str, Any]:
     """The official filesystem server through npx: a process tree (npm, then node) per session."""
     return {
