@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,16 +157,12 @@ def _serve(args: argparse.Namespace) -> int:
         close_inherited_descriptors_on_exec,
         make_undumpable,
         raise_open_files_limit,
+        reap_as_process_one,
         uvicorn_config,
     )
 
+    reap_as_process_one()
     configure_logging(args.log_level, args.log_format)
-    if os.getpid() == 1:
-        # Orphans are re-parented to process 1, which must reap them; the gateway does not.
-        logging.getLogger("mcp_front.cli").warning(
-            "mcp-front serve runs as process 1: the sandboxes' exited helper processes will "
-            "pile up unreaped; run it under an init (docker run --init, tini)"
-        )
     if (args.tls_cert is None) != (args.tls_key is None):
         print("mcp-front serve: --tls-cert and --tls-key go together: give both", file=sys.stderr)
         return EXIT_USAGE

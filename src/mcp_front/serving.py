@@ -33,6 +33,7 @@ __all__ = [
     "close_inherited_descriptors_on_exec",
     "make_undumpable",
     "raise_open_files_limit",
+    "reap_as_process_one",
     "serve",
     "uvicorn_config",
 ]
@@ -214,3 +215,41 @@ def close_inherited_descriptors_on_exec() -> int:
         except OSError:  # the listing's own descriptor, closed since
             continue
     return marked
+
+
+_FORWARDED_SIGNALS: Final = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+
+
+def reap_as_process_one() -> None:
+    """Where this process is process 1 (a container's entry point without an init), split
+    in two: the child returns and goes on to serve; this process stays as its init, passes
+    signals on to it, reaps every orphan (each sandbox leaves exited helpers to process 1)
+    and ends as the child ends. Elsewhere, nothing happens.
+
+    Call it first thing, before any thread starts: only the calling thread survives a fork.
+    """
+    if os.getpid() != 1:
+        return
+    child = os.fork()
+    if child == 0:
+        # Out of the terminal's foreground group: a ^C reaches it once, through the init.
+        os.setpgid(0, 0)
+        return
+    make_undumpable()  # it holds the same environment as the gateway
+    for signum in _FORWARDED_SIGNALS:
+        signal.signal(signum, lambda received, _frame: os.kill(child, received))
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(1)
+        if pid == child:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(code if code >= 0 else 128 - code)

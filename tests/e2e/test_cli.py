@@ -269,17 +269,31 @@ async def test_serve_passes_no_inherited_descriptor_to_its_children(tmp_path: Pa
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a process namespace of its own needs root here")
-def test_serve_as_process_one_says_to_run_it_under_an_init(tmp_path: Path) -> None:
+async def test_serve_as_process_one_reaps_what_the_sandboxes_leave(tmp_path: Path) -> None:
     port = free_port()
-    config = write_config(tmp_path, {"probe": probe_service()}, port)
+    tools = {"tools": [{"name": "day", "command": "date", "args": ["-u"]}]}
+    service = {"transportType": "inline", "inline": tools, "serviceAuths": [bearer(TOKEN, user=USER)]}
+    config = write_config(tmp_path, {"tools": service}, port)
     serve = [sys.executable, "-m", "mcp_front.cli", "serve", "--config", str(config)]
+    # A container's entry point: process 1 of a process namespace of its own.
     command = ["unshare", "--pid", "--fork", "--mount-proc", *serve]
     with running_server(
         command, port=port, url=f"http://127.0.0.1:{port}", log_path=tmp_path / "gateway.log"
     ) as gateway:
-        log = gateway.log()
-    assert "runs as process 1" in log
-    assert "run it under an init (docker run --init, tini)" in log
+        async with connect(f"{gateway.url}/tools/mcp", token=TOKEN) as client:
+            for _ in range(5):
+                assert not (await client.call_tool("day", {})).is_error
+        namespace = psutil.Process(gateway.process.pid).children(recursive=True)
+
+        def reaped() -> bool | None:
+            zombies = [p for p in namespace if p.is_running() and p.status() == psutil.STATUS_ZOMBIE]
+            return True if not zombies else None
+
+        await poll(reaped, timeout=LOG_TIMEOUT, failure=lambda: f"zombies left among {namespace}")
+        # unshare, then the init process 1 became, then the gateway it serves from.
+        init, served = namespace[0], namespace[1]
+        assert served.ppid() == init.pid
+        assert "mcp_front.cli" in " ".join(served.cmdline())
 
 
 def filesystem_service(folder: Path) -> dict[str, Any]:
