@@ -138,11 +138,15 @@ class Bubblewrap:
             return SandboxCheck(False, f"bubblewrap could not be run: {error}")
         if result.returncode != 0:
             reason = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
-            return SandboxCheck(
-                False,
-                f"bubblewrap cannot create a sandbox here ({reason[0][:200]}); allow unprivileged user "
-                "namespaces (sysctl kernel.unprivileged_userns_clone=1) or run the gateway where it can",
+            # Root without CAP_SYS_ADMIN (a hardened container) may not map itself into a
+            # user namespace, where any other user may.
+            fix = (
+                "run the gateway as a user other than root, or give it CAP_SYS_ADMIN"
+                if os.geteuid() == 0
+                else "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) "
+                "or run the gateway where it can"
             )
+            return SandboxCheck(False, f"bubblewrap cannot create a sandbox here ({reason[0][:200]}); {fix}")
         return SandboxCheck(True)
 
 

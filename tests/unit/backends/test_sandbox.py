@@ -90,6 +90,22 @@ async def test_a_bubblewrap_that_fails_is_reported_once() -> None:
     assert await sandbox.check() is first
 
 
+@pytest.mark.parametrize(
+    ("euid", "fix"),
+    [
+        (0, "run the gateway as a user other than root, or give it CAP_SYS_ADMIN"),
+        (1000, "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"),
+    ],
+)
+async def test_the_fix_offered_depends_on_who_runs_the_gateway(
+    euid: int, fix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: euid)
+    check = await Bubblewrap(executable="/bin/false").check()
+    assert check.problem is not None
+    assert fix in check.problem
+
+
 def test_the_gateways_files_are_its_config_secrets_database_and_audit_log(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_text("s")
