@@ -4,6 +4,7 @@ app, and one exit stack that runs them all."""
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
@@ -260,6 +261,12 @@ class Gateway:
             if isinstance(factory, StdioSessionPool | InlineToolRegistry):
                 warnings += await factory.sandbox_warnings()
         running = [name for name, server in self.config.mcp_servers.items() if server.backend_kind in _RUN]
+        if running and os.geteuid() == 0:
+            warnings.append(
+                "the gateway runs as root: the processes it starts run as root too (without "
+                "capabilities when sandboxed) and can read every file root can; run it as a user "
+                "of its own"
+            )
         for name in running:
             if not self.config.mcp_servers[name].sandbox.enabled and len(running) > 1:
                 # Same user, no namespace: /proc shows it every other process of the gateway.

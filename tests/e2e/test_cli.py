@@ -402,11 +402,27 @@ def test_console_script_is_installed() -> None:
 
 
 def test_validate_accepts_a_good_file(tmp_path: Path) -> None:
-    config = write_config(tmp_path, {"probe": probe_service(), "other": probe_service()}, free_port())
+    service = stdio_service(serviceAuths=[bearer(TOKEN, user=USER)])
+    config = write_config(tmp_path, {"probe": service, "other": service}, free_port())
     completed = run_cli("validate", "--config", str(config))
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == f"{config}: valid (2 service(s): probe, other)\n"
-    assert completed.stderr == ""
+    # Who runs it is the machine's part, not the configuration's.
+    as_root = f"{config}: warning: the gateway runs as root: the processes it starts run as root too"
+    warnings = completed.stderr.splitlines()
+    assert [line for line in warnings if not line.startswith(as_root)] == []
+    assert len(warnings) == (1 if os.geteuid() == 0 else 0)
+
+
+def test_validate_warns_of_an_unsandboxed_service_beside_others(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"probe": probe_service(), "other": probe_service()}, free_port())
+    completed = run_cli("validate", "--config", str(config))
+    assert completed.returncode == 0, completed.stderr
+    for name in ("probe", "other"):
+        assert (
+            f"{config}: warning: mcpServers.{name}.sandbox.enabled is false: its processes can read the "
+            "environment of every other service's processes" in completed.stderr
+        )
 
 
 def test_validate_prints_every_error_with_its_key_path(tmp_path: Path) -> None:

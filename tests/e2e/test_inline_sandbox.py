@@ -39,6 +39,18 @@ def write(path):
     except OSError as error:
         return f"<{type(error).__name__}: {error.strerror}>"
 
+def set_kernel_setting():
+    # Its own value again: harmless wherever the write goes through.
+    path = "/proc/sys/kernel/core_pattern"
+    try:
+        with open(path) as current:
+            value = current.read()
+        with open(path, "w") as setting:
+            setting.write(value)
+        return "written"
+    except OSError as error:
+        return f"<{type(error).__name__}: {error.strerror}>"
+
 def capabilities():
     status = read("/proc/self/status").splitlines()
     return next(line.split()[1] for line in status if line.startswith("CapEff"))
@@ -49,6 +61,7 @@ print(json.dumps({
     "processes": sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit()),
     "host_tmp_entry": os.path.exists(sys.argv[3]),
     "capabilities": capabilities(),
+    "kernel_setting": set_kernel_setting(),
     "outside": write(sys.argv[4]),
     "allowed": write(sys.argv[5]),
 }))
@@ -103,6 +116,8 @@ async def test_a_command_sees_neither_the_gateway_nor_its_files(
         assert seen["processes"] == [1, 2]
         # None, even where the gateway runs as root: with them it could unmount the stand-ins.
         assert seen["capabilities"] == "0000000000000000"
+        # Nor the kernel's settings, which check ownership only: as root they were a way out.
+        assert seen["kernel_setting"] == "<OSError: Read-only file system>"
         assert seen["host_tmp_entry"] is False
         assert seen["outside"] == "<OSError: Read-only file system>"
         assert not (outside_tmp / "written").exists()
@@ -170,7 +185,11 @@ async def test_a_call_out_of_time_leaves_nothing_running() -> None:
                     await anyio.sleep(0.05)
 
 
-async def test_where_no_sandbox_can_be_had_commands_run_unsandboxed_with_a_warning() -> None:
+async def test_where_no_sandbox_can_be_had_commands_run_unsandboxed_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Who runs the tests is not the subject here: the warning about root is.
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
     environ = command_tool(
         "environ", sys.executable, "-c", f"print(open('/proc/{os.getpid()}/environ').read())"
     )

@@ -56,6 +56,13 @@ HOST_SOCKETS = tuple(
 """Sockets through which a process could ask the host to run things for it (the user's
 session bus, a container engine): a Unix socket is usable through a read-only mount."""
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+_KERNEL_SETTINGS_READ_ONLY = (
+    *("--ro-bind", "/proc/sys", "/proc/sys"),
+    *("--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger"),
+)
+"""The sandbox's /proc is its own, but its kernel settings are the host's, and they check
+ownership only: a child run as root (under a gateway run as root) could set
+`kernel.core_pattern` to a program of its own, which the kernel runs as root outside."""
 _NAMESPACES = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
 
 
@@ -104,7 +111,8 @@ class Bubblewrap:
         # them, and with them the power to unmount the stand-ins over the gateway's files.
         wrapped = [self.executable, "--die-with-parent", "--cap-drop", "ALL"]
         wrapped += ["--ro-bind", "/", "/", "--dev", "/dev"]
-        wrapped += ["--proc", "/proc", "--tmpfs", "/tmp", *_NAMESPACES]  # noqa: S108 (the child's own /tmp)
+        wrapped += ["--proc", "/proc", *_KERNEL_SETTINGS_READ_ONLY]
+        wrapped += ["--tmpfs", "/tmp", *_NAMESPACES]  # noqa: S108 (the child's own /tmp)
         if not settings.network:
             wrapped.append("--unshare-net")
         if cwd is not None:

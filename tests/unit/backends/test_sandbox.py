@@ -28,7 +28,8 @@ def test_the_command_confines_the_child_and_hides_the_gateways_files(tmp_path: P
     assert argv[:4] == ["/usr/bin/bwrap", "--die-with-parent", "--cap-drop", "ALL"]
     assert argv[-3:] == ["--", "npx", "server"]
     joined = " ".join(argv)
-    assert "--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp" in joined
+    assert "--ro-bind / / --dev /dev --proc /proc --ro-bind /proc/sys /proc/sys" in joined
+    assert "--ro-bind-try /proc/sysrq-trigger /proc/sysrq-trigger --tmpfs /tmp" in joined
     for namespace in ("--unshare-pid", "--unshare-ipc", "--unshare-net"):
         assert namespace in argv
     assert f"--ro-bind /dev/null {config_file}" in joined
@@ -230,7 +231,8 @@ def test_a_writable_path_that_holds_the_gateways_files_is_refused(tmp_path: Path
     assert "files" in Gateway(load_config(config_file)).services
 
 
-async def test_an_unsandboxed_service_beside_others_is_warned_about() -> None:
+async def test_an_unsandboxed_service_beside_others_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
     tools = {"tools": [{"name": "t", "command": "true"}]}
     plain = {"transportType": "stdio", "command": "x"}
     servers = {
@@ -246,3 +248,16 @@ async def test_an_unsandboxed_service_beside_others_is_warned_about() -> None:
     ]
     alone = Gateway(load_config({"mcpServers": {"open": servers["open"], "web": servers["web"]}}, environ={}))
     assert await alone.sandbox_warnings() == []
+
+
+async def test_a_gateway_run_as_root_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    servers = {"files": {"transportType": "stdio", "command": "x"}}
+    gateway = Gateway(load_config({"mcpServers": servers}, environ={}))
+    gateway.pool.sandbox = Bubblewrap(executable=shutil.which("true"))
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    assert await gateway.sandbox_warnings() == [
+        "the gateway runs as root: the processes it starts run as root too (without capabilities "
+        "when sandboxed) and can read every file root can; run it as a user of its own"
+    ]
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert await gateway.sandbox_warnings() == []
