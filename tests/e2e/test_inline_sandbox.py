@@ -204,3 +204,26 @@ async def test_where_no_sandbox_can_be_had_commands_run_unsandboxed_with_a_warni
             result = await client.call_tool("environ", {})
     assert not result.is_error
     assert "PATH=" in text_of(result)
+
+
+async def test_files_reached_through_a_link_are_hidden_where_they_are(outside_tmp: Path) -> None:
+    real = outside_tmp / "real"
+    real.mkdir()
+    (real / "api-key").write_text("s3cr3t-behind-a-link")
+    (outside_tmp / "link").symlink_to(real)
+    through_link = outside_tmp / "link" / "api-key"
+    script = (
+        "import os, sys; print(len(os.listdir('/proc')) > 0, *(open(p, 'rb').read() for p in sys.argv[1:]))"
+    )
+    reader = command_tool(
+        "reader", sys.executable, "-c", script, str(through_link), str(real / "api-key"),
+        env={"API_KEY": {"$file": str(through_link)}},
+    )  # fmt: skip
+    async with running_gateway({"tools": tools_service(reader)}) as gw:
+        assert (await gw.gateway.inline.sandbox.check()).available
+        async with connect(gw.service_url("tools"), token="t0k3n") as client:
+            result = await client.call_tool("reader", {})
+    # Sandboxed, not run without one: the file could not be read under either name.
+    assert result.is_error
+    assert "PermissionError" in text_of(result)
+    assert "s3cr3t" not in text_of(result)

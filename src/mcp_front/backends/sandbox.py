@@ -125,8 +125,11 @@ class Bubblewrap:
         for writable in settings.writable_paths:
             resolved = _bindable(writable)
             wrapped += ["--bind-try", resolved, resolved]
-        hidden = [*self.hidden, *HOST_SOCKETS, *(Path(_resolved(p)) for p in settings.hidden_paths)]
-        for path in dict.fromkeys([*hidden, *_copies_beside(hidden)]):
+        named = [*self.hidden, *HOST_SOCKETS, *(Path(_resolved(p)) for p in settings.hidden_paths)]
+        real = [_real(path) for path in named]
+        # Covered where they really are: a stand-in cannot be put through a link, and the
+        # link itself then leads to the stand-in.
+        for path in dict.fromkeys([*real, *(_real(copy) for copy in _copies_beside([*named, *real]))]):
             wrapped += _hiding(path)
         if cwd is not None:
             wrapped += ["--chdir", cwd]
@@ -138,7 +141,9 @@ class Bubblewrap:
                 False,
                 "bubblewrap is not installed: install it (Debian and Ubuntu: apt-get install bubblewrap)",
             )
-        probe = self.command(["true"], SandboxConfig(), cwd=None)
+        # Bubblewrap alone: whether a stand-in can be put somewhere is each start's
+        # business, and a start that cannot put one fails instead of running unsandboxed.
+        probe = Bubblewrap(executable=self.executable).command(["true"], SandboxConfig(), cwd=None)
         try:
             with anyio.fail_after(_PROBE_TIMEOUT):
                 result = await anyio.run_process(probe, check=False, stdin=subprocess.DEVNULL)
@@ -164,6 +169,13 @@ def runnable(command: str, path: str | None, cwd: str | None) -> bool:
     if os.sep in command:
         return os.access(os.path.join(cwd or os.getcwd(), command), os.X_OK)
     return shutil.which(command, path=path if path is not None else os.environ.get("PATH")) is not None
+
+
+def _real(path: Path) -> Path:
+    try:
+        return Path(os.path.realpath(path))
+    except OSError:  # a loop of links: left as it is, and bubblewrap says so
+        return path
 
 
 def _resolved(path: str) -> str:
@@ -251,12 +263,12 @@ def writable_over_gateway_files(servers: Mapping[str, ServerConfig], files: Iter
     """Each sandboxed service's writable path that holds one of the gateway's `files`, as
     `key path: why`: its processes could replace such a file, or what leads to it."""
     found: list[str] = []
-    hidden = [str(path) for path in files]
+    hidden = [str(_real(path)) for path in files]
     for name, server in servers.items():
         if server.backend_kind not in {"stdio", "inline"} or not server.sandbox.enabled:
             continue
         for index, writable in enumerate(server.sandbox.writable_paths):
-            outer = _resolved(writable).rstrip("/") + "/"
+            outer = str(_real(Path(_resolved(writable)))).rstrip("/") + "/"
             held = [path for path in hidden if (path + "/").startswith(outer)]
             if held:
                 found.append(
