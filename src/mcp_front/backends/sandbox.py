@@ -18,6 +18,7 @@ import glob
 import logging
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -194,6 +195,7 @@ def _bindable(path: str) -> str:
         raise SandboxPathRefused(
             f"{path} is reached through a symbolic link, which the sandbox does not follow"
         )
+    _only_ours_on_the_way(path, resolved)
     return resolved
 
 
@@ -214,6 +216,34 @@ def _copies_beside(paths: Iterable[Path]) -> Iterator[Path]:
             for copy in path.parent.glob(glob.escape(path.name) + suffix):
                 if not copy.is_symlink():
                     yield copy
+
+
+def _only_ours_on_the_way(path: str, resolved: str) -> None:
+    """Refuse `resolved` unless it and every folder on the way to it belong to root or the
+    gateway's user, and no folder on the way can be written by anyone else (but for a
+    sticky one, such as /tmp, where others may not move what is not theirs): another user
+    could swap it for a link between this check and the bind, and have the sandbox bind
+    the gateway's own folder."""
+    trusted = {0, os.geteuid()}
+    parts = Path(resolved).parts
+    current = Path(parts[0])
+    for depth in range(len(parts)):
+        if depth:
+            current = current / parts[depth]
+        try:
+            status = os.lstat(current)
+        except FileNotFoundError:
+            return  # nothing to bind: the sandbox skips it, and checks again next time
+        if status.st_uid not in trusted:
+            raise SandboxPathRefused(
+                f"{path}: {current} belongs to another user (uid {status.st_uid}), "
+                "who could swap it for a link"
+            )
+        last = depth == len(parts) - 1
+        if not last and status.st_mode & 0o022 and not status.st_mode & stat.S_ISVTX:
+            raise SandboxPathRefused(
+                f"{path}: {current} can be written by other users, who could swap what it holds for a link"
+            )
 
 
 def _hiding(path: Path) -> list[str]:

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -261,3 +262,33 @@ async def test_a_gateway_run_as_root_is_warned_about(monkeypatch: pytest.MonkeyP
     ]
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert await gateway.sandbox_warnings() == []
+
+
+def test_a_path_another_user_could_swap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox = Bubblewrap(executable="/usr/bin/bwrap")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "inside").mkdir()
+    shared.chmod(0o777)
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    (sticky / "ours").mkdir()
+    sticky.chmod(0o1777)
+    owners = {str(theirs): 1000}
+    real_lstat = os.lstat
+
+    def lstat(path: str | os.PathLike[str]) -> os.stat_result:
+        status = real_lstat(path)
+        uid = owners.get(str(path))
+        return status if uid is None else os.stat_result((*status[:4], uid, *status[5:]))
+
+    monkeypatch.setattr("os.lstat", lstat)
+    with pytest.raises(SandboxPathRefused, match=r"belongs to another user \(uid 1000\)"):
+        sandbox.command(["x"], SandboxConfig(readable_paths=[str(theirs)]), cwd=None)
+    with pytest.raises(SandboxPathRefused, match="can be written by other users"):
+        sandbox.command(["x"], SandboxConfig(writable_paths=[str(shared / "inside")]), cwd=None)
+    # A sticky folder lets no one move what is not theirs; what lies in it is ours here.
+    allowed = sandbox.command(["x"], SandboxConfig(readable_paths=[str(sticky / "ours")]), cwd=str(shared))
+    assert f"--ro-bind-try {sticky / 'ours'} {sticky / 'ours'}" in " ".join(allowed)
