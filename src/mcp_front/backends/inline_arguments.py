@@ -79,6 +79,30 @@ def _no_nul(name: str, text: str) -> str:
     return text
 
 
+def _smuggled_option(template: str, text: str, arguments: Arguments) -> str | None:
+    """Why `text`, `template` filled in, would be an option the configuration did not write;
+    None when it would not.
+
+    An element may start with "-" where the configuration wrote the option: its text before
+    the first placeholder holds more than dashes (`--exclude={{x}}`, `-n{{count}}`), or is
+    dashes followed by what the arguments give, not by another dash (`-{{flags}}` with
+    `rf`, never `-files0-from=...` turning it into a long option).
+    """
+    if not text.startswith("-"):
+        return None
+    first = PLACEHOLDER.search(template)
+    prefix = template if first is None else template[: first.start()]
+    if prefix.lstrip("-") or (prefix and not text[len(prefix) :].startswith("-")):
+        return None
+    leading = _leading_argument(template[len(prefix) :], arguments)
+    if leading is not None and as_text(arguments[leading]).startswith("-"):
+        return f'argument "{leading}" starts with "-", which the command could take as an option'
+    return (
+        f'the arguments make "{template}" start with "-" ({text[:40]}), which the command could '
+        "take as an option"
+    )
+
+
 def _leading_argument(template: str, arguments: Arguments) -> str | None:
     """The argument whose value starts the filled template, if a value does."""
     position = 0
@@ -112,11 +136,8 @@ def command_line(command: str, args: Sequence[str], arguments: Arguments) -> lis
             left_out = True
             continue
         text = fill(template, arguments, _no_nul)
-        leading = _leading_argument(template, arguments)
-        if leading is not None and text.startswith("-") and not options_ended:
-            raise ArgumentRefused(
-                f'argument "{leading}" starts with "-", which the command could take as an option'
-            )
+        if not options_ended and (refusal := _smuggled_option(template, text, arguments)):
+            raise ArgumentRefused(refusal)
         argv.append(text)
     return argv
 

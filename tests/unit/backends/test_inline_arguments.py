@@ -84,6 +84,26 @@ class TestCommandLine:
         later = command_line("grep", ["--", "{{pattern}}", "{{file}}"], {"pattern": "-v"})
         assert later == ["grep", "--", "-v"]
 
+    def test_a_dash_left_in_front_by_an_empty_argument_is_refused(self) -> None:
+        args = ["-sh", "{{name}}-{{version}}"]
+        with pytest.raises(ArgumentRefused, match=r'the arguments make "\{\{name\}\}-\{\{version\}\}" start'):
+            command_line("du", args, {"version": "-files0-from=/etc/os-release"})
+        with pytest.raises(ArgumentRefused, match="start with"):
+            command_line("du", args, {"name": "", "version": "1"})
+        assert command_line("du", args, {"name": "pkg", "version": "-1"}) == ["du", "-sh", "pkg--1"]
+
+    def test_an_option_the_configuration_wrote_takes_any_value(self) -> None:
+        assert command_line("head", ["-n{{count}}"], {"count": "-5"}) == ["head", "-n-5"]
+        assert command_line("du", ["--exclude={{x}}"], {"x": "-y"}) == ["du", "--exclude=-y"]
+        assert command_line("rm", ["-{{flags}}"], {"flags": "rf"}) == ["rm", "-rf"]
+        assert command_line("tool", ["--{{name}}"], {"name": "verbose"}) == ["tool", "--verbose"]
+
+    def test_a_value_cannot_turn_the_configurations_dash_into_a_long_option(self) -> None:
+        with pytest.raises(ArgumentRefused, match='argument "flags" starts with "-"'):
+            command_line("du", ["-{{flags}}"], {"flags": "-files0-from=/etc/passwd"})
+        with pytest.raises(ArgumentRefused, match='argument "name" starts with "-"'):
+            command_line("tool", ["--{{name}}"], {"name": "-x"})
+
     def test_a_double_dash_given_as_a_value_does_not_end_the_options(self) -> None:
         with pytest.raises(ArgumentRefused, match='argument "b"'):
             command_line("tool", ["{{a}}", "{{b}}"], {"a": "x", "b": "--"})
