@@ -199,9 +199,10 @@ def _bindable(path: str) -> str:
     return resolved
 
 
-_COPY_SUFFIXES = (".*", "-*", "~*", "_*")
-"""How rotated logs and backups extend a file's name: `audit.log.1`, `audit.log-20261205`
-(logrotate's `dateext`), `config.json~`, `config.json_old`."""
+_COPIES = ("{}.*", "{}-*", "{}~*", "{}_*", ".{}.sw?", "#{}#", ".~lock.{}#")
+"""How rotated logs, backups and editors name their copies of a file: `audit.log.1`,
+`audit.log-20261205` (logrotate's `dateext`), `config.json~`, `config.json_old`, and
+vim's, emacs's and LibreOffice's `.config.json.swp`, `#config.json#`, `.~lock.config.json#`."""
 
 
 def _copies_beside(paths: Iterable[Path]) -> Iterator[Path]:
@@ -212,8 +213,8 @@ def _copies_beside(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir() or not path.parent.is_dir():
             continue
-        for suffix in _COPY_SUFFIXES:
-            for copy in path.parent.glob(glob.escape(path.name) + suffix):
+        for pattern in _COPIES:
+            for copy in path.parent.glob(pattern.format(glob.escape(path.name))):
                 if not copy.is_symlink():
                     yield copy
 

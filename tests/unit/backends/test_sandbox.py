@@ -52,6 +52,9 @@ def test_copies_beside_a_hidden_file_are_hidden_too(tmp_path: Path) -> None:
         tmp_path / "audit.log-20261204.gz",
         tmp_path / "audit.log~",
         tmp_path / "audit.log_old",
+        tmp_path / ".audit.log.swp",
+        tmp_path / "#audit.log#",
+        tmp_path / ".~lock.audit.log#",
     ]
     for copy in rotated:
         copy.write_text("{}\n")
