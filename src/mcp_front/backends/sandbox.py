@@ -18,8 +18,10 @@ import glob
 import logging
 import os
 import shutil
+import site
 import stat
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,10 +292,27 @@ def gateway_files(config: GatewayConfig, store: Store | None = None) -> list[Pat
     return files
 
 
+def _gateway_code() -> tuple[list[str], list[str]]:
+    """Where the gateway's own code lies, as folder paths ending in "/": the folders a
+    writable path must not hold (its Python installation or virtual environment, the
+    folder its package is imported from), and those it must not lie in (where Python
+    finds packages, that folder)."""
+    package = Path(__file__).resolve().parents[2]
+    holders = [Path(sys.prefix), Path(sys.exec_prefix), package]
+    imported_from = [package, *(Path(folder) for folder in site.getsitepackages())]
+
+    def folders(paths: list[Path]) -> list[str]:
+        return list(dict.fromkeys(str(_real(path)).rstrip("/") + "/" for path in paths))
+
+    return folders(holders), folders(imported_from)
+
+
 def writable_over_gateway_files(servers: Mapping[str, ServerConfig], files: Iterable[Path]) -> list[str]:
-    """Each sandboxed service's writable path that holds one of the gateway's `files`, as
-    `key path: why`: its processes could replace such a file, or what leads to it."""
+    """Each sandboxed service's writable path that holds one of the gateway's `files`, or
+    overlaps its code, as `key path: why`: its processes could replace such a file, or
+    plant code the gateway would run (a `.pth` file in its environment)."""
     found: list[str] = []
+    holders, imported_from = _gateway_code()
     hidden = [str(_real(path)) for path in files]
     for name, server in servers.items():
         if server.backend_kind not in {"stdio", "inline"} or not server.sandbox.enabled:
@@ -301,9 +320,19 @@ def writable_over_gateway_files(servers: Mapping[str, ServerConfig], files: Iter
         for index, writable in enumerate(server.sandbox.writable_paths):
             outer = str(_real(Path(_resolved(writable)))).rstrip("/") + "/"
             held = [path for path in hidden if (path + "/").startswith(outer)]
+            overlapped = [
+                *(folder for folder in holders if folder.startswith(outer)),
+                *(folder for folder in imported_from if outer.startswith(folder)),
+            ]
             if held:
                 found.append(
                     f"mcpServers.{name}.sandbox.writablePaths[{index}]: holds the gateway's own {held[0]}, "
                     "which the service's processes could replace; keep the gateway's files out of it"
+                )
+            elif overlapped:
+                found.append(
+                    f"mcpServers.{name}.sandbox.writablePaths[{index}]: overlaps the gateway's own code "
+                    f"({overlapped[0].rstrip('/')}), where the service's processes could plant code the "
+                    "gateway would run; choose a folder of its own"
                 )
     return found

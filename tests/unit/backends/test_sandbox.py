@@ -1,6 +1,8 @@
 import json
 import os
 import shutil
+import site
+import sys
 from pathlib import Path
 
 import pytest
@@ -295,3 +297,14 @@ def test_a_path_another_user_could_swap_is_refused(tmp_path: Path, monkeypatch: 
     # A sticky folder lets no one move what is not theirs; what lies in it is ours here.
     allowed = sandbox.command(["x"], SandboxConfig(readable_paths=[str(sticky / "ours")]), cwd=str(shared))
     assert f"--ro-bind-try {sticky / 'ours'} {sticky / 'ours'}" in " ".join(allowed)
+
+
+@pytest.mark.parametrize(
+    "writable",
+    [sys.prefix, str(Path(sys.prefix).parent), site.getsitepackages()[0] + "/planted"],
+    ids=["the environment", "around it", "inside its packages"],
+)
+def test_a_writable_path_over_the_gateways_code_is_refused(writable: str) -> None:
+    service = {"transportType": "stdio", "command": "x", "sandbox": {"writablePaths": [writable]}}
+    with pytest.raises(GatewayError, match=r"writablePaths\[0\]: overlaps the gateway's own code"):
+        Gateway(load_config({"mcpServers": {"files": service}}, environ={}))
