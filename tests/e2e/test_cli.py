@@ -276,7 +276,7 @@ async def test_serve_as_process_one_reaps_what_the_sandboxes_leave(tmp_path: Pat
     config = write_config(tmp_path, {"tools": service}, port)
     serve = [sys.executable, "-m", "mcp_front.cli", "serve", "--config", str(config)]
     # A container's entry point: process 1 of a process namespace of its own.
-    command = ["unshare", "--pid", "--fork", "--mount-proc", *serve]
+    command = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", *serve]
     with running_server(
         command, port=port, url=f"http://127.0.0.1:{port}", log_path=tmp_path / "gateway.log"
     ) as gateway:

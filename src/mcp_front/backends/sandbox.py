@@ -118,16 +118,17 @@ class Bubblewrap:
         wrapped += ["--tmpfs", "/tmp", *_NAMESPACES]  # noqa: S108 (the child's own /tmp)
         if not settings.network:
             wrapped.append("--unshare-net")
-        if cwd is not None:
+        # Only what exists now, checked: a path missing at the check could be a link
+        # another user puts there by the time bubblewrap binds it.
+        binds = [
             # The service's own folder stays visible, even under /tmp.
-            resolved = _bindable(cwd)
-            wrapped += ["--ro-bind-try", resolved, resolved]
-        for readable in settings.readable_paths:
-            resolved = _bindable(readable)
-            wrapped += ["--ro-bind-try", resolved, resolved]
-        for writable in settings.writable_paths:
-            resolved = _bindable(writable)
-            wrapped += ["--bind-try", resolved, resolved]
+            *(("--ro-bind", cwd) for _ in [cwd] if cwd is not None),
+            *(("--ro-bind", readable) for readable in settings.readable_paths),
+            *(("--bind", writable) for writable in settings.writable_paths),
+        ]
+        for option, bound in binds:
+            if (resolved := _bindable(bound)) is not None:
+                wrapped += [option, resolved, resolved]
         named = [*self.hidden, *HOST_SOCKETS, *(Path(_resolved(p)) for p in settings.hidden_paths)]
         real = [_real(path) for path in named]
         # Covered where they really are: a stand-in cannot be put through a link, and the
@@ -185,9 +186,9 @@ def _resolved(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
-def _bindable(path: str) -> str:
-    """`path`, absolute, if no part of it is a symbolic link (one that does not exist yet is
-    fine: it is skipped)."""
+def _bindable(path: str) -> str | None:
+    """`path`, absolute, if no part of it is a symbolic link and no one else could swap it;
+    None if it does not exist (it is not bound)."""
     resolved = _resolved(path)
     try:
         real = os.path.realpath(resolved, strict=False)
@@ -197,7 +198,8 @@ def _bindable(path: str) -> str:
         raise SandboxPathRefused(
             f"{path} is reached through a symbolic link, which the sandbox does not follow"
         )
-    _only_ours_on_the_way(path, resolved)
+    if not _only_ours_on_the_way(path, resolved):
+        return None
     return resolved
 
 
@@ -221,12 +223,12 @@ def _copies_beside(paths: Iterable[Path]) -> Iterator[Path]:
                     yield copy
 
 
-def _only_ours_on_the_way(path: str, resolved: str) -> None:
+def _only_ours_on_the_way(path: str, resolved: str) -> bool:
     """Refuse `resolved` unless it and every folder on the way to it belong to root or the
     gateway's user, and no folder on the way can be written by anyone else (but for a
     sticky one, such as /tmp, where others may not move what is not theirs): another user
     could swap it for a link between this check and the bind, and have the sandbox bind
-    the gateway's own folder."""
+    the gateway's own folder. False if it does not exist."""
     trusted = {0, os.geteuid()}
     parts = Path(resolved).parts
     current = Path(parts[0])
@@ -236,7 +238,7 @@ def _only_ours_on_the_way(path: str, resolved: str) -> None:
         try:
             status = os.lstat(current)
         except FileNotFoundError:
-            return  # nothing to bind: the sandbox skips it, and checks again next time
+            return False  # nothing to bind: checked again at the next start
         if status.st_uid not in trusted:
             raise SandboxPathRefused(
                 f"{path}: {current} belongs to another user (uid {status.st_uid}), "
@@ -247,6 +249,7 @@ def _only_ours_on_the_way(path: str, resolved: str) -> None:
             raise SandboxPathRefused(
                 f"{path}: {current} can be written by other users, who could swap what it holds for a link"
             )
+    return True
 
 
 def _hiding(path: Path) -> list[str]:
