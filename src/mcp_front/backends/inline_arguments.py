@@ -120,20 +120,21 @@ def command_line(command: str, args: Sequence[str], arguments: Arguments) -> lis
     An element that is exactly the placeholder of an absent argument is left out. A value
     starting with "-" at the start of an element could pass as an option (`--exec=...`),
     so it is refused unless a literal "--" earlier in `args` ended the options, and only
-    if nothing before that "--" was left out: in `["--exclude", "{{exclude}}", "--",
-    "{{path}}"]` without `exclude`, `--exclude` would take the "--" as its value.
+    if nothing before that "--" comes from the arguments: an option before it whose value
+    is left out or empty (`--exclude {{x}}`, `-e{{pattern}}`), or made by them
+    (`-{{flags}}` with `e`), would take the "--" as its value.
     """
     argv = [command]
     options_ended = False
-    left_out = False
+    from_arguments = False
     for template in args:
         if template == END_OF_OPTIONS:
-            options_ended = options_ended or not left_out
+            options_ended = options_ended or not from_arguments
             argv.append(template)
             continue
+        from_arguments = from_arguments or PLACEHOLDER.search(template) is not None
         whole = whole_placeholder(template)
         if whole is not None and whole not in arguments:
-            left_out = True
             continue
         text = fill(template, arguments, _no_nul)
         if not options_ended and (refusal := _smuggled_option(template, text, arguments)):

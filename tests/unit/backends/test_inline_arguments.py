@@ -78,8 +78,14 @@ class TestCommandLine:
         with pytest.raises(ArgumentRefused, match='argument "path" starts with "-"'):
             command_line("du", args, {"path": "--files0-from=/etc/passwd"})
         assert command_line("du", args, {"path": "data"}) == ["du", "-sh", "--exclude", "--", "data"]
-        given = command_line("du", args, {"exclude": "*.tmp", "path": "--odd-name"})
-        assert given == ["du", "-sh", "--exclude", "*.tmp", "--", "--odd-name"]
+        with pytest.raises(ArgumentRefused, match='argument "path" starts with "-"'):
+            command_line("du", args, {"exclude": "*.tmp", "path": "--odd-name"})
+        given = command_line("du", args, {"exclude": "*.tmp", "path": "odd-name"})
+        assert given == ["du", "-sh", "--exclude", "*.tmp", "--", "odd-name"]
+        # An option's value left empty, or options made by the arguments, swallow it too.
+        for template, values in (("-e{{pattern}}", {"pattern": ""}), ("-{{flags}}", {"flags": "e"})):
+            with pytest.raises(ArgumentRefused, match='argument "file" starts with "-"'):
+                command_line("grep", [template, "--", "{{file}}"], {**values, "file": "--version"})
         # Left out after the "--": the options had ended already.
         later = command_line("grep", ["--", "{{pattern}}", "{{file}}"], {"pattern": "-v"})
         assert later == ["grep", "--", "-v"]
