@@ -297,12 +297,17 @@ def gateway_files(config: GatewayConfig, store: Store | None = None) -> list[Pat
 
 def _gateway_code() -> tuple[list[str], list[str]]:
     """Where the gateway's own code lies, as folder paths ending in "/": the folders a
-    writable path must not hold (its Python installation or virtual environment, the
-    folder its package is imported from), and those it must not lie in (where Python
-    finds packages, that folder)."""
+    writable path must not hold (its Python installation and environment, the folder of
+    its interpreter), and those it must neither hold nor lie in (every folder Python
+    imports from: `sys.path`, the user's site folder, the working folder, the package's
+    folder, a virtual environment): a module planted there would run in the gateway."""
     package = Path(__file__).resolve().parents[2]
-    holders = [Path(sys.prefix), Path(sys.exec_prefix), package]
-    imported_from = [package, *(Path(folder) for folder in site.getsitepackages())]
+    interpreter = Path(os.path.realpath(sys.executable)).parent
+    imported_from = [Path(entry or os.getcwd()) for entry in sys.path]
+    imported_from += [package, Path(os.getcwd()), Path(site.getusersitepackages())]
+    if sys.prefix != sys.base_prefix:
+        imported_from.append(Path(sys.prefix))
+    holders = [Path(sys.prefix), Path(sys.exec_prefix), Path(sys.base_prefix), interpreter, *imported_from]
 
     def folders(paths: list[Path]) -> list[str]:
         return list(dict.fromkeys(str(_real(path)).rstrip("/") + "/" for path in paths))

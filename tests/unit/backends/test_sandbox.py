@@ -307,8 +307,24 @@ def test_a_path_another_user_could_swap_is_refused(tmp_path: Path, monkeypatch: 
 
 @pytest.mark.parametrize(
     "writable",
-    [sys.prefix, str(Path(sys.prefix).parent), site.getsitepackages()[0] + "/planted"],
-    ids=["the environment", "around it", "inside its packages"],
+    [
+        sys.prefix,
+        str(Path(sys.prefix).parent),
+        site.getsitepackages()[0] + "/planted",
+        str(Path(site.getsitepackages()[0]).parent),
+        str(Path(os.path.realpath(sys.executable)).parent),
+        os.getcwd() + "/uvicorn",
+        site.getusersitepackages(),
+    ],
+    ids=[
+        "the environment",
+        "around it",
+        "inside its packages",
+        "between",
+        "the interpreter",
+        "the working folder",
+        "the user site",
+    ],
 )
 def test_a_writable_path_over_the_gateways_code_is_refused(writable: str) -> None:
     service = {"transportType": "stdio", "command": "x", "sandbox": {"writablePaths": [writable]}}
