@@ -237,14 +237,18 @@ def reap_as_process_one() -> None:
     """
     if os.getpid() != 1:
         return
+    # Held back across the fork: process 1 drops a signal it has no handler for.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED_SIGNALS)
     child = os.fork()
     if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         # Out of the terminal's foreground group: a ^C reaches it once, through the init.
         os.setpgid(0, 0)
         return
     make_undumpable()  # it holds the same environment as the gateway
     for signum in _FORWARDED_SIGNALS:
         signal.signal(signum, lambda received, _frame: os.kill(child, received))
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     while True:
         try:
             pid, status = os.wait()
