@@ -260,20 +260,21 @@ class Gateway:
         for factory in self._factories:
             if isinstance(factory, StdioSessionPool | InlineToolRegistry):
                 warnings += await factory.sandbox_warnings()
-        running = [name for name, server in self.config.mcp_servers.items() if server.backend_kind in _RUN]
+        running = {name: server for name, server in self.config.mcp_servers.items() if server.runs_processes}
         if running and os.geteuid() == 0:
             warnings.append(
                 "the gateway runs as root: the processes it starts run as root too (without "
                 "capabilities when sandboxed) and can read every file root can; run it as a user "
                 "of its own"
             )
-        for name in running:
-            if not self.config.mcp_servers[name].sandbox.enabled and len(running) > 1:
-                # Same user, no namespace: /proc shows it every other process of the gateway.
-                warnings.append(
-                    f"mcpServers.{name}.sandbox.enabled is false: its processes can read the environment "
-                    "of every other service's processes, with their secrets and users' credentials"
-                )
+        if len(running) > 1:
+            # Same user, no namespace: /proc shows it every other process of the gateway.
+            warnings += [
+                f"mcpServers.{name}.sandbox.enabled is false: its processes can read the environment "
+                "of every other service's processes, with their secrets and users' credentials"
+                for name, server in running.items()
+                if not server.sandbox.enabled
+            ]
         return warnings
 
     async def revoke_user(self, subject: str) -> RevokedUser:
@@ -439,8 +440,6 @@ def _check_audiences(server: AuthorizationServer, servers: Iterable[str], base_u
         )
 
 
-_RUN = frozenset({"stdio", "inline"})
-"""The kinds of service whose backend runs processes."""
 _ADOPTED: weakref.WeakSet[BackendFactory] = weakref.WeakSet()
 """Backends some gateway has made its own: given its users' credentials, sandbox and members."""
 

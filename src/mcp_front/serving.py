@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import uvicorn
 
-from mcp_front.connection_limits import bounded_request_protocol
+from mcp_front.connection_limits import REQUEST_READ_TIMEOUT, bounded_request_protocol
 from mcp_front.errors import MCPFrontError
 from mcp_front.gateway import Gateway
 from mcp_front.logs import configure_logging
@@ -39,8 +39,6 @@ __all__ = [
 ]
 
 _PR_SET_DUMPABLE: Final = 4
-DEFAULT_REQUEST_READ_TIMEOUT: Final = 30.0
-"""`proxy.requestReadTimeout`'s default, in seconds."""
 
 
 def uvicorn_config(
@@ -174,7 +172,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    request_read_timeout: float = DEFAULT_REQUEST_READ_TIMEOUT,
+    request_read_timeout: float = REQUEST_READ_TIMEOUT,
     **options: Any,
 ) -> None:
     """Serve `app`, a host application with the gateway mounted in it, until a signal, as

@@ -323,7 +323,7 @@ def writable_over_gateway_files(servers: Mapping[str, ServerConfig], files: Iter
     holders, imported_from = _gateway_code()
     hidden = [str(_real(path)) for path in files]
     for name, server in servers.items():
-        if server.backend_kind not in {"stdio", "inline"} or not server.sandbox.enabled:
+        if not server.runs_processes or not server.sandbox.enabled:
             continue
         for index, writable in enumerate(server.sandbox.writable_paths):
             outer = str(_real(Path(_resolved(writable)))).rstrip("/") + "/"

@@ -105,7 +105,7 @@ class GatewayConfig(ConfigModel):
         confined = {
             name: (server.sandbox, server.cwd)
             for name, server in self.mcp_servers.items()
-            if server.backend_kind in {"stdio", "inline"} and server.sandbox.enabled
+            if server.runs_processes and server.sandbox.enabled
         }
         return binds_inside_writable_paths(confined)
 

@@ -156,6 +156,12 @@ class ServerConfig(ConfigModel):
         """Which kind of backend serves the service: an aggregate, or how its server is reached."""
         return "aggregate" if self.type == "aggregate" else self.transport_type or "stdio"
 
+    @property
+    def runs_processes(self) -> bool:
+        """Whether the gateway itself runs the service's programs (a stdio server, inline
+        command tools): the services `sandbox` confines."""
+        return self.backend_kind in ("stdio", "inline")
+
     def _user_token_templates(self) -> Iterator[tuple[KeyPath, UserTokenTemplate]]:
         """Every `$userToken` value, with its JSON key path within this server."""
         if isinstance(self.url, UserTokenTemplate):
